@@ -1,0 +1,206 @@
+// Command api serves the RCA Engine API. It only wires things together:
+// configuration in, dependencies built (without connecting), HTTP served at
+// once, and a graceful shutdown on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/joho/godotenv"
+
+	"github.com/rca-engine/api/internal/api"
+	"github.com/rca-engine/api/internal/config"
+	"github.com/rca-engine/api/internal/db"
+	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/jobs"
+	"github.com/rca-engine/api/internal/metrics"
+	"github.com/rca-engine/api/internal/redisconn"
+	"github.com/rca-engine/api/migrations"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	lookup, envWarnings, err := environment(".env")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(2)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck(lookup))
+	}
+	if err := run(ctx, lookup, envWarnings, os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+// environment reads the process environment and, if present, a .env file
+// whose values apply only where the environment has none. Unknown keys in
+// .env are reported, not fatal: the file is often shared with docker compose.
+func environment(path string) (config.Lookup, []string, error) {
+	file, err := godotenv.Read(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return os.LookupEnv, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var warnings []string
+	for k := range file {
+		if !slices.Contains(config.Vars, k) {
+			warnings = append(warnings, k)
+		}
+	}
+	slices.Sort(warnings)
+	return func(key string) (string, bool) {
+		if v, ok := os.LookupEnv(key); ok {
+			return v, true
+		}
+		v, ok := file[key]
+		return v, ok
+	}, warnings, nil
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// run serves until ctx ends. If ready is not nil, it receives the listener's
+// address once the server accepts connections (tests use port 0).
+func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut io.Writer, ready chan<- string) error {
+	cfg, err := config.Load(lookup)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := newLogger(cfg, logOut)
+	for _, k := range envWarnings {
+		log.Warn(".env sets a variable this service does not read", "variable", k)
+	}
+
+	cfg.DB.Logger = log
+	if cfg.MigrateEnabled() {
+		cfg.DB.Migrations = migrations.FS
+	}
+	database, err := db.New(cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer database.Close()
+	cfg.Redis.Logger = log
+	rdb, err := redisconn.New(cfg.Redis)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	deps := dependency.Set{database.Tracker(), rdb.Tracker()}
+	handler := api.NewHandler(api.Options{
+		Version:             buildVersion(),
+		Environment:         cfg.Environment,
+		MaxBodyBytes:        cfg.MaxBodyBytes,
+		RequestTimeout:      cfg.RequestTimeout,
+		CORSOrigins:         cfg.CORSOrigins,
+		ReadinessRequiresDB: cfg.ReadinessRequiresDB,
+	}, api.Deps{
+		DB:           database,
+		Dependencies: deps,
+		Jobs:         jobs.NewStore(database),
+		Metrics:      metrics.New(deps, database.Stat),
+		Logger:       log,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr())
+	if err != nil {
+		return fmt.Errorf("listen on %s (PORT=%d): %w", cfg.Addr(), cfg.Port, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		// No ReadTimeout/WriteTimeout here: they would cut event streams.
+		// Non-streaming routes get a per-request deadline and a body cap in
+		// the edge middleware instead.
+		IdleTimeout:    cfg.IdleTimeout,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return ctx },
+	}
+
+	// Serve first, connect second: the dependencies come up in the
+	// background while the API already answers.
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	database.Start(ctx)
+	rdb.Start(ctx)
+	log.Info("serving", "addr", ln.Addr().String(), "version", buildVersion(), "environment", cfg.Environment)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight requests did not finish in time", "error", err)
+		srv.Close()
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(cfg config.Config, out io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(out, opts))
+	}
+	return slog.New(slog.NewTextHandler(out, opts))
+}
+
+// healthcheck is for container HEALTHCHECKs, which then need no shell or
+// curl in the image: exit 0 if the local server answers /api/health/live.
+func healthcheck(lookup config.Lookup) int {
+	cfg, err := config.Load(lookup)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/api/health/live", cfg.Port))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "status", resp.StatusCode)
+		return 1
+	}
+	return 0
+}

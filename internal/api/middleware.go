@@ -1,0 +1,184 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// recorder captures what a handler wrote, and lets the edge add headers
+// (X-Degraded) at the last moment before the status line goes out, so they
+// describe the state at the time of the response, not of the request.
+type recorder struct {
+	http.ResponseWriter
+	status       int
+	bytes        int64
+	wroteHeader  bool
+	beforeHeader func(http.Header)
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.ResponseWriter.WriteHeader(code) // informational; the real one follows
+		return
+	}
+	w.wroteHeader = true
+	w.status = code
+	if w.beforeHeader != nil {
+		w.beforeHeader(w.Header())
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush lets streaming handlers flush through the recorder.
+func (w *recorder) Flush() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the real writer (deadlines).
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// requestID returns the request's id, or "" outside a request.
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// A client-supplied id is kept only if it is short and plain, so that it can
+// go into logs without escaping or abuse.
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+// instrument is the outermost middleware: it assigns the request id, adds
+// X-Degraded to every response, logs the request once it is done and
+// records its metrics.
+func (s *server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-ID")
+		if !validRequestID.MatchString(id) {
+			id = rand.Text()
+		}
+		w.Header().Set("X-Request-ID", id)
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK, beforeHeader: s.setDegraded}
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+
+		next.ServeHTTP(rec, r)
+
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		elapsed := time.Since(start)
+		s.metrics.Observe(r.Method, route, rec.status, elapsed)
+		level := slog.LevelInfo
+		if rec.status >= 500 {
+			level = slog.LevelWarn
+		}
+		if route == "/api/health/live" || route == "/api/health/healthz" || route == "/metrics" {
+			level = slog.LevelDebug // probes would drown everything else
+		}
+		s.log.LogAttrs(r.Context(), level, "request",
+			slog.String("request_id", id),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("route", route),
+			slog.Int("status", rec.status),
+			slog.Int64("bytes", rec.bytes),
+			slog.Duration("duration", elapsed),
+			slog.String("remote", r.RemoteAddr),
+		)
+	})
+}
+
+func (s *server) setDegraded(h http.Header) {
+	if names := s.deps.Degraded(); len(names) > 0 {
+		h.Set("X-Degraded", strings.Join(names, ","))
+	}
+}
+
+// recoverer turns a panic into a logged 500 problem instead of a dropped
+// connection.
+func (s *server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.LogAttrs(r.Context(), slog.LevelError, "panic",
+				slog.String("request_id", requestID(r.Context())),
+				slog.String("panic", fmt.Sprint(v)),
+				slog.String("stack", string(debug.Stack())))
+			if rec, ok := w.(*recorder); ok && rec.wroteHeader {
+				return // too late for a clean answer; the client sees a short body
+			}
+			writeProblem(w, r, Problem{Status: http.StatusInternalServerError,
+				Detail: "An unexpected error occurred. Quote the request id when reporting it."})
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders sets the headers every response carries. The CSP allows
+// the UI served by this binary (same origin) and nothing else.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+		h.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'; img-src 'self' data:; "+
+			"style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bounded gives the request a deadline and caps its body, for every route
+// that is not a stream.
+func bounded(timeout time.Duration, maxBody int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), timeout)
+			defer cancel()
+			if r.Body != nil {
+				r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}

@@ -1,0 +1,96 @@
+// Package api is the HTTP edge: routes under /api, middleware, and the
+// translation of domain errors into status codes and problem documents.
+// Nothing below this package knows about HTTP.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/cors"
+
+	"github.com/rca-engine/api/internal/db"
+	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/jobs"
+	"github.com/rca-engine/api/internal/metrics"
+)
+
+// Options are the edge's settings.
+type Options struct {
+	AppName             string
+	Version             string
+	Environment         string
+	MaxBodyBytes        int64
+	RequestTimeout      time.Duration
+	CORSOrigins         []string
+	ReadinessRequiresDB bool
+}
+
+// Deps is what the edge is wired to. Deps.Dependencies lists every tracked
+// dependency, PostgreSQL first.
+type Deps struct {
+	DB           *db.DB
+	Dependencies dependency.Set
+	Jobs         *jobs.Store
+	Metrics      *metrics.Metrics
+	Logger       *slog.Logger
+}
+
+type server struct {
+	opts    Options
+	db      *db.DB
+	deps    dependency.Set
+	jobs    *jobs.Store
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	started time.Time
+}
+
+// NewHandler returns the service's HTTP handler.
+func NewHandler(opts Options, d Deps) http.Handler {
+	if opts.AppName == "" {
+		opts.AppName = "RCA Engine API"
+	}
+	s := &server{opts: opts, db: d.DB, deps: d.Dependencies, jobs: d.Jobs,
+		metrics: d.Metrics, log: d.Logger, started: time.Now()}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+
+	r := chi.NewRouter()
+	r.Use(s.instrument, s.recoverer, securityHeaders)
+	if len(opts.CORSOrigins) > 0 {
+		r.Use(cors.Handler(cors.Options{
+			AllowedOrigins:   opts.CORSOrigins,
+			AllowedMethods:   []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"},
+			AllowedHeaders:   []string{"Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "X-Request-ID"},
+			ExposedHeaders:   []string{"X-Degraded", "X-Request-ID", "Retry-After", "Location"},
+			AllowCredentials: true,
+			MaxAge:           600,
+		}))
+	}
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		notFound(w, r, "No such route: "+r.Method+" "+r.URL.Path+".")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, Problem{Status: http.StatusMethodNotAllowed,
+			Detail: r.Method + " is not allowed on " + r.URL.Path + "."})
+	})
+	r.Method(http.MethodGet, "/metrics", d.Metrics.Handler())
+
+	r.Route("/api", func(r chi.Router) {
+		r.Use(bounded(opts.RequestTimeout, opts.MaxBodyBytes))
+		r.Get("/", s.root)
+		r.Get("/status", s.status)
+		r.Get("/health", s.health)
+		r.Get("/health/live", s.live)
+		r.Get("/health/healthz", s.live)
+		r.Get("/health/ready", s.ready)
+		r.Get("/health/readyz", s.ready)
+		r.Get("/jobs", s.listJobs)
+		r.Get("/jobs/", s.listJobs)
+	})
+	return r
+}

@@ -1,0 +1,305 @@
+// Package config reads the service's settings from the environment (and an
+// optional .env file for local development). Every setting has a default that
+// works on a developer machine; a value that is present but malformed stops
+// start-up with a message naming the variable, because running with a
+// setting silently ignored is worse than not starting.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rca-engine/api/internal/db"
+	"github.com/rca-engine/api/internal/redisconn"
+)
+
+// Config is the whole service's configuration.
+type Config struct {
+	Host        string
+	Port        int
+	Environment string // development, production or test
+	LogLevel    slog.Level
+	LogFormat   string // text or json
+
+	DB    db.Config
+	Redis redisconn.Config
+
+	MaxBodyBytes      int64
+	RequestTimeout    time.Duration
+	ShutdownTimeout   time.Duration
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	CORSOrigins       []string
+
+	// ReadinessRequiresDB makes /api/health/ready answer 503 while
+	// PostgreSQL is unusable. Single-instance set-ups without a load
+	// balancer turn it off so that nothing restarts the process needlessly.
+	ReadinessRequiresDB bool
+
+	migrate bool
+}
+
+// DefaultDatabaseURL suits a local PostgreSQL with trust authentication.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/rca_engine?sslmode=disable"
+
+// Vars lists every variable Load reads, for documentation and for warning
+// about unknown keys in a .env file.
+var Vars = []string{
+	"HOST", "PORT", "ENVIRONMENT", "LOG_LEVEL", "LOG_FORMAT",
+	"DATABASE_URL", "DB_MIGRATE", "DB_ACQUIRE_TIMEOUT", "DB_QUERY_TIMEOUT", "DB_CONNECT_TIMEOUT",
+	"DB_MAX_CONNS", "DB_MAX_CONN_IDLE_TIME", "DB_MAX_CONN_LIFETIME", "DB_MAX_CONN_LIFETIME_JITTER",
+	"DB_HEALTH_CHECK_PERIOD", "DB_PING_TIMEOUT", "DB_KEEPALIVE_IDLE", "DB_KEEPALIVE_INTERVAL",
+	"DB_KEEPALIVE_COUNT", "DB_TCP_USER_TIMEOUT", "DB_READ_RETRIES", "DB_WRITE_RETRIES",
+	"DB_CHECK_INTERVAL", "DB_RECONNECT_MAX",
+	"REDIS_URL", "REDIS_TIMEOUT",
+	"CORS_ALLOWED_ORIGINS", "HTTP_MAX_BODY_BYTES", "HTTP_REQUEST_TIMEOUT", "HTTP_SHUTDOWN_TIMEOUT",
+	"READINESS_REQUIRES_DATABASE",
+}
+
+// Lookup finds a variable; os.LookupEnv is one.
+type Lookup func(key string) (string, bool)
+
+// Load reads the configuration through lookup. The error, if any, lists
+// every bad variable, not just the first.
+func Load(lookup Lookup) (Config, error) {
+	p := parser{lookup: lookup}
+	c := Config{
+		Host:        p.str("HOST", "0.0.0.0"),
+		Port:        p.intRange("PORT", 8001, 1, 65535),
+		Environment: p.oneOf("ENVIRONMENT", "development", "development", "production", "test"),
+		LogFormat:   p.oneOf("LOG_FORMAT", "", "text", "json"),
+
+		MaxBodyBytes:        int64(p.intRange("HTTP_MAX_BODY_BYTES", 1<<20, 1, 1<<30)),
+		RequestTimeout:      p.duration("HTTP_REQUEST_TIMEOUT", 30*time.Second),
+		ShutdownTimeout:     p.duration("HTTP_SHUTDOWN_TIMEOUT", 20*time.Second),
+		ReadHeaderTimeout:   5 * time.Second,
+		IdleTimeout:         2 * time.Minute,
+		CORSOrigins:         p.origins("CORS_ALLOWED_ORIGINS"),
+		ReadinessRequiresDB: p.boolean("READINESS_REQUIRES_DATABASE", true),
+	}
+	c.LogLevel = p.level("LOG_LEVEL")
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+		if c.Environment == "production" {
+			c.LogFormat = "json"
+		}
+	}
+
+	c.DB = db.Config{
+		URL:                   p.str("DATABASE_URL", DefaultDatabaseURL),
+		MaxConns:              int32(p.intRange("DB_MAX_CONNS", 0, 1, 10000)),
+		AcquireTimeout:        p.duration("DB_ACQUIRE_TIMEOUT", 0),
+		QueryTimeout:          p.duration("DB_QUERY_TIMEOUT", 0),
+		ConnectTimeout:        p.duration("DB_CONNECT_TIMEOUT", 0),
+		MaxConnIdleTime:       p.duration("DB_MAX_CONN_IDLE_TIME", 0),
+		MaxConnLifetime:       p.duration("DB_MAX_CONN_LIFETIME", 0),
+		MaxConnLifetimeJitter: p.duration("DB_MAX_CONN_LIFETIME_JITTER", 0),
+		HealthCheckPeriod:     p.duration("DB_HEALTH_CHECK_PERIOD", 0),
+		PingTimeout:           p.duration("DB_PING_TIMEOUT", 0),
+		KeepAliveIdle:         p.duration("DB_KEEPALIVE_IDLE", 0),
+		KeepAliveInterval:     p.duration("DB_KEEPALIVE_INTERVAL", 0),
+		KeepAliveCount:        p.intRange("DB_KEEPALIVE_COUNT", 0, 1, 100),
+		TCPUserTimeout:        p.disableable("DB_TCP_USER_TIMEOUT"),
+		ReadRetries:           p.retries("DB_READ_RETRIES"),
+		WriteRetries:          p.retries("DB_WRITE_RETRIES"),
+		CheckInterval:         p.duration("DB_CHECK_INTERVAL", 0),
+		ReconnectMax:          p.duration("DB_RECONNECT_MAX", 0),
+	}
+	migrate := p.boolean("DB_MIGRATE", true)
+	c.Redis = redisconn.Config{
+		URL:     p.str("REDIS_URL", ""),
+		Timeout: p.duration("REDIS_TIMEOUT", 0),
+	}
+	if c.Redis.URL != "" {
+		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			p.fail("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
+		}
+	}
+	if err := errors.Join(p.errs...); err != nil {
+		return Config{}, err
+	}
+	c.migrate = migrate
+	return c, nil
+}
+
+// MigrateEnabled reports whether the service applies migrations itself.
+func (c Config) MigrateEnabled() bool { return c.migrate }
+
+// Addr is the listen address.
+func (c Config) Addr() string { return fmt.Sprintf("%s:%d", c.Host, c.Port) }
+
+type parser struct {
+	lookup Lookup
+	errs   []error
+}
+
+func (p *parser) fail(key, msg string) {
+	p.errs = append(p.errs, fmt.Errorf("%s: %s", key, msg))
+}
+
+// get returns the trimmed value, or ok=false if unset or blank.
+func (p *parser) get(key string) (string, bool) {
+	v, ok := p.lookup(key)
+	v = strings.TrimSpace(v)
+	return v, ok && v != ""
+}
+
+func (p *parser) str(key, def string) string {
+	if v, ok := p.get(key); ok {
+		return v
+	}
+	return def
+}
+
+func (p *parser) intRange(key string, def, lo, hi int) int {
+	v, ok := p.get(key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.fail(key, fmt.Sprintf("must be a whole number from %d to %d, got %q", lo, hi, v))
+		return def
+	}
+	return n
+}
+
+func (p *parser) boolean(key string, def bool) bool {
+	v, ok := p.get(key)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(key, fmt.Sprintf("must be true or false, got %q", v))
+		return def
+	}
+	return b
+}
+
+// duration accepts a Go duration ("1500ms", "30s", "2m") or a bare number
+// of seconds ("30"), and rejects negative values.
+func (p *parser) duration(key string, def time.Duration) time.Duration {
+	v, ok := p.get(key)
+	if !ok {
+		return def
+	}
+	d, err := parseDuration(v)
+	if err != nil || d <= 0 {
+		p.fail(key, fmt.Sprintf("must be a positive duration such as 500ms, 30s or 2m, got %q", v))
+		return def
+	}
+	return d
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.Duration(secs * float64(time.Second)), nil
+	}
+	return time.ParseDuration(v)
+}
+
+// disableable is a duration where 0 turns the feature off (reported to the
+// db package as a negative value, since zero there means "default").
+func (p *parser) disableable(key string) time.Duration {
+	v, ok := p.get(key)
+	if !ok {
+		return 0
+	}
+	d, err := parseDuration(v)
+	if err != nil || d < 0 {
+		p.fail(key, fmt.Sprintf("must be a duration such as 20s, or 0 to disable, got %q", v))
+		return 0
+	}
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// retries is a count where 0 means none (negative for the db package).
+func (p *parser) retries(key string) int {
+	v, ok := p.get(key)
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 10 {
+		p.fail(key, fmt.Sprintf("must be a whole number from 0 to 10, got %q", v))
+		return 0
+	}
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+func (p *parser) oneOf(key, def string, allowed ...string) string {
+	v, ok := p.get(key)
+	if !ok {
+		return def
+	}
+	v = strings.ToLower(v)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	p.fail(key, fmt.Sprintf("must be one of %s, got %q", strings.Join(allowed, ", "), v))
+	return def
+}
+
+func (p *parser) level(key string) slog.Level {
+	switch p.oneOf(key, "info", "debug", "info", "warn", "warning", "error") {
+	case "debug":
+		return slog.LevelDebug
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// origins reads a list of origins, comma-separated or as a JSON array (the
+// original required JSON arrays; both work here). "*" is refused: the API is
+// meant to be called with credentials, and a wildcard would let any site do so.
+func (p *parser) origins(key string) []string {
+	v, ok := p.get(key)
+	if !ok {
+		return nil
+	}
+	var list []string
+	if strings.HasPrefix(v, "[") {
+		if err := json.Unmarshal([]byte(v), &list); err != nil {
+			p.fail(key, "is not a valid JSON array of strings")
+			return nil
+		}
+	} else {
+		list = strings.Split(v, ",")
+	}
+	var out []string
+	for _, o := range list {
+		o = strings.TrimRight(strings.TrimSpace(o), "/")
+		if o == "" {
+			continue
+		}
+		if o == "*" {
+			p.fail(key, `must list origins explicitly; "*" is not allowed`)
+			return nil
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			p.fail(key, fmt.Sprintf("%q is not an origin such as https://rca.example.com", o))
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
+}

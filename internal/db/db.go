@@ -1,0 +1,326 @@
+// Package db is the service's PostgreSQL layer: a pgxpool that never blocks
+// start-up, reconnects in the background, fails fast while the database is
+// down, survives middleboxes that drop idle connections, and retries only what
+// is safe to retry.
+//
+// The pool itself is pgx's; this package adds a supervisor goroutine that owns
+// the database's dependency.State, brings the schema up to date on every
+// (re)connection, and decides when calls may run at all.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/rca-engine/api/internal/dependency"
+)
+
+// Name is the dependency's name in health reports and X-Degraded.
+const Name = "postgres"
+
+// Config says how to reach PostgreSQL and how to behave when it misbehaves.
+// A zero duration or count means "the connection string's value if it has
+// one, else the default below"; the defaults assume a network that silently
+// drops idle connections (NAT, netsh portproxy, cloud load balancers).
+type Config struct {
+	// URL is a libpq URL or key=value DSN. Its sslmode, connect_timeout and
+	// pool_* keys are honoured.
+	URL string
+
+	MaxConns              int32         // pool_max_conns; default max(4, NumCPU)
+	MaxConnIdleTime       time.Duration // pool_max_conn_idle_time; default 50s, below common NAT idle limits (60s+)
+	MaxConnLifetime       time.Duration // pool_max_conn_lifetime; default 30m
+	MaxConnLifetimeJitter time.Duration // pool_max_conn_lifetime_jitter; default 5m, so connections do not expire together
+	HealthCheckPeriod     time.Duration // pool_health_check_period; default 10s, evicts idle and expired connections
+	PingTimeout           time.Duration // ping before reuse of a connection idle >1s; default 1s
+	ConnectTimeout        time.Duration // connect_timeout; default 5s (pgx would wait 2 minutes)
+
+	KeepAliveIdle     time.Duration // TCP keepalive idle time; default 10s
+	KeepAliveInterval time.Duration // between keepalive probes; default 5s
+	KeepAliveCount    int           // unanswered probes before the socket is dead; default 3
+	TCPUserTimeout    time.Duration // TCP_USER_TIMEOUT (Linux); default 20s; negative disables
+
+	AcquireTimeout time.Duration // bound on waiting for a connection; default 2s
+	QueryTimeout   time.Duration // bound on one whole call, retries included; default 5s
+	ReadRetries    int           // extra attempts for reads after a connection failure; default 2; negative disables
+	WriteRetries   int           // extra attempts for transactions that provably did not commit; default 1; negative disables
+
+	CheckInterval     time.Duration // how often a live database is checked; default 5s
+	CheckTimeout      time.Duration // bound on one check; default 2s
+	ReconnectInitial  time.Duration // first backoff interval; default 250ms
+	ReconnectMax      time.Duration // backoff cap; default 15s
+	KickInterval      time.Duration // least time between attempts triggered by requests; default 1s
+	MigrationTimeout  time.Duration // bound on one migration run, lock wait included; default 2m
+	MigrationRetryMin time.Duration // least time between attempts after a failed migration; default 30s
+
+	// Migrations holds goose SQL files; nil skips migrating.
+	Migrations fs.FS
+	Logger     *slog.Logger
+}
+
+func (c *Config) setDefaults(connString string) {
+	has := connStringKeys(connString)
+	dur := func(v *time.Duration, key string, def time.Duration) {
+		if *v == 0 && !has[key] {
+			*v = def
+		}
+	}
+	dur(&c.MaxConnIdleTime, "pool_max_conn_idle_time", 50*time.Second)
+	dur(&c.MaxConnLifetime, "pool_max_conn_lifetime", 30*time.Minute)
+	dur(&c.MaxConnLifetimeJitter, "pool_max_conn_lifetime_jitter", 5*time.Minute)
+	dur(&c.HealthCheckPeriod, "pool_health_check_period", 10*time.Second)
+	dur(&c.PingTimeout, "pool_ping_timeout", time.Second)
+	dur(&c.ConnectTimeout, "connect_timeout", 5*time.Second)
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.KeepAliveIdle, 10*time.Second)
+	def(&c.KeepAliveInterval, 5*time.Second)
+	def(&c.TCPUserTimeout, 20*time.Second)
+	def(&c.AcquireTimeout, 2*time.Second)
+	def(&c.QueryTimeout, 5*time.Second)
+	def(&c.CheckInterval, 5*time.Second)
+	def(&c.CheckTimeout, 2*time.Second)
+	def(&c.ReconnectInitial, 250*time.Millisecond)
+	def(&c.ReconnectMax, 15*time.Second)
+	def(&c.KickInterval, time.Second)
+	def(&c.MigrationTimeout, 2*time.Minute)
+	def(&c.MigrationRetryMin, 30*time.Second)
+	if c.KeepAliveCount == 0 {
+		c.KeepAliveCount = 3
+	}
+	if c.ReadRetries == 0 {
+		c.ReadRetries = 2
+	}
+	if c.WriteRetries == 0 {
+		c.WriteRetries = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// connStringKeys returns the keys present in a URL's query or a DSN, so that
+// our defaults never override what the operator wrote in DATABASE_URL.
+func connStringKeys(s string) map[string]bool {
+	keys := map[string]bool{}
+	if strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") {
+		if u, err := url.Parse(s); err == nil {
+			for k := range u.Query() {
+				keys[k] = true
+			}
+		}
+		return keys
+	}
+	for _, field := range strings.Fields(s) {
+		if k, _, ok := strings.Cut(field, "="); ok {
+			keys[k] = true
+		}
+	}
+	return keys
+}
+
+// DB is a lazily connected, self-healing PostgreSQL pool.
+type DB struct {
+	cfg     Config
+	pool    *pgxpool.Pool
+	sqlDB   *sql.DB // goose needs database/sql; it borrows the pool's connections
+	tracker *dependency.Tracker
+	log     *slog.Logger
+
+	sup *dependency.Supervisor
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// New validates cfg and builds the pool without connecting. A malformed URL
+// is an error; an unreachable server is not, and is reported through State.
+func New(cfg Config) (*DB, error) {
+	cfg.setDefaults(cfg.URL)
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		// pgx's parse errors can echo the connection string, password
+		// included, so say only what kind of problem it is.
+		return nil, errors.New("DATABASE_URL is not a valid PostgreSQL URL or DSN")
+	}
+	if cfg.MaxConns > 0 {
+		pc.MaxConns = cfg.MaxConns
+	}
+	set := func(dst *time.Duration, v time.Duration) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	set(&pc.MaxConnIdleTime, cfg.MaxConnIdleTime)
+	set(&pc.MaxConnLifetime, cfg.MaxConnLifetime)
+	set(&pc.MaxConnLifetimeJitter, cfg.MaxConnLifetimeJitter)
+	set(&pc.HealthCheckPeriod, cfg.HealthCheckPeriod)
+	set(&pc.PingTimeout, cfg.PingTimeout)
+	set(&pc.ConnConfig.ConnectTimeout, cfg.ConnectTimeout)
+	pc.ConnConfig.DialFunc = dialer(cfg)
+	// Ping any connection idle for more than a second before handing it out
+	// (pgx's default), bounded by PingTimeout, so a connection a middlebox
+	// dropped is replaced instead of failing the caller's query.
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
+		return nil, fmt.Errorf("build PostgreSQL pool: %w", err)
+	}
+	d := &DB{
+		cfg:     cfg,
+		pool:    pool,
+		sqlDB:   stdlib.OpenDBFromPool(pool),
+		tracker: dependency.NewTracker(Name, dependency.Connecting),
+		log:     cfg.Logger.With("dependency", Name),
+		done:    make(chan struct{}),
+	}
+	d.sup = dependency.NewSupervisor(d.tracker, dependency.Probe{
+		Connect:  d.connect,
+		Check:    d.check,
+		Classify: classifyFailure,
+		MinWait: func(c dependency.Cause) time.Duration {
+			if c == dependency.CauseMigrationFailed {
+				return cfg.MigrationRetryMin
+			}
+			return 0
+		},
+		// Whatever the pool holds was opened to a server that stopped
+		// answering; drop it so that recovery starts from fresh sockets.
+		Lost: pool.Reset,
+	}, dependency.SupervisorConfig{
+		CheckInterval:    cfg.CheckInterval,
+		ReconnectInitial: cfg.ReconnectInitial,
+		ReconnectMax:     cfg.ReconnectMax,
+		KickInterval:     cfg.KickInterval,
+		Logger:           cfg.Logger,
+	})
+	return d, nil
+}
+
+// Start launches the supervisor. It returns at once.
+func (d *DB) Start(ctx context.Context) {
+	ctx, d.cancel = context.WithCancel(ctx)
+	go func() {
+		defer close(d.done)
+		d.sup.Run(ctx)
+	}()
+}
+
+// Close stops the supervisor and closes every connection. In-flight calls
+// get an error.
+func (d *DB) Close() {
+	d.once.Do(func() {
+		if d.cancel != nil {
+			d.cancel()
+			<-d.done
+		}
+		d.sqlDB.Close()
+		d.pool.Close()
+	})
+}
+
+// Tracker exposes the database's state for health, metrics and streams.
+func (d *DB) Tracker() *dependency.Tracker { return d.tracker }
+
+// State is the current state; it never blocks.
+func (d *DB) State() dependency.State { return d.tracker.Get() }
+
+// Stat returns the pool's figures; it reads memory only.
+func (d *DB) Stat() *pgxpool.Stat { return d.pool.Stat() }
+
+// Kick asks the supervisor to try again soon. Calls are rate-limited by
+// KickInterval, so a burst of requests during an outage costs the database
+// one connection attempt, not one per request.
+func (d *DB) Kick() { d.sup.Kick() }
+
+type migrationError struct{ err error }
+
+func (e *migrationError) Error() string { return "migration failed: " + e.err.Error() }
+func (e *migrationError) Unwrap() error { return e.err }
+
+// connect checks that a connection can be made and brings the schema up to
+// date.
+func (d *DB) connect(ctx context.Context) (int64, error) {
+	cctx, cancel := context.WithTimeout(ctx, d.cfg.ConnectTimeout+d.cfg.CheckTimeout)
+	err := d.pool.Ping(cctx)
+	cancel()
+	if err != nil {
+		return 0, err
+	}
+	if d.cfg.Migrations == nil {
+		return 0, nil
+	}
+	version, err := d.migrate(ctx)
+	if err != nil && !IsConnError(err) {
+		err = &migrationError{err}
+	}
+	return version, err
+}
+
+// migrate applies pending migrations under a session-level advisory lock, so
+// that replicas starting together apply each migration once: the others wait
+// for the lock and then find nothing to do.
+func (d *DB) migrate(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.MigrationTimeout)
+	defer cancel()
+	lockWait := max(uint64(d.cfg.MigrationTimeout/time.Second), 1)
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, lockWait))
+	if err != nil {
+		return 0, err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, d.sqlDB, d.cfg.Migrations,
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return 0, err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range results {
+		d.log.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
+	}
+	return p.GetDBVersion(ctx)
+}
+
+// check runs one bounded ping through the pool. A pool so busy that no
+// connection frees up in time is alive, not down.
+func (d *DB) check(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, d.cfg.CheckTimeout)
+	defer cancel()
+	conn, err := d.pool.Acquire(cctx)
+	if err != nil {
+		if st := d.pool.Stat(); errors.Is(err, context.DeadlineExceeded) && st.AcquiredConns() >= st.MaxConns() {
+			return nil
+		}
+		return err
+	}
+	defer conn.Release()
+	return conn.Ping(cctx)
+}
+
+// Querier is what a call gets to run statements: a pooled connection or a
+// transaction.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
