@@ -71,7 +71,7 @@ func Load(lookup Lookup) (Config, error) {
 	p := parser{lookup: lookup}
 	c := Config{
 		Host:        p.str("HOST", "0.0.0.0"),
-		Port:        p.intRange("PORT", 8001, 1, 65535),
+		Port:        p.intRange("PORT", 8001, 0, 65535), // 0: any free port (tests)
 		Environment: p.oneOf("ENVIRONMENT", "development", "development", "production", "test"),
 		LogFormat:   p.oneOf("LOG_FORMAT", "", "text", "json"),
 

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -147,6 +148,10 @@ type DB struct {
 
 	sup *dependency.Supervisor
 
+	// suspectUntil (unix nanoseconds) is when pooled connections are trusted
+	// again without a ping, after a call saw one die.
+	suspectUntil atomic.Int64
+
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
@@ -177,14 +182,20 @@ func New(cfg Config) (*DB, error) {
 	set(&pc.PingTimeout, cfg.PingTimeout)
 	set(&pc.ConnConfig.ConnectTimeout, cfg.ConnectTimeout)
 	pc.ConnConfig.DialFunc = dialer(cfg)
-	// Ping any connection idle for more than a second before handing it out
-	// (pgx's default), bounded by PingTimeout, so a connection a middlebox
-	// dropped is replaced instead of failing the caller's query.
+	d := &DB{}
+	// Ping a connection before handing it out if it sat idle for more than a
+	// second (pgx's rule) or if a call has just seen a connection die: its
+	// siblings were probably opened through the same middlebox and died with
+	// it. Each ping is bounded by PingTimeout; a dead connection is dropped
+	// and the pool moves on to the next one, so one Acquire heals the pool.
+	pc.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool {
+		return p.IdleDuration > time.Second || time.Now().UnixNano() < d.suspectUntil.Load()
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
 	if err != nil {
 		return nil, fmt.Errorf("build PostgreSQL pool: %w", err)
 	}
-	d := &DB{
+	*d = DB{
 		cfg:     cfg,
 		pool:    pool,
 		sqlDB:   stdlib.OpenDBFromPool(pool),
@@ -301,16 +312,23 @@ func (d *DB) migrate(ctx context.Context) (int64, error) {
 	return p.GetDBVersion(ctx)
 }
 
-// check runs one bounded ping through the pool. A pool so busy that no
-// connection frees up in time is alive, not down.
+// check runs one bounded ping through the pool. When every pooled
+// connection is in use, waiting for one would measure the workload, not the
+// database (and the calls holding them may be the ones stuck in a
+// blackhole), so it pings over a fresh connection instead.
 func (d *DB) check(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, d.cfg.CheckTimeout)
 	defer cancel()
+	if st := d.pool.Stat(); st.IdleConns() == 0 && st.TotalConns() >= st.MaxConns() {
+		conn, err := pgx.ConnectConfig(cctx, d.pool.Config().ConnConfig)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(cctx))
+		return conn.Ping(cctx)
+	}
 	conn, err := d.pool.Acquire(cctx)
 	if err != nil {
-		if st := d.pool.Stat(); errors.Is(err, context.DeadlineExceeded) && st.AcquiredConns() >= st.MaxConns() {
-			return nil
-		}
 		return err
 	}
 	defer conn.Release()

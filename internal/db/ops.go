@@ -149,8 +149,13 @@ func (d *DB) withConn(ctx context.Context, fn func(*pgxpool.Conn) error) error {
 // checks now instead of at its next tick.
 func (d *DB) connFailed(err error) {
 	d.log.Debug("call failed on a broken connection", "error", dependency.Describe(err))
+	d.suspectUntil.Store(time.Now().Add(suspectWindow).UnixNano())
 	d.Kick()
 }
+
+// suspectWindow is how long after a connection failure every pooled
+// connection is pinged before use.
+const suspectWindow = 5 * time.Second
 
 // unavailable turns a connection-level failure into an *UnavailableError,
 // unless the caller itself gave up (its context was cancelled), in which case

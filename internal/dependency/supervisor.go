@@ -113,20 +113,29 @@ func (s *Supervisor) Run(ctx context.Context) {
 // watch checks every CheckInterval, or sooner when kicked, and returns the
 // first failure.
 func (s *Supervisor) watch(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.CheckInterval)
-	defer t.Stop()
 	last := time.Now()
+	due := last.Add(s.cfg.CheckInterval)
+	t := time.NewTimer(s.cfg.CheckInterval)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
 		case <-s.kick:
-			if time.Since(last) < s.cfg.KickInterval {
+			// Too soon after the last check: bring the next one forward to
+			// the earliest allowed time rather than dropping the request.
+			if early := last.Add(s.cfg.KickInterval); time.Now().Before(early) {
+				if early.Before(due) {
+					due = early
+					t.Reset(time.Until(early))
+				}
 				continue
 			}
 		}
 		last = time.Now()
+		due = last.Add(s.cfg.CheckInterval)
+		t.Reset(s.cfg.CheckInterval)
 		if err := s.probe.Check(ctx); err != nil {
 			return err
 		}
