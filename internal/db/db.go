@@ -65,7 +65,7 @@ type Config struct {
 	CheckTimeout      time.Duration // bound on one check; default 2s
 	ReconnectInitial  time.Duration // first backoff interval; default 250ms
 	ReconnectMax      time.Duration // backoff cap; default 15s
-	KickInterval      time.Duration // least time between attempts triggered by requests; default 1s
+	KickInterval      time.Duration // least time between attempts triggered by requests; default 250ms
 	MigrationTimeout  time.Duration // bound on one migration run, lock wait included; default 2m
 	MigrationRetryMin time.Duration // least time between attempts after a failed migration; default 30s
 
@@ -101,7 +101,7 @@ func (c *Config) setDefaults(connString string) {
 	def(&c.CheckTimeout, 2*time.Second)
 	def(&c.ReconnectInitial, 250*time.Millisecond)
 	def(&c.ReconnectMax, 15*time.Second)
-	def(&c.KickInterval, time.Second)
+	def(&c.KickInterval, 250*time.Millisecond)
 	def(&c.MigrationTimeout, 2*time.Minute)
 	def(&c.MigrationRetryMin, 30*time.Second)
 	if c.KeepAliveCount == 0 {

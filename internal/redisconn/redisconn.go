@@ -29,7 +29,7 @@ type Config struct {
 	CheckInterval    time.Duration // default 5s
 	ReconnectInitial time.Duration // default 250ms
 	ReconnectMax     time.Duration // default 15s
-	KickInterval     time.Duration // default 1s
+	KickInterval     time.Duration // default 250ms
 	Logger           *slog.Logger
 }
 
@@ -66,7 +66,7 @@ func New(cfg Config) (*Conn, error) {
 	def(&cfg.CheckInterval, 5*time.Second)
 	def(&cfg.ReconnectInitial, 250*time.Millisecond)
 	def(&cfg.ReconnectMax, 15*time.Second)
-	def(&cfg.KickInterval, time.Second)
+	def(&cfg.KickInterval, 250*time.Millisecond)
 	opts.DialTimeout = cfg.Timeout
 	opts.ReadTimeout = cfg.Timeout
 	opts.WriteTimeout = cfg.Timeout
