@@ -25,9 +25,11 @@ import (
 	"github.com/rca-engine/api/internal/config"
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/idempotency"
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/metrics"
 	"github.com/rca-engine/api/internal/redisconn"
+	"github.com/rca-engine/api/internal/tickets"
 	"github.com/rca-engine/api/migrations"
 )
 
@@ -117,6 +119,7 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 	defer rdb.Close()
 
 	deps := dependency.Set{database.Tracker(), rdb.Tracker()}
+	idem := idempotency.New(database, cfg.IdempotencyTTL)
 	handler := api.NewHandler(api.Options{
 		Version:             buildVersion(),
 		Environment:         cfg.Environment,
@@ -128,6 +131,8 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		DB:           database,
 		Dependencies: deps,
 		Jobs:         jobs.NewStore(database),
+		Tickets:      tickets.New(database, cfg.TicketDefaults, cfg.TicketToggles, nil),
+		Idempotency:  idem,
 		Metrics:      metrics.New(deps, database.Stat),
 		Logger:       log,
 	})
@@ -154,6 +159,7 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 	go func() { serveErr <- srv.Serve(ln) }()
 	database.Start(ctx)
 	rdb.Start(ctx)
+	go idem.Sweep(ctx, time.Hour, log)
 	log.Info("serving", "addr", ln.Addr().String(), "version", buildVersion(), "environment", cfg.Environment)
 	if ready != nil {
 		ready <- ln.Addr().String()

@@ -1,12 +1,18 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/rca-engine/api/internal/jobs"
 )
@@ -75,6 +81,35 @@ func (q *queryParams) oneOf(name string, allowed []string) string {
 	return v
 }
 
+// boolean reads true/false (also 1/0, yes/no, on/off, as the original
+// accepted); absent is false.
+func (q *queryParams) boolean(name string) bool {
+	switch strings.ToLower(q.str(name, 5)) {
+	case "", "false", "0", "no", "off":
+		return false
+	case "true", "1", "yes", "on":
+		return true
+	}
+	q.errs = append(q.errs, FieldError{Field: name, Message: "must be true or false"})
+	return false
+}
+
+// timestamp reads an ISO 8601 time. One without a zone is UTC, as in the
+// original.
+func (q *queryParams) timestamp(name string) *time.Time {
+	v := q.str(name, 40)
+	if v == "" {
+		return nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return &t
+		}
+	}
+	q.errs = append(q.errs, FieldError{Field: name, Message: "must be an ISO 8601 time such as 2025-01-31T12:00:00Z"})
+	return nil
+}
+
 var jobStatuses = func() []string {
 	out := make([]string, len(jobs.Statuses))
 	for i, s := range jobs.Statuses {
@@ -105,4 +140,89 @@ func (s *server) listJobs(w http.ResponseWriter, r *http.Request) {
 		list = []jobs.Job{}
 	}
 	writeJSON(w, http.StatusOK, list)
+}
+
+// pathID parses a UUID path parameter. Anything that is not a UUID cannot
+// name a resource, so it is a 404, like an unknown id.
+func pathID(w http.ResponseWriter, r *http.Request, name, what string) (uuid.UUID, bool) {
+	id, err := uuid.Parse(chi.URLParam(r, name))
+	if err != nil {
+		notFound(w, r, what+" not found")
+		return uuid.UUID{}, false
+	}
+	return id, true
+}
+
+// createJob serves POST /api/jobs: a pending job and its "created" event.
+func (s *server) createJob(w http.ResponseWriter, r *http.Request) {
+	var in jobs.NewJob
+	body, ok := s.decodeJSON(w, r, &in)
+	if !ok {
+		return
+	}
+	s.writeOnce(w, r, body, func(ctx context.Context, tx pgx.Tx) (int, any, string, []jobs.Event, error) {
+		j, ev, err := s.jobs.Create(ctx, tx, in)
+		return http.StatusCreated, j, "/api/jobs/" + j.ID.String(), []jobs.Event{ev}, err
+	})
+}
+
+// getJob serves GET /api/jobs/{id}.
+func (s *server) getJob(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "id", "Job")
+	if !ok {
+		return
+	}
+	if q := newQuery(r); len(q.errs) > 0 {
+		invalid(w, r, q.errs)
+		return
+	}
+	j, err := s.jobs.Get(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+// jobEvents serves GET /api/jobs/{id}/events: the most recent events after
+// since, oldest first.
+func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "id", "Job")
+	if !ok {
+		return
+	}
+	q := newQuery(r, "since", "limit")
+	f := jobs.EventFilter{Since: q.timestamp("since"), Limit: q.intRange("limit", 100, 1, 500)}
+	if len(q.errs) > 0 {
+		invalid(w, r, q.errs)
+		return
+	}
+	events, err := s.jobs.Events(r.Context(), id, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if events == nil {
+		events = []jobs.Event{}
+	}
+	writeJSON(w, http.StatusOK, events)
+}
+
+// cancelJob serves POST /api/jobs/{id}/cancel. The body is optional.
+func (s *server) cancelJob(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "id", "Job")
+	if !ok {
+		return
+	}
+	var in jobs.CancelRequest
+	var body []byte
+	if r.ContentLength != 0 && r.Header.Get("Content-Type") != "" {
+		if body, ok = s.decodeJSON(w, r, &in); !ok {
+			return
+		}
+	}
+	s.writeOnce(w, r, body, func(ctx context.Context, tx pgx.Tx) (int, any, string, []jobs.Event, error) {
+		j, ev, err := s.jobs.Cancel(ctx, tx, id, in.Reason)
+		return http.StatusOK, j, "", []jobs.Event{ev}, err
+	})
 }

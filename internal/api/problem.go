@@ -7,10 +7,15 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/idempotency"
+	"github.com/rca-engine/api/internal/jobs"
 )
 
 // Problem is an RFC 9457 problem detail. The original UI shows `detail`, so
@@ -111,10 +116,36 @@ func unavailable(w http.ResponseWriter, r *http.Request, st dependency.State, no
 // carry no meaning for a client become a 500 whose detail says nothing
 // about internals; the log has the whole error under the request id.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var unavail *db.UnavailableError
+	var (
+		unavail  *db.UnavailableError
+		conflict *jobs.ConflictError
+		pgErr    *pgconn.PgError
+	)
 	switch {
 	case errors.As(err, &unavail):
 		unavailable(w, r, unavail.State, time.Now())
+	case errors.Is(err, jobs.ErrNotFound):
+		notFound(w, r, "Job not found")
+	case errors.As(err, &conflict):
+		writeProblem(w, r, Problem{Status: http.StatusConflict, Detail: fmt.Sprintf(
+			"The job is already %s; only pending or running jobs can be %s.", conflict.Status, conflict.Action)})
+	case errors.Is(err, idempotency.ErrInProgress):
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, r, Problem{Status: http.StatusConflict,
+			Detail: "A request with this Idempotency-Key is still being processed; retry when it has finished."})
+	case errors.Is(err, idempotency.ErrMismatch):
+		writeProblem(w, r, Problem{Status: http.StatusUnprocessableEntity,
+			Detail: "This Idempotency-Key was already used for a different request; use a new key for a new request."})
+	case errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == "54001"):
+		// Data exceptions (a NUL in JSON text, a number PostgreSQL cannot
+		// hold, nesting deeper than it parses): the input's fault.
+		writeProblem(w, r, Problem{Type: typeValidation, Status: http.StatusUnprocessableEntity,
+			Title: "Invalid request", Detail: "A value in the request cannot be stored: " + pgErr.Message + "."})
+	case errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "23"):
+		// Integrity violations that validation could not foresee, such as
+		// a job deleted between the check and the insert.
+		writeProblem(w, r, Problem{Status: http.StatusConflict,
+			Detail: "The request conflicts with the current state of the data; reload and try again."})
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody is there to read an answer.
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "client gone", slog.String("request_id", requestID(r.Context())))

@@ -10,11 +10,14 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/cors"
+	"github.com/go-playground/validator/v10"
 
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/idempotency"
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/metrics"
+	"github.com/rca-engine/api/internal/tickets"
 )
 
 // Options are the edge's settings.
@@ -34,18 +37,27 @@ type Deps struct {
 	DB           *db.DB
 	Dependencies dependency.Set
 	Jobs         *jobs.Store
-	Metrics      *metrics.Metrics
-	Logger       *slog.Logger
+	Tickets      *tickets.Service
+	Idempotency  *idempotency.Store
+	// Notifier hears of job events after their transaction commits; nil
+	// until the event layer exists.
+	Notifier jobs.Notifier
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
 }
 
 type server struct {
-	opts    Options
-	db      *db.DB
-	deps    dependency.Set
-	jobs    *jobs.Store
-	metrics *metrics.Metrics
-	log     *slog.Logger
-	started time.Time
+	opts     Options
+	db       *db.DB
+	deps     dependency.Set
+	jobs     *jobs.Store
+	tickets  *tickets.Service
+	idem     *idempotency.Store
+	notifier jobs.Notifier
+	metrics  *metrics.Metrics
+	validate *validator.Validate
+	log      *slog.Logger
+	started  time.Time
 }
 
 // NewHandler returns the service's HTTP handler.
@@ -53,8 +65,9 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	if opts.AppName == "" {
 		opts.AppName = "RCA Engine API"
 	}
-	s := &server{opts: opts, db: d.DB, deps: d.Dependencies, jobs: d.Jobs,
-		metrics: d.Metrics, log: d.Logger, started: time.Now()}
+	s := &server{opts: opts, db: d.DB, deps: d.Dependencies, jobs: d.Jobs, tickets: d.Tickets,
+		idem: d.Idempotency, notifier: d.Notifier, metrics: d.Metrics, validate: newValidator(),
+		log: d.Logger, started: time.Now()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -89,8 +102,26 @@ func NewHandler(opts Options, d Deps) http.Handler {
 		r.Get("/health/healthz", s.live)
 		r.Get("/health/ready", s.ready)
 		r.Get("/health/readyz", s.ready)
-		r.Get("/jobs", s.listJobs)
-		r.Get("/jobs/", s.listJobs)
+		r.Get("/openapi.json", s.openAPI)
+
+		// The original served these at /api/jobs/ and the UI calls
+		// /api/jobs: both answer, without a redirect.
+		for _, p := range []string{"/jobs", "/jobs/"} {
+			r.Get(p, s.listJobs)
+			r.Post(p, s.createJob)
+		}
+		r.Get("/jobs/{id}", s.getJob)
+		r.Get("/jobs/{id}/events", s.jobEvents)
+		r.Post("/jobs/{id}/cancel", s.cancelJob)
+
+		for _, p := range []string{"/tickets", "/tickets/"} {
+			r.Get(p, s.listTickets)
+			r.Post(p, s.createTicket)
+		}
+		r.Post("/tickets/dispatch", s.dispatch)
+		r.Get("/tickets/settings/state", s.getSettings)
+		r.Put("/tickets/settings/state", s.putSettings)
+		r.Get("/tickets/{job_id}", s.jobTickets)
 	})
 	return r
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/redisconn"
+	"github.com/rca-engine/api/internal/tickets"
 )
 
 // Config is the whole service's configuration.
@@ -42,6 +43,14 @@ type Config struct {
 	// balancer turn it off so that nothing restarts the process needlessly.
 	ReadinessRequiresDB bool
 
+	// IdempotencyTTL is how long a stored response answers retries.
+	IdempotencyTTL time.Duration
+	// TicketDefaults fill ticket fields the job's outcome does not give;
+	// TicketToggles seed the integration toggles the first time they are
+	// read (afterwards the database holds them).
+	TicketDefaults tickets.Defaults
+	TicketToggles  tickets.Settings
+
 	migrate bool
 }
 
@@ -59,7 +68,11 @@ var Vars = []string{
 	"DB_CHECK_INTERVAL", "DB_RECONNECT_MAX",
 	"REDIS_URL", "REDIS_TIMEOUT",
 	"CORS_ALLOWED_ORIGINS", "HTTP_MAX_BODY_BYTES", "HTTP_REQUEST_TIMEOUT", "HTTP_SHUTDOWN_TIMEOUT",
-	"READINESS_REQUIRES_DATABASE",
+	"READINESS_REQUIRES_DATABASE", "IDEMPOTENCY_KEY_TTL",
+	"SERVICENOW_ENABLED", "JIRA_ENABLED", "ITSM_DUAL_MODE_DEFAULT",
+	"SERVICENOW_DEFAULT_ASSIGNMENT_GROUP", "SERVICENOW_DEFAULT_CONFIGURATION_ITEM", "SERVICENOW_DEFAULT_CATEGORY",
+	"SERVICENOW_DEFAULT_SUBCATEGORY", "SERVICENOW_DEFAULT_STATE", "SERVICENOW_DEFAULT_ASSIGNED_TO",
+	"JIRA_DEFAULT_PROJECT_KEY", "JIRA_DEFAULT_ISSUE_TYPE", "JIRA_DEFAULT_LABELS", "JIRA_DEFAULT_ASSIGNEE",
 }
 
 // Lookup finds a variable; os.LookupEnv is one.
@@ -112,6 +125,24 @@ func Load(lookup Lookup) (Config, error) {
 		ReconnectMax:          p.duration("DB_RECONNECT_MAX", 0),
 	}
 	migrate := p.boolean("DB_MIGRATE", true)
+	c.IdempotencyTTL = p.duration("IDEMPOTENCY_KEY_TTL", 24*time.Hour)
+	c.TicketToggles = tickets.Settings{
+		ServiceNowEnabled: p.boolean("SERVICENOW_ENABLED", false),
+		JiraEnabled:       p.boolean("JIRA_ENABLED", false),
+		DualMode:          p.boolean("ITSM_DUAL_MODE_DEFAULT", false),
+	}
+	c.TicketDefaults = tickets.Defaults{
+		ServiceNowAssignmentGroup:   p.str("SERVICENOW_DEFAULT_ASSIGNMENT_GROUP", ""),
+		ServiceNowConfigurationItem: p.str("SERVICENOW_DEFAULT_CONFIGURATION_ITEM", ""),
+		ServiceNowCategory:          p.str("SERVICENOW_DEFAULT_CATEGORY", ""),
+		ServiceNowSubcategory:       p.str("SERVICENOW_DEFAULT_SUBCATEGORY", ""),
+		ServiceNowState:             p.str("SERVICENOW_DEFAULT_STATE", "1"),
+		ServiceNowAssignedTo:        p.str("SERVICENOW_DEFAULT_ASSIGNED_TO", ""),
+		JiraProjectKey:              p.str("JIRA_DEFAULT_PROJECT_KEY", ""),
+		JiraIssueType:               p.str("JIRA_DEFAULT_ISSUE_TYPE", "Task"),
+		JiraLabels:                  p.list("JIRA_DEFAULT_LABELS"),
+		JiraAssignee:                p.str("JIRA_DEFAULT_ASSIGNEE", ""),
+	}
 	c.Redis = redisconn.Config{
 		URL:     p.str("REDIS_URL", ""),
 		Timeout: p.duration("REDIS_TIMEOUT", 0),
@@ -267,29 +298,37 @@ func (p *parser) level(key string) slog.Level {
 	return slog.LevelInfo
 }
 
-// origins reads a list of origins, comma-separated or as a JSON array (the
-// original required JSON arrays; both work here). "*" is refused: the API is
-// meant to be called with credentials, and a wildcard would let any site do so.
-func (p *parser) origins(key string) []string {
+// list reads a comma-separated list or a JSON array of strings.
+func (p *parser) list(key string) []string {
 	v, ok := p.get(key)
 	if !ok {
 		return nil
 	}
-	var list []string
+	var items []string
 	if strings.HasPrefix(v, "[") {
-		if err := json.Unmarshal([]byte(v), &list); err != nil {
+		if err := json.Unmarshal([]byte(v), &items); err != nil {
 			p.fail(key, "is not a valid JSON array of strings")
 			return nil
 		}
 	} else {
-		list = strings.Split(v, ",")
+		items = strings.Split(v, ",")
 	}
-	var out []string
-	for _, o := range list {
-		o = strings.TrimRight(strings.TrimSpace(o), "/")
-		if o == "" {
-			continue
+	out := items[:0]
+	for _, it := range items {
+		if it = strings.TrimSpace(it); it != "" {
+			out = append(out, it)
 		}
+	}
+	return out
+}
+
+// origins reads a list of origins, comma-separated or as a JSON array (the
+// original required JSON arrays; both work here). "*" is refused: the API is
+// meant to be called with credentials, and a wildcard would let any site do so.
+func (p *parser) origins(key string) []string {
+	var out []string
+	for _, o := range p.list(key) {
+		o = strings.TrimRight(o, "/")
 		if o == "*" {
 			p.fail(key, `must list origins explicitly; "*" is not allowed`)
 			return nil

@@ -1,0 +1,79 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rca-engine/api/internal/idempotency"
+	"github.com/rca-engine/api/internal/jobs"
+)
+
+// idempotencyKey reads the Idempotency-Key header: an RFC 8941 string
+// (quoted) per the IETF draft, or the bare token most clients send. It
+// writes a 400 and returns false if the key is malformed.
+func idempotencyKey(w http.ResponseWriter, r *http.Request) (string, bool) {
+	v := r.Header.Get("Idempotency-Key")
+	if v == "" {
+		return "", true
+	}
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	ok := len(v) >= 1 && len(v) <= 255
+	for i := 0; ok && i < len(v); i++ {
+		ok = v[i] > 0x20 && v[i] < 0x7f && v[i] != '"' && v[i] != '\\'
+	}
+	if !ok {
+		writeProblem(w, r, Problem{Status: http.StatusBadRequest,
+			Detail: "Idempotency-Key must be 1 to 255 visible ASCII characters, such as a UUID."})
+		return "", false
+	}
+	return v, true
+}
+
+// writeOnce runs a state-changing operation at most once per
+// Idempotency-Key and answers with its response, or with the stored one on
+// a retry. op returns the status, the value to send and the events to
+// announce once the transaction has committed.
+func (s *server) writeOnce(w http.ResponseWriter, r *http.Request, body []byte,
+	op func(ctx context.Context, tx pgx.Tx) (status int, v any, location string, events []jobs.Event, err error)) {
+	key, ok := idempotencyKey(w, r)
+	if !ok {
+		return
+	}
+	req := idempotency.Request{Key: key, Scope: r.Method + " " + strings.TrimSuffix(r.URL.Path, "/")}
+	req.Fingerprint = sha256.Sum256(body)
+	var events []jobs.Event
+	resp, replayed, err := s.idem.Run(r.Context(), req, func(ctx context.Context, tx pgx.Tx) (idempotency.Response, error) {
+		status, v, location, evs, err := op(ctx, tx)
+		if err != nil {
+			return idempotency.Response{}, err
+		}
+		events = evs // the last run's: earlier runs were rolled back
+		b, err := json.Marshal(v)
+		if err != nil {
+			return idempotency.Response{}, err
+		}
+		return idempotency.Response{Status: status, Body: append(b, '\n'), Location: location}, nil
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	} else if s.notifier != nil && len(events) > 0 {
+		s.notifier.Notify(events...)
+	}
+	if resp.Location != "" {
+		w.Header().Set("Location", resp.Location)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(resp.Status)
+	w.Write(resp.Body)
+}
