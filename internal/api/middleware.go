@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -117,8 +118,18 @@ func (s *server) instrument(next http.Handler) http.Handler {
 	})
 }
 
+// setDegraded lists the impaired dependencies, merged with any a handler
+// already named (a call that just failed), in the dependencies' order.
 func (s *server) setDegraded(h http.Header) {
-	if names := s.deps.Degraded(); len(names) > 0 {
+	named := h.Values("X-Degraded")
+	var names []string
+	for _, t := range s.deps {
+		if t.Get().Degraded() || slices.Contains(named, t.Name()) {
+			names = append(names, t.Name())
+		}
+	}
+	h.Del("X-Degraded")
+	if len(names) > 0 {
 		h.Set("X-Degraded", strings.Join(names, ","))
 	}
 }

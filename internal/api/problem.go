@@ -108,6 +108,9 @@ func unavailable(w http.ResponseWriter, r *http.Request, st dependency.State, no
 		info.NextRetry = &next
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(retry))
+	// This answer is itself evidence that the dependency is impaired, even
+	// if its supervisor has not confirmed it yet.
+	w.Header().Add("X-Degraded", st.Name)
 	writeProblem(w, r, Problem{Type: typeUnavailable, Status: http.StatusServiceUnavailable,
 		Title: "Dependency unavailable", Detail: detail, Dependency: info})
 }

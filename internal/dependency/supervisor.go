@@ -113,8 +113,8 @@ func (s *Supervisor) Run(ctx context.Context) {
 // watch checks every CheckInterval, or sooner when kicked, and returns the
 // first failure.
 func (s *Supervisor) watch(ctx context.Context) error {
-	last := time.Now()
-	due := last.Add(s.cfg.CheckInterval)
+	var lastKicked time.Time
+	due := time.Now().Add(s.cfg.CheckInterval)
 	t := time.NewTimer(s.cfg.CheckInterval)
 	defer t.Stop()
 	for {
@@ -123,17 +123,19 @@ func (s *Supervisor) watch(ctx context.Context) error {
 			return ctx.Err()
 		case <-t.C:
 		case <-s.kick:
-			// Too soon after the last check: bring the next one forward to
-			// the earliest allowed time rather than dropping the request.
-			if early := last.Add(s.cfg.KickInterval); time.Now().Before(early) {
+			// A failed call is the best evidence there is: check at once,
+			// unless a kicked check just ran, in which case bring the next
+			// check forward rather than drop the request.
+			if early := lastKicked.Add(s.cfg.KickInterval); time.Now().Before(early) {
 				if early.Before(due) {
 					due = early
 					t.Reset(time.Until(early))
 				}
 				continue
 			}
+			lastKicked = time.Now()
 		}
-		last = time.Now()
+		last := time.Now()
 		due = last.Add(s.cfg.CheckInterval)
 		t.Reset(s.cfg.CheckInterval)
 		if err := s.probe.Check(ctx); err != nil {

@@ -1,0 +1,242 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/rca-engine/api/internal/db"
+	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/idempotency"
+	"github.com/rca-engine/api/internal/jobs"
+	"github.com/rca-engine/api/internal/metrics"
+	"github.com/rca-engine/api/internal/pgtest"
+	"github.com/rca-engine/api/internal/tickets"
+	"github.com/rca-engine/api/migrations"
+)
+
+// newLiveHandler wires the edge to a migrated database of its own.
+func newLiveHandler(t testing.TB, notifier jobs.Notifier) (http.Handler, *db.DB) {
+	t.Helper()
+	url, _ := pgtest.NewDatabase(t)
+	d, err := db.New(db.Config{URL: url, Migrations: migrations.FS, CheckInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Start(context.Background())
+	t.Cleanup(d.Close)
+	pgtest.Eventually(t, 10*time.Second, "database up", func() bool { return d.State().Status == dependency.Up })
+	deps := dependency.Set{d.Tracker()}
+	h := NewHandler(Options{Version: "test", MaxBodyBytes: 64 << 10, RequestTimeout: 5 * time.Second},
+		Deps{DB: d, Dependencies: deps, Jobs: jobs.NewStore(d), Tickets: tickets.New(d, tickets.Defaults{}, tickets.Settings{}, nil),
+			Idempotency: idempotency.New(d, time.Hour), Notifier: notifier, Metrics: metrics.New(deps, d.Stat)})
+	return h, d
+}
+
+// recordingNotifier checks, when told of an event, that the event is
+// already committed: visible from another connection.
+type recordingNotifier struct {
+	d         *db.DB
+	mu        sync.Mutex
+	events    []jobs.Event
+	invisible []int64
+}
+
+func (n *recordingNotifier) Notify(events ...jobs.Event) {
+	for _, ev := range events {
+		var found bool
+		_ = n.d.Read(context.Background(), func(ctx context.Context, q db.Querier) error {
+			return q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM job_events WHERE id = $1)`, ev.ID).Scan(&found)
+		})
+		n.mu.Lock()
+		n.events = append(n.events, ev)
+		if !found {
+			n.invisible = append(n.invisible, ev.ID)
+		}
+		n.mu.Unlock()
+	}
+}
+
+func do(h http.Handler, method, path, body string, header ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestEventsAreAnnouncedAfterCommitOnly(t *testing.T) {
+	n := &recordingNotifier{}
+	h, d := newLiveHandler(t, n)
+	n.d = d
+
+	rec := do(h, "POST", "/api/jobs", `{"job_type":"rca_analysis"}`)
+	if rec.Code != 201 {
+		t.Fatalf("create = %d %s", rec.Code, rec.Body)
+	}
+	var job jobs.Job
+	json.Unmarshal(rec.Body.Bytes(), &job)
+	do(h, "POST", "/api/tickets", `{"job_id":"`+job.ID.String()+`","platform":"jira"}`)
+	do(h, "POST", "/api/jobs/"+job.ID.String()+"/cancel", "")
+	// Failures announce nothing: a second cancel (409), an unknown job (404),
+	// and an idempotent replay (the event was announced the first time).
+	do(h, "POST", "/api/jobs/"+job.ID.String()+"/cancel", "")
+	do(h, "POST", "/api/tickets", `{"job_id":"00000000-0000-4000-8000-000000000000","platform":"jira"}`)
+	do(h, "POST", "/api/jobs", `{"job_type":"once"}`, "Idempotency-Key", "k")
+	do(h, "POST", "/api/jobs", `{"job_type":"once"}`, "Idempotency-Key", "k")
+
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var types []string
+	for _, ev := range n.events {
+		types = append(types, ev.EventType)
+	}
+	if got := strings.Join(types, ","); got != "created,ticket-created,cancelled,created" {
+		t.Errorf("announced %s", got)
+	}
+	if len(n.invisible) > 0 {
+		t.Errorf("events %v were announced before they were committed", n.invisible)
+	}
+	for i := 1; i < len(n.events); i++ {
+		if n.events[i].ID <= n.events[i-1].ID {
+			t.Errorf("event ids not increasing: %d after %d", n.events[i].ID, n.events[i-1].ID)
+		}
+	}
+}
+
+// TestOpenAPICoversEveryRoute walks the router and checks each method and
+// path against /api/openapi.json, and the other way round, so that the
+// document cannot drift from the code.
+func TestOpenAPICoversEveryRoute(t *testing.T) {
+	_, h := newTestServer(t)
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	rec := do(h, "GET", "/api/openapi.json", "")
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil || rec.Code != 200 || doc.OpenAPI != "3.1.0" {
+		t.Fatalf("GET /api/openapi.json = %d, %v, version %q", rec.Code, err, doc.OpenAPI)
+	}
+	documented := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if method != "parameters" && method != "summary" && method != "description" {
+				documented[strings.ToUpper(method)+" "+path] = true
+			}
+		}
+	}
+	registered := map[string]bool{}
+	err := chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		// The trailing-slash aliases are described with their canonical path.
+		if strings.HasSuffix(route, "/") && route != "/api/" {
+			route = strings.TrimSuffix(route, "/")
+		}
+		registered[method+" "+route] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := range registered {
+		if !documented[r] {
+			t.Errorf("route %s is not in openapi.json", r)
+		}
+	}
+	for r := range documented {
+		if !registered[r] {
+			t.Errorf("openapi.json documents %s, which is not registered", r)
+		}
+	}
+}
+
+// The fuzz tests send arbitrary bodies to each decoder, against a real
+// database so that what reaches PostgreSQL is exercised too. Whatever the
+// input, the answer is a 2xx or a 4xx problem: never a 500 or a panic.
+func fuzzBody(f *testing.F, method, path string, seeds ...string) {
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Add(`{"job_type":"x","input_manifest":{"a":"\u0000"}}`)
+	f.Add(`{"job_type":"x","input_manifest":{"n":1e999999}}`)
+	f.Add(`{"a":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`)
+	// Deep, but within Go's limit: it reaches PostgreSQL's jsonb parser.
+	f.Add(`{"job_type":"x","input_manifest":{"a":` + strings.Repeat("[", 9000) + strings.Repeat("]", 9000) + `}}`)
+	f.Add("{\"job_type\":\"\xff\"}")
+	f.Add(`{} trailing`)
+	h, _ := newLiveHandler(f, nil)
+	jobRec := do(h, "POST", "/api/jobs", `{"job_type":"fuzz"}`)
+	var job jobs.Job
+	json.Unmarshal(jobRec.Body.Bytes(), &job)
+	path = strings.ReplaceAll(path, "{id}", job.ID.String())
+	f.Fuzz(func(t *testing.T, body string) {
+		body = strings.ReplaceAll(body, "JOBID", job.ID.String())
+		rec := do(h, method, path, body)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s %q: status %d: %s", method, path, body, rec.Code, rec.Body)
+		}
+		if rec.Code >= 400 {
+			var p Problem
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Detail == "" {
+				t.Fatalf("%q: %d without a problem detail: %s", body, rec.Code, rec.Body)
+			}
+		} else if !json.Valid(bytes.TrimSpace(rec.Body.Bytes())) {
+			t.Fatalf("%q: %d with a body that is not JSON: %s", body, rec.Code, rec.Body)
+		}
+	})
+}
+
+func FuzzCreateJob(f *testing.F) {
+	fuzzBody(f, "POST", "/api/jobs", `{"job_type":"rca_analysis"}`,
+		`{"job_type":"x","user_id":"u","priority":3,"input_manifest":{"files":["a"]},"model_config":{},"source":{"k":1}}`,
+		`{"job_type":"x","priority":1.5}`, `{"job_type":null}`, `{"job_type":"x","ticketing":[]}`)
+}
+
+func FuzzCreateTicket(f *testing.F) {
+	fuzzBody(f, "POST", "/api/tickets", `{"job_id":"JOBID","platform":"jira"}`,
+		`{"job_id":"JOBID","platform":"servicenow","dry_run":false,"payload":{"short_description":"x","category":null},"metadata":{"a":[1]}}`,
+		`{"job_id":"JOBID","platform":"jira","ticket_id":"OPS-1","url":"https://x.example/OPS-1","profile_name":"p"}`)
+}
+
+func FuzzDispatch(f *testing.F) {
+	fuzzBody(f, "POST", "/api/tickets/dispatch", `{"job_id":"JOBID"}`,
+		`{"job_id":"JOBID","dry_run":true,"payloads":{"servicenow":{"a":1},"jira":{"summary":"s"}}}`)
+}
+
+func FuzzSettings(f *testing.F) {
+	fuzzBody(f, "PUT", "/api/tickets/settings/state", `{"servicenow_enabled":true}`,
+		`{"jira_enabled":false,"dual_mode":null}`, `{}`)
+}
+
+func FuzzCancel(f *testing.F) {
+	fuzzBody(f, "POST", "/api/jobs/{id}/cancel", `{"reason":"r"}`, `{}`)
+}
+
+// FuzzTicketsQuery feeds arbitrary query strings to the dashboard list.
+func FuzzTicketsQuery(f *testing.F) {
+	for _, s := range []string{"", "platform=jira", "q=%25", "q=_", "job_id=x", "limit=0", "status=dry-run&offset=3", "q=%00"} {
+		f.Add(s)
+	}
+	h, _ := newLiveHandler(f, nil)
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		req := httptest.NewRequest("GET", "/api/tickets", nil)
+		req.URL.RawQuery = rawQuery
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 && rec.Code != 422 {
+			t.Fatalf("query %q: %d %s", rawQuery, rec.Code, rec.Body)
+		}
+	})
+}
