@@ -105,6 +105,9 @@ func (s *server) instrument(next http.Handler) http.Handler {
 		if route == "/api/health/live" || route == "/api/health/healthz" || route == "/metrics" {
 			level = slog.LevelDebug // probes would drown everything else
 		}
+		if !s.log.Enabled(r.Context(), level) {
+			return
+		}
 		s.log.LogAttrs(r.Context(), level, "request",
 			slog.String("request_id", id),
 			slog.String("method", r.Method),

@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -109,6 +110,27 @@ func TestVarsListsEverythingLoadReads(t *testing.T) {
 	for _, k := range Vars {
 		if !slices.Contains(read, k) {
 			t.Errorf("Vars lists %s, which Load never reads", k)
+		}
+	}
+}
+
+// TestEnvExampleDocumentsEveryVariable keeps .env.example (the reference
+// for operators) in step with what Load reads.
+func TestEnvExampleDocumentsEveryVariable(t *testing.T) {
+	raw, err := os.ReadFile("../../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimPrefix(strings.TrimSpace(line), "#")
+		if k, _, ok := strings.Cut(line, "="); ok && !strings.Contains(k, " ") {
+			documented[k] = true
+		}
+	}
+	for _, k := range Vars {
+		if !documented[k] {
+			t.Errorf(".env.example does not document %s", k)
 		}
 	}
 }
