@@ -20,15 +20,18 @@ import (
 	"time"
 
 	"github.com/joho/godotenv"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rca-engine/api/internal/api"
 	"github.com/rca-engine/api/internal/config"
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/events"
 	"github.com/rca-engine/api/internal/idempotency"
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/metrics"
 	"github.com/rca-engine/api/internal/redisconn"
+	"github.com/rca-engine/api/internal/sse"
 	"github.com/rca-engine/api/internal/tickets"
 	"github.com/rca-engine/api/migrations"
 )
@@ -120,6 +123,16 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 
 	deps := dependency.Set{database.Tracker(), rdb.Tracker()}
 	idem := idempotency.New(database, cfg.IdempotencyTTL)
+	hub := events.NewHub()
+	tailer := events.NewTailer(database, hub, events.TailerConfig{
+		FastPoll: cfg.EventsPoll,
+		SlowPoll: cfg.EventsSafetyPoll,
+		// With Redis up, other replicas wake this one; poll slowly then.
+		Fast:   func() bool { return rdb.Tracker().Get().Status != dependency.Up },
+		Logger: log,
+	})
+	relay := events.NewRelay(tailer, rdb, log)
+	streams := sse.New(cfg.SSE, hub, database, deps)
 	handler := api.NewHandler(api.Options{
 		Version:             buildVersion(),
 		Environment:         cfg.Environment,
@@ -133,8 +146,15 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		Jobs:         jobs.NewStore(database),
 		Tickets:      tickets.New(database, cfg.TicketDefaults, cfg.TicketToggles, nil),
 		Idempotency:  idem,
-		Metrics:      metrics.New(deps, database.Stat),
-		Logger:       log,
+		Notifier:     relay,
+		Streams:      streams,
+		Metrics: metrics.New(deps, database.Stat,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rca_sse_streams_open", Help: "Open event streams."},
+				func() float64 { return float64(streams.Open()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rca_sse_evictions_total",
+				Help: "Event streams closed because their client fell too far behind."},
+				func() float64 { return float64(streams.Evictions()) })),
+		Logger: log,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr())
@@ -152,6 +172,8 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:    func(net.Listener) context.Context { return ctx },
 	}
+	// Streams never go idle; end them so that Shutdown can finish.
+	srv.RegisterOnShutdown(streams.Shutdown)
 
 	// Serve first, connect second: the dependencies come up in the
 	// background while the API already answers.
@@ -160,6 +182,9 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 	database.Start(ctx)
 	rdb.Start(ctx)
 	go idem.Sweep(ctx, time.Hour, log)
+	go tailer.Run(ctx)
+	go relay.Run(ctx)
+	sse.WatchDependencies(ctx, hub, deps)
 	log.Info("serving", "addr", ln.Addr().String(), "version", buildVersion(), "environment", cfg.Environment)
 	if ready != nil {
 		ready <- ln.Addr().String()

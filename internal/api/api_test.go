@@ -10,8 +10,10 @@ import (
 
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/events"
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/metrics"
+	"github.com/rca-engine/api/internal/sse"
 )
 
 // newTestServer wires the edge to a database that is never started, so it
@@ -24,8 +26,10 @@ func newTestServer(t testing.TB) (*server, http.Handler) {
 	}
 	t.Cleanup(d.Close)
 	deps := dependency.Set{d.Tracker()}
+	streams := sse.New(sse.Config{}, events.NewHub(), d, deps)
+	t.Cleanup(streams.Shutdown)
 	h := NewHandler(Options{Version: "test", MaxBodyBytes: 1 << 10, RequestTimeout: time.Second, ReadinessRequiresDB: true},
-		Deps{DB: d, Dependencies: deps, Jobs: jobs.NewStore(d), Metrics: metrics.New(deps, d.Stat)})
+		Deps{DB: d, Dependencies: deps, Jobs: jobs.NewStore(d), Streams: streams, Metrics: metrics.New(deps, d.Stat)})
 	s := &server{deps: deps, metrics: metrics.New(deps, d.Stat), log: discard()}
 	return s, h
 }

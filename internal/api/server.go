@@ -17,6 +17,7 @@ import (
 	"github.com/rca-engine/api/internal/idempotency"
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/metrics"
+	"github.com/rca-engine/api/internal/sse"
 	"github.com/rca-engine/api/internal/tickets"
 )
 
@@ -42,8 +43,10 @@ type Deps struct {
 	// Notifier hears of job events after their transaction commits; nil
 	// until the event layer exists.
 	Notifier jobs.Notifier
-	Metrics  *metrics.Metrics
-	Logger   *slog.Logger
+	// Streams serves the SSE routes; nil leaves them unregistered.
+	Streams *sse.Server
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
 }
 
 type server struct {
@@ -54,6 +57,7 @@ type server struct {
 	tickets  *tickets.Service
 	idem     *idempotency.Store
 	notifier jobs.Notifier
+	streams  *sse.Server
 	metrics  *metrics.Metrics
 	validate *validator.Validate
 	log      *slog.Logger
@@ -66,7 +70,7 @@ func NewHandler(opts Options, d Deps) http.Handler {
 		opts.AppName = "RCA Engine API"
 	}
 	s := &server{opts: opts, db: d.DB, deps: d.Dependencies, jobs: d.Jobs, tickets: d.Tickets,
-		idem: d.Idempotency, notifier: d.Notifier, metrics: d.Metrics, validate: newValidator(),
+		idem: d.Idempotency, notifier: d.Notifier, streams: d.Streams, metrics: d.Metrics, validate: newValidator(),
 		log: d.Logger, started: time.Now()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -94,34 +98,44 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	r.Method(http.MethodGet, "/metrics", d.Metrics.Handler())
 
 	r.Route("/api", func(r chi.Router) {
-		r.Use(bounded(opts.RequestTimeout, opts.MaxBodyBytes))
-		r.Get("/", s.root)
-		r.Get("/status", s.status)
-		r.Get("/health", s.health)
-		r.Get("/health/live", s.live)
-		r.Get("/health/healthz", s.live)
-		r.Get("/health/ready", s.ready)
-		r.Get("/health/readyz", s.ready)
-		r.Get("/openapi.json", s.openAPI)
-
-		// The original served these at /api/jobs/ and the UI calls
-		// /api/jobs: both answer, without a redirect.
-		for _, p := range []string{"/jobs", "/jobs/"} {
-			r.Get(p, s.listJobs)
-			r.Post(p, s.createJob)
+		// Event streams live for as long as the client stays: no request
+		// deadline, but every write has one (see package sse).
+		if s.streams != nil {
+			r.Get("/sse/jobs/{id}", s.jobStream)
+			r.Get("/jobs/{id}/stream", s.jobStream)
+			r.Get("/sse/events", s.allEvents)
 		}
-		r.Get("/jobs/{id}", s.getJob)
-		r.Get("/jobs/{id}/events", s.jobEvents)
-		r.Post("/jobs/{id}/cancel", s.cancelJob)
 
-		for _, p := range []string{"/tickets", "/tickets/"} {
-			r.Get(p, s.listTickets)
-			r.Post(p, s.createTicket)
-		}
-		r.Post("/tickets/dispatch", s.dispatch)
-		r.Get("/tickets/settings/state", s.getSettings)
-		r.Put("/tickets/settings/state", s.putSettings)
-		r.Get("/tickets/{job_id}", s.jobTickets)
+		r.Group(func(r chi.Router) {
+			r.Use(bounded(opts.RequestTimeout, opts.MaxBodyBytes))
+			r.Get("/", s.root)
+			r.Get("/status", s.status)
+			r.Get("/health", s.health)
+			r.Get("/health/live", s.live)
+			r.Get("/health/healthz", s.live)
+			r.Get("/health/ready", s.ready)
+			r.Get("/health/readyz", s.ready)
+			r.Get("/openapi.json", s.openAPI)
+
+			// The original served these at /api/jobs/ and the UI calls
+			// /api/jobs: both answer, without a redirect.
+			for _, p := range []string{"/jobs", "/jobs/"} {
+				r.Get(p, s.listJobs)
+				r.Post(p, s.createJob)
+			}
+			r.Get("/jobs/{id}", s.getJob)
+			r.Get("/jobs/{id}/events", s.jobEvents)
+			r.Post("/jobs/{id}/cancel", s.cancelJob)
+
+			for _, p := range []string{"/tickets", "/tickets/"} {
+				r.Get(p, s.listTickets)
+				r.Post(p, s.createTicket)
+			}
+			r.Post("/tickets/dispatch", s.dispatch)
+			r.Get("/tickets/settings/state", s.getSettings)
+			r.Put("/tickets/settings/state", s.putSettings)
+			r.Get("/tickets/{job_id}", s.jobTickets)
+		})
 	})
 	return r
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/redisconn"
+	"github.com/rca-engine/api/internal/sse"
 	"github.com/rca-engine/api/internal/tickets"
 )
 
@@ -51,6 +52,12 @@ type Config struct {
 	TicketDefaults tickets.Defaults
 	TicketToggles  tickets.Settings
 
+	// SSE tunes the event streams; EventsPoll is how often job_events is
+	// polled while Redis cannot carry wake-ups between replicas.
+	SSE              sse.Config
+	EventsPoll       time.Duration
+	EventsSafetyPoll time.Duration
+
 	migrate bool
 }
 
@@ -73,6 +80,8 @@ var Vars = []string{
 	"SERVICENOW_DEFAULT_ASSIGNMENT_GROUP", "SERVICENOW_DEFAULT_CONFIGURATION_ITEM", "SERVICENOW_DEFAULT_CATEGORY",
 	"SERVICENOW_DEFAULT_SUBCATEGORY", "SERVICENOW_DEFAULT_STATE", "SERVICENOW_DEFAULT_ASSIGNED_TO",
 	"JIRA_DEFAULT_PROJECT_KEY", "JIRA_DEFAULT_ISSUE_TYPE", "JIRA_DEFAULT_LABELS", "JIRA_DEFAULT_ASSIGNEE",
+	"SSE_HEARTBEAT_INTERVAL", "SSE_WRITE_TIMEOUT", "SSE_RETRY", "SSE_REPLAY_LIMIT", "SSE_CLIENT_BUFFER",
+	"EVENTS_POLL_INTERVAL", "EVENTS_SAFETY_POLL_INTERVAL",
 }
 
 // Lookup finds a variable; os.LookupEnv is one.
@@ -126,6 +135,15 @@ func Load(lookup Lookup) (Config, error) {
 	}
 	migrate := p.boolean("DB_MIGRATE", true)
 	c.IdempotencyTTL = p.duration("IDEMPOTENCY_KEY_TTL", 24*time.Hour)
+	c.SSE = sse.Config{
+		Heartbeat:    p.duration("SSE_HEARTBEAT_INTERVAL", 15*time.Second),
+		WriteTimeout: p.duration("SSE_WRITE_TIMEOUT", 10*time.Second),
+		Retry:        p.duration("SSE_RETRY", 3*time.Second),
+		MaxReplay:    p.intRange("SSE_REPLAY_LIMIT", 1000, 1, 100000),
+		Buffer:       p.intRange("SSE_CLIENT_BUFFER", 256, 1, 100000),
+	}
+	c.EventsPoll = p.duration("EVENTS_POLL_INTERVAL", 250*time.Millisecond)
+	c.EventsSafetyPoll = p.duration("EVENTS_SAFETY_POLL_INTERVAL", 2*time.Second)
 	c.TicketToggles = tickets.Settings{
 		ServiceNowEnabled: p.boolean("SERVICENOW_ENABLED", false),
 		JiraEnabled:       p.boolean("JIRA_ENABLED", false),

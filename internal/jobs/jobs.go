@@ -292,6 +292,15 @@ func (s *Store) Events(ctx context.Context, id uuid.UUID, f EventFilter) ([]Even
 	return out, nil
 }
 
+// LastEventID returns the id of a job's newest event (0 if none).
+func (s *Store) LastEventID(ctx context.Context, id uuid.UUID) (int64, error) {
+	var last int64
+	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
+		return q.QueryRow(ctx, `SELECT COALESCE(max(id), 0) FROM job_events WHERE job_id = $1`, id).Scan(&last)
+	})
+	return last, err
+}
+
 // rawOrNil maps an absent or null JSON value to SQL NULL, so the column
 // default (or NULL) applies.
 func rawOrNil(r json.RawMessage) any {

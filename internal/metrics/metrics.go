@@ -26,7 +26,9 @@ type Metrics struct {
 // New registers the HTTP metrics, Go and process metrics, and collectors that
 // read the dependencies' states and the pool's figures at scrape time (so
 // nothing is kept up to date in the background).
-func New(deps dependency.Set, poolStat func() *pgxpool.Stat) *Metrics {
+//
+// extra collectors are registered too (the event streams' gauges, say).
+func New(deps dependency.Set, poolStat func() *pgxpool.Stat, extra ...prometheus.Collector) *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -42,6 +44,7 @@ func New(deps dependency.Set, poolStat func() *pgxpool.Stat) *Metrics {
 	m.registry.MustRegister(m.requests, m.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&depCollector{deps: deps}, &poolCollector{stat: poolStat})
+	m.registry.MustRegister(extra...)
 	return m
 }
 

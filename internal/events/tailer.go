@@ -1,0 +1,120 @@
+package events
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rca-engine/api/internal/db"
+	"github.com/rca-engine/api/internal/jobs"
+)
+
+// TailerConfig tunes how the Tailer follows job_events.
+type TailerConfig struct {
+	// FastPoll is the polling interval while other replicas cannot wake
+	// this one (Redis down or not configured); it bounds cross-replica
+	// latency then. Default 250ms.
+	FastPoll time.Duration
+	// SlowPoll is the safety-net interval while Redis carries wake-ups
+	// (pub/sub may drop messages). Default 2s.
+	SlowPoll time.Duration
+	// Batch is the most events read per query. Default 500.
+	Batch int
+	// Fast reports whether to poll fast; nil means always.
+	Fast   func() bool
+	Logger *slog.Logger
+}
+
+// Tailer reads job_events in id order and publishes them to a Hub.
+type Tailer struct {
+	db   *db.DB
+	hub  *Hub
+	cfg  TailerConfig
+	wake chan struct{}
+}
+
+// NewTailer returns a Tailer; Run starts it.
+func NewTailer(d *db.DB, hub *Hub, cfg TailerConfig) *Tailer {
+	if cfg.FastPoll <= 0 {
+		cfg.FastPoll = 250 * time.Millisecond
+	}
+	if cfg.SlowPoll <= 0 {
+		cfg.SlowPoll = 2 * time.Second
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 500
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Tailer{db: d, hub: hub, cfg: cfg, wake: make(chan struct{}, 1)}
+}
+
+// Wake makes the Tailer read now. It never blocks.
+func (t *Tailer) Wake() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run follows job_events until ctx ends. It starts from the newest event
+// present when it first reaches the database (subscribers replay anything
+// older from the database themselves), and keeps its cursor across
+// outages, so events committed while it could not read are delivered late,
+// never lost.
+func (t *Tailer) Run(ctx context.Context) {
+	var cursor int64
+	ready := false
+	for {
+		if !ready {
+			err := t.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
+				return q.QueryRow(ctx, `SELECT COALESCE(max(id), 0) FROM job_events`).Scan(&cursor)
+			})
+			if err == nil {
+				ready = true
+				t.hub.broadcast(Message{Kind: Ready, Cursor: cursor})
+				t.cfg.Logger.Debug("event tailer started", "cursor", cursor)
+			}
+		}
+		full := false
+		if ready {
+			var batch []jobs.Event
+			err := t.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
+				rows, err := q.Query(ctx, `SELECT id, job_id, event_type, data, created_at FROM job_events
+					WHERE id > $1 ORDER BY id LIMIT $2`, cursor, t.cfg.Batch)
+				if err != nil {
+					return err
+				}
+				batch, err = pgx.CollectRows(rows, pgx.RowToStructByPos[jobs.Event])
+				return err
+			})
+			if err != nil && ctx.Err() == nil {
+				t.cfg.Logger.Debug("event tailer read failed", "error", err)
+			}
+			for _, ev := range batch {
+				t.hub.publish(ev)
+				cursor = ev.ID
+			}
+			full = len(batch) == t.cfg.Batch
+		}
+		if full {
+			continue // more are waiting
+		}
+		interval := t.cfg.SlowPoll
+		if !ready || t.cfg.Fast == nil || t.cfg.Fast() {
+			interval = t.cfg.FastPoll
+		}
+		timer := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-t.wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
