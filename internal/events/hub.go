@@ -11,6 +11,7 @@
 package events
 
 import (
+	"encoding/json"
 	"sync"
 
 	"github.com/google/uuid"
@@ -33,8 +34,10 @@ const (
 
 // Message is what a subscriber receives.
 type Message struct {
-	Kind       Kind
-	Event      jobs.Event
+	Kind  Kind
+	Event jobs.Event
+	// Encoded is Event as JSON, encoded once for every subscriber.
+	Encoded    []byte
 	Dependency dependency.State
 	Cursor     int64
 }
@@ -128,7 +131,8 @@ func (h *Hub) Count() int {
 // publish delivers ev to its job's subscribers and to everyone's stream.
 // Only the Tailer calls it, in id order.
 func (h *Hub) publish(ev jobs.Event) {
-	h.broadcastTo(Message{Kind: JobEvent, Event: ev, Cursor: ev.ID}, &ev.JobID)
+	encoded, _ := json.Marshal(ev)
+	h.broadcastTo(Message{Kind: JobEvent, Event: ev, Encoded: encoded, Cursor: ev.ID}, &ev.JobID)
 }
 
 // broadcast delivers m to every subscription.

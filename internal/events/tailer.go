@@ -104,7 +104,10 @@ func (t *Tailer) Run(ctx context.Context) {
 			continue // more are waiting
 		}
 		interval := t.cfg.SlowPoll
-		if !ready || t.cfg.Fast == nil || t.cfg.Fast() {
+		switch {
+		case !ready:
+			interval = min(t.cfg.FastPoll, 500*time.Millisecond) // start as soon as the database is there
+		case t.cfg.Fast == nil || t.cfg.Fast():
 			interval = t.cfg.FastPoll
 		}
 		timer := time.NewTimer(interval)

@@ -32,6 +32,7 @@ type session struct {
 	cursor    int64 // id of the last event sent (or skipped as already seen)
 	caughtUp  bool
 	published int64 // events handed to r3labs
+	evicted   bool  // the hub dropped this subscriber for being too slow
 }
 
 // Reset reasons, sent in a "reset" event: the client should reload what it
@@ -74,7 +75,7 @@ func (ss *session) run(ctx context.Context, sub *events.Subscription, ready bool
 		case <-ctx.Done():
 			return
 		case <-sub.Evicted():
-			ss.s.evictions.Add(1)
+			ss.evicted = true
 			return // too slow: the client reconnects and catches up from the database
 		case m := <-sub.C:
 			switch m.Kind {
@@ -86,7 +87,7 @@ func (ss *session) run(ctx context.Context, sub *events.Subscription, ready bool
 				ss.sendDependency(m.Dependency)
 			case events.JobEvent:
 				if ss.caughtUp && m.Event.ID > ss.cursor {
-					ss.sendEvent(m.Event)
+					ss.sendEncoded(m.Event, m.Encoded)
 				}
 			}
 		case <-tick.C:
@@ -197,7 +198,7 @@ func (ss *session) finished(ctx context.Context) bool {
 	}
 	ss.publish(ss.event("complete", map[string]any{"event_type": "complete", "job_id": ss.jobID, "status": ss.status}))
 	// +1: r3labs flushes once when it writes the response header.
-	ss.out.waitFlushed(ctx, ss.published+1, ss.s.cfg.WriteTimeout)
+	_ = ss.out.waitFlushed(ctx, ss.published+1, ss.s.cfg.WriteTimeout)
 	return true
 }
 
@@ -206,14 +207,18 @@ var statusAfter = map[string]jobs.Status{
 	"completed": jobs.Completed, "failed": jobs.Failed, "cancelled": jobs.Cancelled, "started": jobs.Running,
 }
 
-func (ss *session) sendEvent(ev jobs.Event) {
+func (ss *session) sendEvent(ev jobs.Event) { ss.sendEncoded(ev, marshal(ev)) }
+
+// sendEncoded sends ev, already encoded (live events are encoded once for
+// every subscriber).
+func (ss *session) sendEncoded(ev jobs.Event, data []byte) {
 	ss.cursor = ev.ID
 	if ss.jobID != nil {
 		if st, ok := statusAfter[ev.EventType]; ok && !ss.status.Terminal() {
 			ss.status = st
 		}
 	}
-	e := &r3.Event{ID: []byte(strconv.FormatInt(ev.ID, 10)), Event: []byte(ev.EventType), Data: marshal(ev),
+	e := &r3.Event{ID: []byte(strconv.FormatInt(ev.ID, 10)), Event: []byte(ev.EventType), Data: data,
 		Retry: ss.retry()}
 	ss.publish(e)
 }

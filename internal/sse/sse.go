@@ -23,8 +23,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -205,12 +207,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, sess *session) {
 	go func() {
 		defer close(pumped)
 		defer cancel()
+		// r3labs drops events published to a stream before its subscriber
+		// is registered, and it registers the subscriber before its first
+		// flush: wait for that flush, or the first events (the replay)
+		// could vanish.
+		if !out.waitFlushed(ctx, 1, s.cfg.WriteTimeout) {
+			return
+		}
 		sess.run(ctx, sub, ready, lastPublished)
 	}()
 	s.r3.ServeHTTP(out, r3req) // returns once ctx is done and r3labs has let go of the subscriber
 	cancel()
 	<-pumped
 	s.r3.RemoveStream(streamID)
+	if sess.evicted || out.timedOut.Load() {
+		// Too slow: the hub dropped it, or a write hit its deadline.
+		s.evictions.Add(1)
+	}
 }
 
 // writer bounds every write with a deadline, so a client that stops reading
@@ -218,18 +231,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, sess *session) {
 // that a stream can close only after its last event went out.
 type writer struct {
 	http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
-	failed  func()
-	flushes atomic.Int64
-	flushed chan struct{}
+	rc       *http.ResponseController
+	timeout  time.Duration
+	failed   func()
+	timedOut atomic.Bool // a write hit its deadline: the client stopped reading
+	flushes  atomic.Int64
+	flushed  chan struct{}
+}
+
+func (w *writer) writeFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		w.timedOut.Store(true)
+	}
+	w.failed()
 }
 
 func (w *writer) Write(p []byte) (int, error) {
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
 	n, err := w.ResponseWriter.Write(p)
 	if err != nil {
-		w.failed()
+		w.writeFailed(err)
 	}
 	return n, err
 }
@@ -237,7 +258,7 @@ func (w *writer) Write(p []byte) (int, error) {
 func (w *writer) Flush() {
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
 	if err := w.rc.Flush(); err != nil {
-		w.failed()
+		w.writeFailed(err)
 	}
 	w.flushes.Add(1)
 	select {
@@ -248,20 +269,21 @@ func (w *writer) Flush() {
 
 func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// waitFlushed waits until n flushes happened, the timeout passes or ctx
-// ends.
-func (w *writer) waitFlushed(ctx context.Context, n int64, timeout time.Duration) {
+// waitFlushed waits until n flushes happened (true), or the timeout passes
+// or ctx ends (false).
+func (w *writer) waitFlushed(ctx context.Context, n int64, timeout time.Duration) bool {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for w.flushes.Load() < n {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-deadline.C:
-			return
+			return false
 		case <-w.flushed:
 		}
 	}
+	return true
 }
 
 func marshal(v any) []byte {
