@@ -115,24 +115,7 @@ var client = &http.Client{Timeout: 20 * time.Second}
 
 func (s *service) do(t *testing.T, method, path string, header map[string]string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, s.base+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	began := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: body, took: time.Since(began)}
+	return s.send(t, method, path, "", nil, header)
 }
 
 func (s *service) get(t *testing.T, path string) response { return s.do(t, "GET", path, nil) }

@@ -152,9 +152,7 @@ type DB struct {
 	// again without a ping, after a call saw one die.
 	suspectUntil atomic.Int64
 
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	once sync.Once
 }
 
 // New validates cfg and builds the pool without connecting. A malformed URL
@@ -201,7 +199,6 @@ func New(cfg Config) (*DB, error) {
 		sqlDB:   stdlib.OpenDBFromPool(pool),
 		tracker: dependency.NewTracker(Name, dependency.Connecting),
 		log:     cfg.Logger.With("dependency", Name),
-		done:    make(chan struct{}),
 	}
 	d.sup = dependency.NewSupervisor(d.tracker, dependency.Probe{
 		Connect:  d.connect,
@@ -227,22 +224,13 @@ func New(cfg Config) (*DB, error) {
 }
 
 // Start launches the supervisor. It returns at once.
-func (d *DB) Start(ctx context.Context) {
-	ctx, d.cancel = context.WithCancel(ctx)
-	go func() {
-		defer close(d.done)
-		d.sup.Run(ctx)
-	}()
-}
+func (d *DB) Start(ctx context.Context) { d.sup.Start(ctx) }
 
 // Close stops the supervisor and closes every connection. In-flight calls
 // get an error.
 func (d *DB) Close() {
 	d.once.Do(func() {
-		if d.cancel != nil {
-			d.cancel()
-			<-d.done
-		}
+		d.sup.Stop()
 		d.sqlDB.Close()
 		d.pool.Close()
 	})

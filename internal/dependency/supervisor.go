@@ -3,6 +3,7 @@ package dependency
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -44,6 +45,10 @@ type Supervisor struct {
 	cfg   SupervisorConfig
 	log   *slog.Logger
 	kick  chan struct{}
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // NewSupervisor returns a supervisor for the dependency tracked by t.
@@ -63,6 +68,33 @@ func (s *Supervisor) Kick() {
 	case s.kick <- struct{}{}:
 	default:
 	}
+}
+
+// Start runs the supervisor in the background until ctx ends or Stop is
+// called. It returns at once; a second call does nothing.
+func (s *Supervisor) Start(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done != nil {
+		return
+	}
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		s.Run(ctx)
+	}()
+}
+
+// Stop ends a started supervisor and waits for it to return.
+func (s *Supervisor) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		return
+	}
+	s.cancel()
+	<-s.done
 }
 
 // Run connects, watches and reconnects until ctx ends.

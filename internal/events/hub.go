@@ -60,10 +60,12 @@ func NewHub() *Hub {
 	return &Hub{byJob: map[uuid.UUID]map[*Subscription]struct{}{}, all: map[*Subscription]struct{}{}}
 }
 
-// Subscription is one subscriber's feed.
+// Subscription is one subscriber's feed. Messages are shared by every
+// subscriber and must not be modified; pointers keep an idle subscriber's
+// buffer small (256 pointers rather than 256 copies of a Message).
 type Subscription struct {
-	C       <-chan Message
-	c       chan Message
+	C       <-chan *Message
+	c       chan *Message
 	jobID   *uuid.UUID
 	hub     *Hub
 	evicted chan struct{}
@@ -86,7 +88,7 @@ func (s *Subscription) Close() {
 // id of the last event it published: every event with a greater id will be
 // delivered to this subscription.
 func (h *Hub) Subscribe(jobID *uuid.UUID, buffer int) (sub *Subscription, ready bool, lastPublished int64) {
-	c := make(chan Message, buffer)
+	c := make(chan *Message, buffer)
 	sub = &Subscription{C: c, c: c, jobID: jobID, hub: h, evicted: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -132,18 +134,18 @@ func (h *Hub) Count() int {
 // Only the Tailer calls it, in id order.
 func (h *Hub) publish(ev jobs.Event) {
 	encoded, _ := json.Marshal(ev)
-	h.broadcastTo(Message{Kind: JobEvent, Event: ev, Encoded: encoded, Cursor: ev.ID}, &ev.JobID)
+	h.broadcastTo(&Message{Kind: JobEvent, Event: ev, Encoded: encoded, Cursor: ev.ID}, &ev.JobID)
 }
 
 // broadcast delivers m to every subscription.
-func (h *Hub) broadcast(m Message) { h.broadcastTo(m, nil) }
+func (h *Hub) broadcast(m *Message) { h.broadcastTo(m, nil) }
 
 // broadcastTo delivers m to the subscribers of everything and, for a job
 // event, of that job (jobID not nil), or else to every subscriber. It holds
 // the write lock throughout so that a concurrent Subscribe sees either the
 // message delivered or lastPublished not yet moved past it: never a message
 // that went to others but is already behind its cursor.
-func (h *Hub) broadcastTo(m Message, jobID *uuid.UUID) {
+func (h *Hub) broadcastTo(m *Message, jobID *uuid.UUID) {
 	var slow []*Subscription
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -181,10 +183,10 @@ func (h *Hub) broadcastTo(m Message, jobID *uuid.UUID) {
 
 // BroadcastDependency tells every subscriber about a dependency's state.
 func (h *Hub) BroadcastDependency(st dependency.State) {
-	h.broadcast(Message{Kind: DependencyChange, Dependency: st})
+	h.broadcast(&Message{Kind: DependencyChange, Dependency: st})
 }
 
-func offer(s *Subscription, m Message) bool {
+func offer(s *Subscription, m *Message) bool {
 	select {
 	case s.c <- m:
 		return true

@@ -75,7 +75,7 @@ func (t *Tailer) Run(ctx context.Context) {
 			})
 			if err == nil {
 				ready = true
-				t.hub.broadcast(Message{Kind: Ready, Cursor: cursor})
+				t.hub.broadcast(&Message{Kind: Ready, Cursor: cursor})
 				t.cfg.Logger.Debug("event tailer started", "cursor", cursor)
 			}
 		}

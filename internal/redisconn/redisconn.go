@@ -43,9 +43,7 @@ type Conn struct {
 	sup     *dependency.Supervisor
 	timeout time.Duration
 
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	once sync.Once
 }
 
 // New validates cfg and builds the client without connecting.
@@ -84,7 +82,6 @@ func New(cfg Config) (*Conn, error) {
 		client:  redis.NewClient(opts),
 		tracker: dependency.NewTracker(Name, dependency.Connecting),
 		timeout: cfg.Timeout,
-		done:    make(chan struct{}),
 	}
 	ping := func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 2*cfg.Timeout)
@@ -134,27 +131,18 @@ func containsAny(s string, subs ...string) bool {
 
 // Start launches the supervisor; it returns at once.
 func (c *Conn) Start(ctx context.Context) {
-	if c.client == nil {
-		return
+	if c.client != nil {
+		c.sup.Start(ctx)
 	}
-	ctx, c.cancel = context.WithCancel(ctx)
-	go func() {
-		defer close(c.done)
-		c.sup.Run(ctx)
-	}()
 }
 
 // Close stops the supervisor and closes the client.
 func (c *Conn) Close() {
 	c.once.Do(func() {
-		if c.client == nil {
-			return
+		if c.client != nil {
+			c.sup.Stop()
+			c.client.Close()
 		}
-		if c.cancel != nil {
-			c.cancel()
-			<-c.done
-		}
-		c.client.Close()
 	})
 }
 
