@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"syscall"
@@ -40,9 +41,15 @@ import (
 var version = ""
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	lookup, envWarnings, err := environment(".env")
+	// Under the Windows service manager the working directory is
+	// System32: look for .env beside the executable there.
+	envFile := ".env"
+	if isService() {
+		if exe, err := os.Executable(); err == nil {
+			envFile = filepath.Join(filepath.Dir(exe), ".env")
+		}
+	}
+	lookup, envWarnings, err := environment(envFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(2)
@@ -50,6 +57,11 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
 		os.Exit(healthcheck(lookup))
 	}
+	if isService() {
+		os.Exit(runService(lookup, envWarnings))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if err := run(ctx, lookup, envWarnings, os.Stdout, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
