@@ -182,7 +182,10 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		IdleTimeout:    cfg.IdleTimeout,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:    func(net.Listener) context.Context { return ctx },
+		// Requests must outlive the signal: Shutdown lets in-flight ones
+		// finish (cancelling them would fail writes that were about to
+		// commit). Streams are ended by RegisterOnShutdown below.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	// Streams never go idle; end them so that Shutdown can finish.
 	srv.RegisterOnShutdown(streams.Shutdown)

@@ -65,6 +65,7 @@ var profiles = map[string]profile{
 type Report struct {
 	Profile          string          `json:"profile"`
 	Naive            bool            `json:"naive"`
+	RealRestart      bool            `json:"real_database_restart"`
 	DurationSeconds  float64         `json:"duration_seconds"`
 	Requests         int64           `json:"requests"`
 	Successes        int64           `json:"successes"`
@@ -98,12 +99,13 @@ func main() {
 	naive := flag.Bool("naive", false, "run the service with pgx defaults and no retries, for comparison")
 	out := flag.String("out", "", "write the report as JSON to this file")
 	adminURL := flag.String("db", envOr("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL superuser URL (loopback)")
+	restart := flag.String("restart-cmd", defaultRestart(), "command that restarts the local PostgreSQL server; empty simulates a restart at the proxy")
 	flag.Parse()
 	p, ok := profiles[*prof]
 	if !ok {
 		fail("unknown profile %q", *prof)
 	}
-	rep, err := runHarness(p, *prof, *naive, *adminURL)
+	rep, err := runHarness(p, *prof, *naive, *adminURL, *restart)
 	if err != nil {
 		fail("%v", err)
 	}
@@ -146,18 +148,61 @@ func envOr(k, def string) string {
 	return def
 }
 
-func runHarness(p profile, name string, naive bool, adminURL string) (*Report, error) {
+// defaultRestart is the machine's own way to restart its PostgreSQL
+// cluster, if there is one (Debian's pg_ctlcluster, as root).
+func defaultRestart() string {
+	entries, err := os.ReadDir("/etc/postgresql")
+	if err != nil || len(entries) == 0 || os.Geteuid() != 0 {
+		return ""
+	}
+	if _, err := exec.LookPath("pg_ctlcluster"); err != nil {
+		return ""
+	}
+	return "pg_ctlcluster --skip-systemctl-redirect " + entries[0].Name() + " main restart -m fast"
+}
+
+// restartDatabase restarts the real server and waits until it accepts
+// connections again.
+func restartDatabase(restartCmd, adminURL string) error {
+	args := strings.Fields(restartCmd)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w", restartCmd, err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c, err := pgx.Connect(ctx, adminURL)
+		cancel()
+		if err == nil {
+			c.Close(context.Background())
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return errors.New("PostgreSQL did not come back within 60 s of its restart")
+}
+
+func runHarness(p profile, name string, naive bool, adminURL, restartCmd string) (*Report, error) {
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return nil, fmt.Errorf("reach PostgreSQL (set -db or TEST_DATABASE_URL): %w", err)
 	}
-	defer admin.Close(ctx)
 	dbName := "rca_chaos_" + strings.ToLower(rand.Text()[:8])
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+dbName); err != nil {
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+dbName)
+	admin.Close(ctx)
+	if err != nil {
 		return nil, err
 	}
-	defer admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+dbName+" WITH (FORCE)")
+	defer func() {
+		// A new connection: a restart during the run ended the old one.
+		if c, err := pgx.Connect(context.Background(), adminURL); err == nil {
+			c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+dbName+" WITH (FORCE)")
+			c.Close(context.Background())
+		}
+	}()
 	u, _ := url.Parse(adminURL)
 	upstream := u.Host
 	u.Path = "/" + dbName
@@ -183,19 +228,23 @@ func runHarness(p profile, name string, naive bool, adminURL string) (*Report, e
 	}
 	defer stop()
 
-	conn, err := pgx.Connect(ctx, directURL)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(ctx)
 	var startCursor int64
-	_ = conn.QueryRow(ctx, "SELECT COALESCE(max(id), 0) FROM job_events").Scan(&startCursor)
+	if conn, err := pgx.Connect(ctx, directURL); err == nil {
+		_ = conn.QueryRow(ctx, "SELECT COALESCE(max(id), 0) FROM job_events").Scan(&startCursor)
+		conn.Close(ctx)
+	}
 
 	rep := &Report{Profile: name, Naive: naive}
 	w := newWorkload(base, p.maxRequests)
 	began := time.Now()
 	w.start(startCursor)
 
+	// A real restart's apply returns once the server is back, so recovery
+	// is measured from then; a simulated one lasts like the other faults.
+	restartDur := p.faultDur
+	if restartCmd != "" {
+		restartDur = 0
+	}
 	faultList := []fault{
 		{"idle longer than the port proxy's limit", p.idleLimit + 2*time.Second, func() (func(), error) {
 			// Nothing reaches the database for a while: the port proxy
@@ -207,13 +256,19 @@ func runHarness(p profile, name string, naive bool, adminURL string) (*Report, e
 		{"connection resets", p.faultDur, func() (func(), error) { return tox.ResetPeer() }},
 		{"blackhole", p.faultDur, func() (func(), error) { return tox.Blackhole() }},
 		{"refused", p.faultDur, func() (func(), error) { tox.Down(); return func() { _ = tox.Up() }, nil }},
-		{"database restart", p.faultDur, func() (func(), error) {
-			// From the service's side a restart is every connection dropped
-			// and refusals until the server is back.
+		{"database restart", restartDur, func() (func(), error) {
+			if restartCmd != "" {
+				// The real thing: every backend terminated, then "the
+				// database system is starting up" until it is.
+				return func() {}, restartDatabase(restartCmd, adminURL)
+			}
+			// Simulated at the proxy: every connection dropped, refusals
+			// until the "server" is back.
 			tox.Down()
 			return func() { _ = tox.Up() }, nil
 		}},
 	}
+	rep.RealRestart = restartCmd != ""
 	time.Sleep(p.warmup)
 	for round := 0; round < p.rounds; round++ {
 		for _, f := range faultList {
@@ -232,6 +287,11 @@ func runHarness(p profile, name string, naive bool, adminURL string) (*Report, e
 	rep.DurationSeconds = time.Since(began).Seconds()
 
 	// Zero-loss checks, against the database directly.
+	conn, err := pgx.Connect(ctx, directURL)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
 	var endCursor int64
 	if err := conn.QueryRow(ctx, "SELECT COALESCE(max(id), 0) FROM job_events").Scan(&endCursor); err != nil {
 		return nil, err

@@ -63,7 +63,8 @@ func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) ([]
 				Detail: fmt.Sprintf("The request body is larger than the %d bytes allowed.", tooBig.Limit)})
 			return nil, false
 		}
-		s.fail(w, r, err)
+		// The client stopped sending mid-body (or went away).
+		writeProblem(w, r, Problem{Status: http.StatusBadRequest, Detail: "The request body could not be read completely."})
 		return nil, false
 	}
 	if detail := decodeBody(body); detail != "" {

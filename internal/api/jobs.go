@@ -216,7 +216,9 @@ func (s *server) cancelJob(w http.ResponseWriter, r *http.Request) {
 	}
 	var in jobs.CancelRequest
 	var body []byte
-	if r.ContentLength != 0 && r.Header.Get("Content-Type") != "" {
+	// The body is optional; one that is sent must be valid (a body without
+	// a Content-Type gets 415 rather than being ignored).
+	if r.ContentLength > 0 || r.Header.Get("Content-Type") != "" {
 		if body, ok = s.decodeJSON(w, r, &in); !ok {
 			return
 		}

@@ -52,11 +52,15 @@ func (w *recorder) Write(b []byte) (int, error) {
 }
 
 // Flush lets streaming handlers flush through the recorder.
-func (w *recorder) Flush() {
+func (w *recorder) Flush() { _ = w.FlushError() }
+
+// FlushError is what http.ResponseController.Flush calls: it passes the
+// error on, so that a stream's write deadline is seen.
+func (w *recorder) FlushError() error {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 // Unwrap lets http.ResponseController reach the real writer (deadlines).

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,11 @@ type Config struct {
 	MigrationTimeout  time.Duration // bound on one migration run, lock wait included; default 2m
 	MigrationRetryMin time.Duration // least time between attempts after a failed migration; default 30s
 
+	// NoServerSettings leaves out the session settings this package asks
+	// the server for (see New): for a PgBouncer that rejects unknown
+	// startup parameters.
+	NoServerSettings bool
+
 	// Migrations holds goose SQL files; nil skips migrating.
 	Migrations fs.FS
 	Logger     *slog.Logger
@@ -116,6 +122,27 @@ func (c *Config) setDefaults(connString string) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+}
+
+// serverSettings bounds, on the server's side, what a client that vanished
+// can hold. When a NAT drops a connection mid-transaction, pgx gives up on
+// its side within the call's deadline, but the server's backend waits for
+// the next command, holding its locks (the job event lock serialises every
+// writer), until the server's own keepalive notices: about two hours by
+// default. idle_in_transaction_session_timeout ends such a transaction,
+// and server-side keepalive finds the dead socket in seconds. Values in
+// the connection string win.
+func serverSettings(params map[string]string, cfg Config) {
+	set := func(k, v string) {
+		if _, ok := params[k]; !ok {
+			params[k] = v
+		}
+	}
+	idle := max(3*cfg.QueryTimeout, 15*time.Second)
+	set("idle_in_transaction_session_timeout", strconv.FormatInt(idle.Milliseconds(), 10))
+	set("tcp_keepalives_idle", strconv.Itoa(int(cfg.KeepAliveIdle.Seconds())))
+	set("tcp_keepalives_interval", strconv.Itoa(int(cfg.KeepAliveInterval.Seconds())))
+	set("tcp_keepalives_count", strconv.Itoa(cfg.KeepAliveCount))
 }
 
 // connStringKeys returns the keys present in a URL's query or a DSN, so that
@@ -180,6 +207,9 @@ func New(cfg Config) (*DB, error) {
 	set(&pc.PingTimeout, cfg.PingTimeout)
 	set(&pc.ConnConfig.ConnectTimeout, cfg.ConnectTimeout)
 	pc.ConnConfig.DialFunc = dialer(cfg)
+	if !cfg.NoServerSettings {
+		serverSettings(pc.ConnConfig.RuntimeParams, cfg)
+	}
 	d := &DB{}
 	// Ping a connection before handing it out if it sat idle for more than a
 	// second (pgx's rule) or if a call has just seen a connection die: its

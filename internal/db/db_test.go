@@ -416,3 +416,49 @@ func TestStatementErrorsAreNotRetried(t *testing.T) {
 		t.Errorf("a SQL error changed the state to %s", d.State().Status)
 	}
 }
+
+// TestServerBoundsWhatAVanishedClientHolds: the session settings that end a
+// transaction abandoned by a vanished client reach the server, and the
+// connection string can override them.
+func TestServerBoundsWhatAVanishedClientHolds(t *testing.T) {
+	url, _ := pgtest.NewDatabase(t)
+	show := func(d *db.DB, name string) string {
+		var v string
+		err := d.Read(context.Background(), func(ctx context.Context, q db.Querier) error {
+			return q.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	d := start(t, testConfig(url))
+	waitStatus(t, d, dependency.Up, 10*time.Second)
+	if got := show(d, "idle_in_transaction_session_timeout"); got != "15s" {
+		t.Errorf("idle_in_transaction_session_timeout = %s, want 15s", got)
+	}
+	if got := show(d, "tcp_keepalives_idle"); got != "10" {
+		t.Errorf("tcp_keepalives_idle = %s, want 10", got)
+	}
+	own := start(t, testConfig(pgtest.WithParams(t, url, "idle_in_transaction_session_timeout", "42000")))
+	waitStatus(t, own, dependency.Up, 10*time.Second)
+	if got := show(own, "idle_in_transaction_session_timeout"); got != "42s" {
+		t.Errorf("the URL's value was overridden: %s", got)
+	}
+
+	// And it works: a transaction left idle is ended by the server.
+	cfg := testConfig(pgtest.WithParams(t, url, "idle_in_transaction_session_timeout", "300"))
+	short := start(t, cfg)
+	waitStatus(t, short, dependency.Up, 10*time.Second)
+	err := short.Tx(context.Background(), func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+			return err
+		}
+		time.Sleep(700 * time.Millisecond) // a client that stopped talking mid-transaction
+		_, err := tx.Exec(ctx, "SELECT 1")
+		return err
+	})
+	if err == nil {
+		t.Error("a transaction idle past idle_in_transaction_session_timeout was not ended by the server")
+	}
+}

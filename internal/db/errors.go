@@ -48,6 +48,13 @@ func IsConnError(err error) bool {
 	if err == nil {
 		return false
 	}
+	// First: a failed connect wraps the server's answer (too many clients,
+	// a rotated password), which is a PgError but still a connection that
+	// could not be had, not a statement that failed.
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
@@ -57,10 +64,6 @@ func IsConnError(err error) bool {
 			return true
 		}
 		return false
-	}
-	var connectErr *pgconn.ConnectError
-	if errors.As(err, &connectErr) {
-		return true
 	}
 	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
 		return true

@@ -79,7 +79,13 @@ func (d *DB) Tx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) err
 			if err != nil {
 				return err
 			}
-			defer tx.Rollback(context.WithoutCancel(opCtx)) // no-op after Commit
+			defer func() {
+				// No-op after Commit. Bounded: it must not outlast the
+				// call on a socket that went silent.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(opCtx), d.cfg.CheckTimeout)
+				defer cancel()
+				_ = tx.Rollback(rctx)
+			}()
 			if err := fn(opCtx, tx); err != nil {
 				return err
 			}

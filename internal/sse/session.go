@@ -31,6 +31,7 @@ type session struct {
 
 	cursor    int64 // id of the last event sent (or skipped as already seen)
 	caughtUp  bool
+	hubReady  bool  // the Tailer has started: a catch-up cannot leave a gap before it
 	published int64 // events handed to r3labs
 	evicted   bool  // the hub dropped this subscriber for being too slow
 }
@@ -62,6 +63,7 @@ func (ss *session) run(ctx context.Context, sub *events.Subscription, ready bool
 			ss.sendDependency(st)
 		}
 	}
+	ss.hubReady = ready
 	if ready {
 		ss.catchUp(ctx, lastPublished)
 	}
@@ -80,6 +82,7 @@ func (ss *session) run(ctx context.Context, sub *events.Subscription, ready bool
 		case m := <-sub.C:
 			switch m.Kind {
 			case events.Ready:
+				ss.hubReady = true
 				if !ss.caughtUp {
 					ss.catchUp(ctx, m.Cursor)
 				}
@@ -96,8 +99,11 @@ func (ss *session) run(ctx context.Context, sub *events.Subscription, ready bool
 				ss.publish(ss.event("heartbeat", map[string]any{"job_id": ss.jobID, "status": ss.status,
 					"timestamp": time.Now().UTC().Format(time.RFC3339Nano)}))
 			}
-			if !ss.caughtUp {
-				ss.catchUp(ctx, 0) // the database may be back
+			// The database may be back. Not before the Tailer has started,
+			// though: it starts from the newest event at that moment, so a
+			// catch-up read before it could miss what commits in between.
+			if !ss.caughtUp && ss.hubReady {
+				ss.catchUp(ctx, 0)
 			}
 		}
 		if ss.finished(ctx) {

@@ -80,6 +80,8 @@ type Server struct {
 
 	ctx       context.Context // cancelled by Shutdown: ends every stream
 	cancel    context.CancelFunc
+	mu        sync.Mutex // guards closed and wg.Add against Shutdown's Wait
+	closed    bool
 	wg        sync.WaitGroup
 	open      atomic.Int64
 	evictions atomic.Int64
@@ -110,6 +112,9 @@ func (s *Server) Evictions() int64 { return s.evictions.Load() }
 // so that http.Server.Shutdown is not held up by connections that never go
 // idle. Clients reconnect (to another replica) with Last-Event-ID.
 func (s *Server) Shutdown() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 }
@@ -177,7 +182,17 @@ func (s *Server) ServeAll(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, sess *session) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		// Shutting down: ending the connection makes EventSource retry,
+		// against another replica behind the load balancer.
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	s.wg.Add(1)
+	s.mu.Unlock()
 	defer s.wg.Done()
 	s.open.Add(1)
 	defer s.open.Add(-1)
