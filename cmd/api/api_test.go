@@ -54,9 +54,15 @@ func (s *service) postJSON(t *testing.T, path string, v any, header map[string]s
 func upService(t *testing.T) (*service, string) {
 	t.Helper()
 	dbURL, _ := pgtest.NewDatabase(t)
-	svc := startService(t, fastEnv(dbURL))
+	return startUp(t, fastEnv(dbURL)), dbURL
+}
+
+// startUp starts a service and waits until its database is up.
+func startUp(t *testing.T, env map[string]string) *service {
+	t.Helper()
+	svc := startService(t, env)
 	pgtest.Eventually(t, 10*time.Second, "database up", func() bool { return svc.get(t, "/api/jobs").status == 200 })
-	return svc, dbURL
+	return svc
 }
 
 func createJob(t *testing.T, svc *service, body map[string]any) map[string]any {
@@ -474,8 +480,7 @@ func TestIdempotentPosts(t *testing.T) {
 	dbURL, _ := pgtest.NewDatabase(t)
 	env := fastEnv(dbURL)
 	env["IDEMPOTENCY_KEY_TTL"] = "2s"
-	svc := startService(t, env)
-	pgtest.Eventually(t, 10*time.Second, "up", func() bool { return svc.get(t, "/api/jobs").status == 200 })
+	svc := startUp(t, env)
 	body := []byte(`{"job_type":"rca_analysis","user_id":"alice"}`)
 	key := map[string]string{"Idempotency-Key": "6f1c1f5e-0d3b-4c59-9d0a-1b9f0c1e2a3b"}
 

@@ -230,8 +230,7 @@ func TestRedisDownDegradesOnlyRedis(t *testing.T) {
 
 func TestJobsListing(t *testing.T) {
 	dbURL, _ := pgtest.NewDatabase(t)
-	svc := startService(t, fastEnv(dbURL))
-	pgtest.Eventually(t, 10*time.Second, "database up", func() bool { return svc.get(t, "/api/jobs").status == 200 })
+	svc := startUp(t, fastEnv(dbURL))
 	pgtest.Exec(t, dbURL, `INSERT INTO jobs (job_type, user_id, status, created_at)
 		SELECT 'rca_analysis', CASE WHEN i % 2 = 0 THEN 'alice' ELSE 'bob' END,
 		       CASE WHEN i % 3 = 0 THEN 'completed' ELSE 'pending' END,
@@ -292,8 +291,7 @@ func TestJobsListing(t *testing.T) {
 
 func TestBadQueriesAreRejected(t *testing.T) {
 	dbURL, _ := pgtest.NewDatabase(t)
-	svc := startService(t, fastEnv(dbURL))
-	pgtest.Eventually(t, 10*time.Second, "database up", func() bool { return svc.get(t, "/api/jobs").status == 200 })
+	svc := startUp(t, fastEnv(dbURL))
 	tests := []struct{ query, field string }{
 		{"?limit=0", "limit"},
 		{"?limit=201", "limit"},

@@ -302,8 +302,7 @@ func TestBadLastEventIDGetsAResetEventNotAnError(t *testing.T) {
 	dbURL, _ := pgtest.NewDatabase(t)
 	env := fastEnv(dbURL)
 	env["SSE_REPLAY_LIMIT"] = "5"
-	svc := startService(t, env)
-	pgtest.Eventually(t, 10*time.Second, "up", func() bool { return svc.get(t, "/api/jobs").status == 200 })
+	svc := startUp(t, env)
 	jobID := createJob(t, svc, map[string]any{"job_type": "x"})["id"].(string)
 	for range 8 {
 		createTicket(t, svc, jobID)
@@ -340,8 +339,7 @@ func TestHeartbeats(t *testing.T) {
 	dbURL, _ := pgtest.NewDatabase(t)
 	env := fastEnv(dbURL)
 	env["SSE_HEARTBEAT_INTERVAL"] = "200ms"
-	svc := startService(t, env)
-	pgtest.Eventually(t, 10*time.Second, "up", func() bool { return svc.get(t, "/api/jobs").status == 200 })
+	svc := startUp(t, env)
 	jobID := createJob(t, svc, map[string]any{"job_type": "x"})["id"].(string)
 	job := openStream(t, svc.base+"/api/sse/jobs/"+jobID, "")
 	all := openStream(t, svc.base+"/api/sse/events", "")
@@ -371,8 +369,7 @@ func TestStreamsSurviveADatabaseOutage(t *testing.T) {
 	proxy := faults.NewT(t, host)
 	env := fastEnv(pgtest.WithHost(t, dbURL, proxy.Addr()))
 	env["SSE_HEARTBEAT_INTERVAL"] = "200ms"
-	svc := startService(t, env)
-	pgtest.Eventually(t, 10*time.Second, "up", func() bool { return svc.get(t, "/api/jobs").status == 200 })
+	svc := startUp(t, env)
 	jobID := createJob(t, svc, map[string]any{"job_type": "x"})["id"].(string)
 	job := openStream(t, svc.base+"/api/sse/jobs/"+jobID, "")
 	all := openStream(t, svc.base+"/api/sse/events", "")
@@ -486,8 +483,7 @@ func TestSlowClientIsCutOffAndOthersAreNot(t *testing.T) {
 	env := fastEnv(dbURL)
 	env["SSE_CLIENT_BUFFER"] = "4"
 	env["SSE_WRITE_TIMEOUT"] = "500ms"
-	svc := startService(t, env)
-	pgtest.Eventually(t, 10*time.Second, "up", func() bool { return svc.get(t, "/api/jobs").status == 200 })
+	svc := startUp(t, env)
 
 	stalled, err := net.Dial("tcp", strings.TrimPrefix(svc.base, "http://"))
 	if err != nil {

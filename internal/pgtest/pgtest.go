@@ -121,25 +121,28 @@ func redact(s string) string {
 	return u.Redacted()
 }
 
-// Exec runs statements on dbURL with a direct connection, outside the code
-// under test.
+// Exec runs a statement on dbURL with a direct connection, outside the
+// code under test.
 func Exec(t testing.TB, dbURL string, sql string, args ...any) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatalf("pgtest: connect: %v", err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
-		t.Fatalf("pgtest: %s: %v", sql, err)
-	}
+	withConn(t, dbURL, func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, sql, args...)
+		return err
+	}, sql)
 }
 
 // QueryInt returns the single integer a query selects.
 func QueryInt(t testing.TB, dbURL string, sql string, args ...any) int64 {
 	t.Helper()
+	var n int64
+	withConn(t, dbURL, func(ctx context.Context, conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, sql, args...).Scan(&n)
+	}, sql)
+	return n
+}
+
+func withConn(t testing.TB, dbURL string, fn func(context.Context, *pgx.Conn) error, what string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dbURL)
@@ -147,11 +150,9 @@ func QueryInt(t testing.TB, dbURL string, sql string, args ...any) int64 {
 		t.Fatalf("pgtest: connect: %v", err)
 	}
 	defer conn.Close(context.Background())
-	var n int64
-	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
-		t.Fatalf("pgtest: %s: %v", sql, err)
+	if err := fn(ctx, conn); err != nil {
+		t.Fatalf("pgtest: %s: %v", what, err)
 	}
-	return n
 }
 
 // Eventually polls cond every 20ms until it holds or timeout passes. The
