@@ -35,6 +35,7 @@ import (
 	"github.com/rca-engine/api/internal/sse"
 	"github.com/rca-engine/api/internal/tickets"
 	"github.com/rca-engine/api/migrations"
+	"github.com/rca-engine/api/ui"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -134,6 +135,11 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 	defer rdb.Close()
 
 	deps := dependency.Set{database.Tracker(), rdb.Tracker()}
+	uiFiles, uiBuilt := ui.Dist()
+	if !uiBuilt {
+		uiFiles = nil
+		log.Info("the web UI is not built into this binary; / says how to build it")
+	}
 	idem := idempotency.New(database, cfg.IdempotencyTTL)
 	hub := events.NewHub()
 	tailer := events.NewTailer(database, hub, events.TailerConfig{
@@ -152,6 +158,7 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		RequestTimeout:      cfg.RequestTimeout,
 		CORSOrigins:         cfg.CORSOrigins,
 		ReadinessRequiresDB: cfg.ReadinessRequiresDB,
+		UI:                  uiFiles,
 	}, api.Deps{
 		DB:           database,
 		Dependencies: deps,

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"time"
@@ -30,6 +31,8 @@ type Options struct {
 	RequestTimeout      time.Duration
 	CORSOrigins         []string
 	ReadinessRequiresDB bool
+	// UI is the web UI's build (nil: not built; "/" then says how).
+	UI fs.FS
 }
 
 // Deps is what the edge is wired to. Deps.Dependencies lists every tracked
@@ -96,6 +99,7 @@ func NewHandler(opts Options, d Deps) http.Handler {
 			Detail: r.Method + " is not allowed on " + r.URL.Path + "."})
 	})
 	r.Method(http.MethodGet, "/metrics", d.Metrics.Handler())
+	r.With(bounded(opts.RequestTimeout, opts.MaxBodyBytes)).Get("/*", s.serveUI)
 
 	r.Route("/api", func(r chi.Router) {
 		// Event streams live for as long as the client stays: no request
