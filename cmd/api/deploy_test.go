@@ -93,8 +93,13 @@ func TestDockerfile(t *testing.T) {
 	}
 	df := string(raw)
 	stages := regexp.MustCompile(`(?m)^FROM `).FindAllStringIndex(df, -1)
-	if len(stages) < 2 {
-		t.Error("Dockerfile is not multi-stage")
+	if len(stages) < 3 {
+		t.Error("Dockerfile does not have its three stages (UI, Go build, final image)")
+	}
+	for _, want := range []string{"npm ci", "npm run build", "COPY --from=ui /ui/dist ./ui/dist"} {
+		if !strings.Contains(df, want) {
+			t.Errorf("Dockerfile does not build the UI into the binary: lacks %q", want)
+		}
 	}
 	final := df[stages[len(stages)-1][0]:]
 	for _, want := range []struct{ re, why string }{
@@ -114,8 +119,10 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 	ignore, err := os.ReadFile("../../.dockerignore")
-	if err != nil || !strings.Contains(string(ignore), ".env") || !strings.Contains(string(ignore), ".git") {
-		t.Error(".dockerignore must keep .git and .env out of the build context")
+	for _, want := range []string{".git", ".env", "ui/node_modules"} {
+		if err != nil || !strings.Contains(string(ignore), want) {
+			t.Errorf(".dockerignore must keep %s out of the build context", want)
+		}
 	}
 }
 
