@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { Badge } from '../components/Badge';
 import { ErrorMessage } from '../components/ErrorMessage';
 import { Field } from '../components/Field';
@@ -7,7 +7,7 @@ import { ApiError } from '../lib/api/http';
 import { createJob, listJobs } from '../lib/api/jobs';
 import { JOB_STATUSES, type Job, type JobStatus, type NewJob } from '../lib/api/types';
 import { formatDateTime, shortId } from '../lib/format';
-import { liveFeed } from '../lib/live';
+import { useLiveReload } from '../lib/useLiveReload';
 import { useAsync } from '../lib/useAsync';
 import { useIdempotencyKey } from '../lib/useIdempotencyKey';
 import { useWriteBlock } from '../lib/useDegraded';
@@ -125,22 +125,7 @@ export function JobsPage() {
   );
 
   // Live: refresh the page shown when a job event arrives (coalesced).
-  const reload = jobs.reload;
-  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
-  useEffect(() => {
-    const off = liveFeed.onEvent(() => {
-      if (timer.current) return;
-      timer.current = setTimeout(() => {
-        timer.current = null;
-        reload();
-      }, 750);
-    });
-    return () => {
-      off();
-      if (timer.current) clearTimeout(timer.current);
-      timer.current = null;
-    };
-  }, [reload]);
+  useLiveReload(jobs.reload);
 
   function go(next: { status?: string; offset?: number }) {
     navigate(withQuery('/jobs', { status: next.status ?? status, offset: next.offset ?? offset }));

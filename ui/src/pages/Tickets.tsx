@@ -7,9 +7,9 @@ import { Pager } from '../components/Pager';
 import { TicketTable, ticketHref } from '../components/TicketTable';
 import { ApiError } from '../lib/api/http';
 import { createTicket, jobTickets, listTickets } from '../lib/api/tickets';
-import { PLATFORMS, PLATFORM_LABELS, type NewTicket, type Platform, type Ticket } from '../lib/api/types';
+import { PLATFORMS, PLATFORM_LABELS, type JobEvent, type NewTicket, type Platform, type Ticket } from '../lib/api/types';
 import { formatDateTime, safeHttpUrl, shortId, ticketSummary } from '../lib/format';
-import { liveFeed } from '../lib/live';
+import { useLiveReload } from '../lib/useLiveReload';
 import { useAsync } from '../lib/useAsync';
 import { useIdempotencyKey } from '../lib/useIdempotencyKey';
 import { useWriteBlock } from '../lib/useDegraded';
@@ -289,22 +289,7 @@ export function TicketsPage() {
   const detail = onPage ?? lookup.data?.tickets.find((t) => t.id === selected);
 
   // Live: new tickets appear as they are created (coalesced).
-  const reload = page.reload;
-  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
-  useEffect(() => {
-    const off = liveFeed.onEvent((ev) => {
-      if (ev.event_type !== 'ticket-created' || timer.current) return;
-      timer.current = setTimeout(() => {
-        timer.current = null;
-        reload();
-      }, 750);
-    });
-    return () => {
-      off();
-      if (timer.current) clearTimeout(timer.current);
-      timer.current = null;
-    };
-  }, [reload]);
+  useLiveReload(page.reload, isTicketCreated);
 
   const tickets = page.data?.tickets ?? [];
   const counts = countByStatus(tickets);
@@ -369,4 +354,8 @@ export function TicketsPage() {
       />
     </>
   );
+}
+
+function isTicketCreated(ev: JobEvent): boolean {
+  return ev.event_type === 'ticket-created';
 }
