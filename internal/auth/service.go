@@ -1,0 +1,576 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rca-engine/api/internal/db"
+)
+
+// Config are the service's settings.
+type Config struct {
+	// Secret signs tokens (HS256); at least MinSecretLen bytes.
+	Secret     []byte
+	Issuer     string        // default "rca-engine"
+	Audience   string        // default "rca-users"
+	AccessTTL  time.Duration // default 15m
+	RefreshTTL time.Duration // default 7 days, renewed by each refresh
+	// ReuseGrace is how long the refresh token just replaced still works:
+	// a client whose refresh answer was lost to a reset retries with it, and
+	// two browser tabs may refresh at once. Default 10s; beyond it, reuse
+	// revokes the family.
+	ReuseGrace time.Duration
+	Hash       HashParams
+	// MaxHashes bounds concurrent password hashes (default: CPUs).
+	MaxHashes int
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+// Service is the accounts, sessions and API tokens store.
+type Service struct {
+	db     *db.DB
+	cfg    Config
+	sign   *signer
+	hash   *hasher
+	log    *slog.Logger
+	decoy  string
+	decoyM sync.Once
+}
+
+// New checks cfg and returns a Service. It does not touch the database.
+func New(database *db.DB, cfg Config) (*Service, error) {
+	if len(cfg.Secret) < MinSecretLen {
+		return nil, fmt.Errorf("the JWT secret must be at least %d bytes, got %d", MinSecretLen, len(cfg.Secret))
+	}
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.AccessTTL, 15*time.Minute)
+	def(&cfg.RefreshTTL, 7*24*time.Hour)
+	def(&cfg.ReuseGrace, 10*time.Second)
+	if cfg.Issuer == "" {
+		cfg.Issuer = "rca-engine"
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = "rca-users"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxHashes <= 0 {
+		cfg.MaxHashes = runtime.GOMAXPROCS(0)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{db: database, cfg: cfg, log: log,
+		sign: &signer{secret: cfg.Secret, issuer: cfg.Issuer, audience: cfg.Audience, now: cfg.Now},
+		hash: newHasher(cfg.Hash, cfg.MaxHashes)}, nil
+}
+
+// AccessTTL is how long an access token lives.
+func (s *Service) AccessTTL() time.Duration { return s.cfg.AccessTTL }
+
+// RefreshTTL is how long a refresh token lives.
+func (s *Service) RefreshTTL() time.Duration { return s.cfg.RefreshTTL }
+
+// Registration is a new account.
+type Registration struct {
+	Email    string
+	Username string
+	Password string
+	FullName *string
+	Role     Role
+}
+
+const userColumns = `id, email, username, full_name, role, is_active, created_at, updated_at`
+
+func scanUser(row pgx.Row, extra ...any) (User, error) {
+	var u User
+	dest := append([]any{&u.ID, &u.Email, &u.Username, &u.FullName, &u.Role, &u.IsActive, &u.CreatedAt, &u.UpdatedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return User{}, err
+	}
+	u.IsSuperuser = u.Role == RoleAdmin
+	return u, nil
+}
+
+// Register creates an account. The caller has validated the fields.
+func (s *Service) Register(ctx context.Context, r Registration) (User, error) {
+	if !r.Role.Valid() {
+		r.Role = RoleUser
+	}
+	hash, err := s.hash.Hash(ctx, r.Password)
+	if err != nil {
+		return User{}, err
+	}
+	var u User
+	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		u, err = scanUser(tx.QueryRow(ctx, `INSERT INTO users (email, username, full_name, password_hash, role)
+			VALUES ($1, $2, $3, $4, $5) RETURNING `+userColumns, r.Email, r.Username, r.FullName, hash, r.Role))
+		return err
+	})
+	if err != nil {
+		return User{}, duplicate(err)
+	}
+	return u, nil
+}
+
+func duplicate(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		if strings.Contains(pgErr.ConstraintName, "email") {
+			return &DuplicateError{Field: "email"}
+		}
+		return &DuplicateError{Field: "username"}
+	}
+	return err
+}
+
+// EnsureAdmin creates the first admin from the environment unless an
+// account with that username or email exists. An existing account is left
+// as it is (its password may have been changed since); it reports whether
+// it created one.
+func (s *Service) EnsureAdmin(ctx context.Context, email, username, password string) (bool, error) {
+	var exists bool
+	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
+		return q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($2))`,
+			username, email).Scan(&exists)
+	})
+	if err != nil || exists {
+		return false, err
+	}
+	_, err = s.Register(ctx, Registration{Email: email, Username: username, Password: password, Role: RoleAdmin})
+	var dup *DuplicateError
+	if errors.As(err, &dup) {
+		return false, nil // another replica was first
+	}
+	return err == nil, err
+}
+
+// decoyHash is verified against when the account does not exist, so that a
+// failed sign-in takes as long whether or not the name is registered.
+func (s *Service) decoyHash(ctx context.Context) string {
+	s.decoyM.Do(func() {
+		s.decoy, _ = s.hash.Hash(ctx, rand.Text())
+	})
+	return s.decoy
+}
+
+// Login checks a username (or email) and password and opens a session.
+func (s *Service) Login(ctx context.Context, login, password string) (Tokens, User, error) {
+	var (
+		u     User
+		hash  string
+		found = true
+	)
+	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
+		var err error
+		u, err = scanUser(q.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users
+			WHERE lower(username) = lower($1) OR lower(email) = lower($1)
+			ORDER BY lower(username) = lower($1) DESC LIMIT 1`, login), &hash)
+		if errors.Is(err, pgx.ErrNoRows) {
+			found = false
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return Tokens{}, User{}, err
+	}
+	if !found {
+		hash = s.decoyHash(ctx)
+	}
+	if err := s.hash.Verify(ctx, password, hash); err != nil {
+		if errors.Is(err, ErrMismatch) || !found {
+			return Tokens{}, User{}, ErrInvalidCredentials
+		}
+		return Tokens{}, User{}, fmt.Errorf("verify password of %s: %w", u.ID, err)
+	}
+	if !found {
+		return Tokens{}, User{}, ErrInvalidCredentials
+	}
+	if !u.IsActive {
+		return Tokens{}, User{}, ErrInactive
+	}
+	sid, jti := uuid.New(), uuid.New()
+	t, err := s.issue(u, sid, jti)
+	if err != nil {
+		return Tokens{}, User{}, err
+	}
+	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO auth_sessions (id, user_id, current_jti, expires_at) VALUES ($1, $2, $3, $4)`,
+			sid, u.ID, jti, t.RefreshExpiresAt)
+		return err
+	})
+	if err != nil {
+		return Tokens{}, User{}, fmt.Errorf("open session: %w", err)
+	}
+	return t, u, nil
+}
+
+func (s *Service) issue(u User, sid, jti uuid.UUID) (Tokens, error) {
+	access, accessExp, err := s.sign.issue(Access, u, sid, uuid.New(), s.cfg.AccessTTL)
+	if err != nil {
+		return Tokens{}, err
+	}
+	refresh, refreshExp, err := s.sign.issue(Refresh, u, sid, jti, s.cfg.RefreshTTL)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return Tokens{AccessToken: access, RefreshToken: refresh, AccessExpiresAt: accessExp,
+		RefreshExpiresAt: refreshExp, SessionID: sid}, nil
+}
+
+// Refresh exchanges a refresh token for a new pair and retires the old one.
+func (s *Service) Refresh(ctx context.Context, raw string) (Tokens, User, error) {
+	claims, sid, jti, err := s.sign.parse(raw, Refresh)
+	if err != nil {
+		return Tokens{}, User{}, err
+	}
+	var (
+		t      Tokens
+		u      User
+		reused bool
+	)
+	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		reused = false
+		var (
+			current, userID uuid.UUID
+			previous        *uuid.UUID
+			rotatedAt       time.Time
+			expiresAt       time.Time
+			revokedAt       *time.Time
+		)
+		err := tx.QueryRow(ctx, `SELECT user_id, current_jti, previous_jti, rotated_at, expires_at, revoked_at
+			FROM auth_sessions WHERE id = $1 FOR UPDATE`, sid).
+			Scan(&userID, &current, &previous, &rotatedAt, &expiresAt, &revokedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrSessionEnded
+		}
+		if err != nil {
+			return err
+		}
+		now := s.cfg.Now()
+		switch {
+		case revokedAt != nil || !expiresAt.After(now) || userID.String() != claims.Subject:
+			return ErrSessionEnded
+		case jti == current:
+		case previous != nil && jti == *previous && now.Sub(rotatedAt) <= s.cfg.ReuseGrace:
+		default:
+			// Committed, not rolled back: the revocation must stick.
+			reused = true
+			_, err := tx.Exec(ctx, `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'refresh-token-reuse'
+				WHERE id = $1`, sid)
+			return err
+		}
+		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, userID))
+		if err != nil {
+			return err
+		}
+		if !u.IsActive {
+			return ErrInactive
+		}
+		next := uuid.New()
+		if t, err = s.issue(u, sid, next); err != nil {
+			return err
+		}
+		// The service's clock, not the server's: the grace is measured
+		// against it above.
+		_, err = tx.Exec(ctx, `UPDATE auth_sessions SET previous_jti = current_jti, current_jti = $2,
+			rotated_at = $4, expires_at = $3 WHERE id = $1`, sid, next, t.RefreshExpiresAt, now)
+		return err
+	})
+	if err != nil {
+		return Tokens{}, User{}, err
+	}
+	if reused {
+		s.log.Warn("refresh token reused; session revoked", "session_id", sid, "user_id", claims.Subject)
+		return Tokens{}, User{}, ErrReuse
+	}
+	return t, u, nil
+}
+
+// Revoke ends a session (logout). Revoking an ended session is not an error.
+func (s *Service) Revoke(ctx context.Context, sessionID uuid.UUID, reason string) error {
+	_, err := s.db.Exec(ctx, `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $2
+		WHERE id = $1 AND revoked_at IS NULL`, sessionID, reason)
+	return err
+}
+
+// SessionOf returns the session a refresh token belongs to, without using
+// it: logout accepts the refresh token (the UI's cookie) as well.
+func (s *Service) SessionOf(raw string) (uuid.UUID, error) {
+	_, sid, _, err := s.sign.parse(raw, Refresh)
+	return sid, err
+}
+
+// APITokenPrefix starts every static token, so that a bearer credential is
+// told apart from a JWT without parsing, and secret scanners can find
+// leaked ones.
+const APITokenPrefix = "rca_"
+
+// Authenticate resolves a bearer credential: an access token or an API
+// token. Every call reads PostgreSQL, which is what makes revocation
+// immediate.
+func (s *Service) Authenticate(ctx context.Context, credential string) (Principal, error) {
+	if strings.HasPrefix(credential, APITokenPrefix) {
+		return s.authenticateAPIToken(ctx, credential)
+	}
+	claims, sid, _, err := s.sign.parse(credential, Access)
+	if err != nil {
+		return Principal{}, err
+	}
+	var (
+		u                User
+		revoked          bool
+		sessionExpiresAt time.Time
+	)
+	err = s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
+		var err error
+		u, err = scanUser(q.QueryRow(ctx, `SELECT u.id, u.email, u.username, u.full_name, u.role, u.is_active,
+				u.created_at, u.updated_at, s.revoked_at IS NOT NULL, s.expires_at
+			FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1`, sid), &revoked, &sessionExpiresAt)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Principal{}, ErrSessionEnded
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	if revoked || !sessionExpiresAt.After(s.cfg.Now()) || u.ID.String() != claims.Subject {
+		return Principal{}, ErrSessionEnded
+	}
+	if !u.IsActive {
+		return Principal{}, ErrInactive
+	}
+	return Principal{User: u, Kind: KindSession, Role: u.Role, SessionID: sid}, nil
+}
+
+func tokenHash(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+func (s *Service) authenticateAPIToken(ctx context.Context, secret string) (Principal, error) {
+	var (
+		u         User
+		id        uuid.UUID
+		role      Role
+		expiresAt *time.Time
+		revokedAt *time.Time
+		lastUsed  *time.Time
+	)
+	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
+		var err error
+		u, err = scanUser(q.QueryRow(ctx, `SELECT u.id, u.email, u.username, u.full_name, u.role, u.is_active,
+				u.created_at, u.updated_at, t.id, t.role, t.expires_at, t.revoked_at, t.last_used_at
+			FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1`, tokenHash(secret)),
+			&id, &role, &expiresAt, &revokedAt, &lastUsed)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Principal{}, &TokenError{Reason: "unknown API token"}
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	now := s.cfg.Now()
+	if revokedAt != nil {
+		return Principal{}, &TokenError{Reason: "the API token has been revoked"}
+	}
+	if expiresAt != nil && !expiresAt.After(now) {
+		return Principal{}, &TokenError{Reason: "the API token has expired"}
+	}
+	if !u.IsActive {
+		return Principal{}, ErrInactive
+	}
+	if !u.Role.AtLeast(role) {
+		role = u.Role // an owner demoted since takes their tokens down too
+	}
+	// Recorded at most once a minute, and never at the cost of the
+	// request: a read must not fail because this write did.
+	if lastUsed == nil || now.Sub(*lastUsed) > time.Minute {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_, _ = s.db.Exec(uctx, `UPDATE api_tokens SET last_used_at = now() WHERE id = $1`, id)
+		cancel()
+	}
+	return Principal{User: u, Kind: KindAPIToken, Role: role, TokenID: id}, nil
+}
+
+const tokenColumns = `t.id, t.user_id, u.username, t.name, t.prefix, t.role, t.created_at, t.expires_at,
+	t.last_used_at, t.revoked_at`
+
+func scanToken(row pgx.Row) (APIToken, error) {
+	var t APIToken
+	err := row.Scan(&t.ID, &t.UserID, &t.Username, &t.Name, &t.Prefix, &t.Role, &t.CreatedAt, &t.ExpiresAt,
+		&t.LastUsedAt, &t.RevokedAt)
+	return t, err
+}
+
+// CreateAPIToken makes a token for p's account with at most p's role, and
+// returns the secret, which is not stored and cannot be shown again.
+func (s *Service) CreateAPIToken(ctx context.Context, p Principal, name string, role Role, ttl time.Duration) (APIToken, string, error) {
+	if role == "" {
+		role = p.Role
+	}
+	if !p.Role.AtLeast(role) {
+		return APIToken{}, "", fmt.Errorf("%w: a %s cannot create an %s token", ErrForbidden, p.Role, role)
+	}
+	secret := APITokenPrefix + rand.Text() + rand.Text() // 260 bits
+	var expires *time.Time
+	if ttl > 0 {
+		e := s.cfg.Now().Add(ttl)
+		expires = &e
+	}
+	var t APIToken
+	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		t, err = scanToken(tx.QueryRow(ctx, `WITH t AS (
+				INSERT INTO api_tokens (user_id, name, token_hash, prefix, role, expires_at)
+				VALUES ($1, $2, $3, $4, $5, $6) RETURNING *)
+			SELECT `+tokenColumns+` FROM t JOIN users u ON u.id = t.user_id`,
+			p.User.ID, name, tokenHash(secret), secret[:len(APITokenPrefix)+6], role, expires))
+		return err
+	})
+	if err != nil {
+		return APIToken{}, "", err
+	}
+	return t, secret, nil
+}
+
+// ListAPITokens lists p's tokens, or everyone's for an admin who asks.
+func (s *Service) ListAPITokens(ctx context.Context, p Principal, all bool) ([]APIToken, error) {
+	if all && p.Role != RoleAdmin {
+		return nil, fmt.Errorf("%w: only admins list everyone's tokens", ErrForbidden)
+	}
+	out := []APIToken{}
+	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
+		out = out[:0]
+		rows, err := q.Query(ctx, `SELECT `+tokenColumns+` FROM api_tokens t JOIN users u ON u.id = t.user_id
+			WHERE $1 OR t.user_id = $2 ORDER BY t.created_at, t.id`, all, p.User.ID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			t, err := scanToken(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// RevokeAPIToken revokes one of p's tokens (an admin may revoke any).
+// Revoking a revoked token is not an error; someone else's is ErrNotFound.
+func (s *Service) RevokeAPIToken(ctx context.Context, p Principal, id uuid.UUID) (APIToken, error) {
+	var t APIToken
+	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		t, err = scanToken(tx.QueryRow(ctx, `WITH t AS (
+				UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
+				WHERE id = $1 AND ($2 OR user_id = $3) RETURNING *)
+			SELECT `+tokenColumns+` FROM t JOIN users u ON u.id = t.user_id`, id, p.Role == RoleAdmin, p.User.ID))
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return APIToken{}, ErrNotFound
+	}
+	return t, err
+}
+
+// ListUsers lists every account, oldest first.
+func (s *Service) ListUsers(ctx context.Context) ([]User, error) {
+	out := []User{}
+	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
+		out = out[:0]
+		rows, err := q.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			u, err := scanUser(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, u)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// UserChange is an admin's change to an account; nil fields stay.
+type UserChange struct {
+	Role     *Role
+	IsActive *bool
+}
+
+// UpdateUser applies c. Deactivating an account also revokes its sessions,
+// so that reactivating it later does not bring old sign-ins back.
+func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, c UserChange) (User, error) {
+	var u User
+	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		u, err = scanUser(tx.QueryRow(ctx, `UPDATE users SET role = coalesce($2, role),
+				is_active = coalesce($3, is_active), updated_at = now()
+			WHERE id = $1 RETURNING `+userColumns, id, c.Role, c.IsActive))
+		if err != nil {
+			return err
+		}
+		if !u.IsActive {
+			_, err = tx.Exec(ctx, `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'deactivated'
+				WHERE user_id = $1 AND revoked_at IS NULL`, id)
+		}
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	return u, err
+}
+
+// Sweep deletes sessions that ended more than a day ago, every interval
+// until ctx ends; failures wait for the next tick.
+func (s *Service) Sweep(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		tag, err := s.db.Exec(ctx, `DELETE FROM auth_sessions
+			WHERE expires_at < now() - interval '1 day' OR revoked_at < now() - interval '1 day'`)
+		if err != nil {
+			s.log.Debug("session sweep failed", "error", err)
+			continue
+		}
+		if n := tag.RowsAffected(); n > 0 {
+			s.log.Info("ended sessions deleted", "count", n)
+		}
+	}
+}
