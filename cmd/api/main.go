@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rca-engine/api/internal/api"
+	"github.com/rca-engine/api/internal/auth"
 	"github.com/rca-engine/api/internal/config"
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
@@ -31,6 +33,7 @@ import (
 	"github.com/rca-engine/api/internal/idempotency"
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/metrics"
+	"github.com/rca-engine/api/internal/ratelimit"
 	"github.com/rca-engine/api/internal/redisconn"
 	"github.com/rca-engine/api/internal/sse"
 	"github.com/rca-engine/api/internal/tickets"
@@ -151,6 +154,25 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 	})
 	relay := events.NewRelay(tailer, rdb, log)
 	streams := sse.New(cfg.SSE, hub, database, deps)
+	if cfg.Auth.SecretEphemeral {
+		log.Warn("JWT_SECRET_KEY is not set: using a random secret for this process only; every token dies " +
+			"when it stops and replicas cannot verify each other's tokens. Set it (openssl rand -hex 32) outside development.")
+	}
+	if cfg.Auth.Mode == api.AuthOff {
+		log.Warn("AUTH_MODE=off: anyone who can reach this service may create jobs, file tickets and change integrations")
+	}
+	authn, err := auth.New(database, auth.Config{
+		Secret: cfg.Auth.Secret, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience,
+		AccessTTL: cfg.Auth.AccessTTL, RefreshTTL: cfg.Auth.RefreshTTL, ReuseGrace: cfg.Auth.ReuseGrace,
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	var limiter *ratelimit.Limiter
+	if cfg.RateLimits.Enabled {
+		limiter = ratelimit.New(rdb, ratelimit.Config{Logger: log})
+	}
 	handler := api.NewHandler(api.Options{
 		Version:             buildVersion(),
 		Environment:         cfg.Environment,
@@ -159,6 +181,11 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		CORSOrigins:         cfg.CORSOrigins,
 		ReadinessRequiresDB: cfg.ReadinessRequiresDB,
 		UI:                  uiFiles,
+		AuthMode:            cfg.Auth.Mode,
+		Registration:        cfg.Auth.Registration,
+		RateLimits: api.RateLimits{Read: cfg.RateLimits.Read, Write: cfg.RateLimits.Write, Auth: cfg.RateLimits.Auth,
+			LoginAccount: cfg.RateLimits.LoginAccount, LoginAddress: cfg.RateLimits.LoginAddress},
+		TrustedProxies: cfg.TrustedProxies,
 	}, api.Deps{
 		DB:           database,
 		Dependencies: deps,
@@ -173,7 +200,9 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rca_sse_evictions_total",
 				Help: "Event streams closed because their client fell too far behind."},
 				func() float64 { return float64(streams.Evictions()) })),
-		Logger: log,
+		Logger:  log,
+		Auth:    authn,
+		Limiter: limiter,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr())
@@ -187,7 +216,7 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		// Non-streaming routes get a per-request deadline and a body cap in
 		// the edge middleware instead.
 		IdleTimeout:    cfg.IdleTimeout,
-		MaxHeaderBytes: 64 << 10,
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		// Requests must outlive the signal: Shutdown lets in-flight ones
 		// finish (cancelling them would fail writes that were about to
@@ -200,14 +229,24 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 	// Serve first, connect second: the dependencies come up in the
 	// background while the API already answers.
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.TLSCertFile != "" {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		go func() { serveErr <- srv.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile) }()
+	} else {
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
 	database.Start(ctx)
 	rdb.Start(ctx)
 	go idem.Sweep(ctx, time.Hour, log)
+	go authn.Sweep(ctx, time.Hour)
+	if cfg.Auth.AdminUsername != "" {
+		go ensureAdmin(ctx, authn, database.Tracker(), cfg.Auth, log)
+	}
 	go tailer.Run(ctx)
 	go relay.Run(ctx)
 	sse.WatchDependencies(ctx, hub, deps)
-	log.Info("serving", "addr", ln.Addr().String(), "version", buildVersion(), "environment", cfg.Environment)
+	log.Info("serving", "addr", ln.Addr().String(), "version", buildVersion(), "environment", cfg.Environment,
+		"tls", cfg.TLSCertFile != "", "auth_mode", cfg.Auth.Mode, "rate_limits", cfg.RateLimits.Enabled)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -228,6 +267,32 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 	return nil
 }
 
+// ensureAdmin creates the first admin from the environment as soon as the
+// database is up (and migrated), retrying until it is; a fresh install is
+// then usable without editing the database.
+func ensureAdmin(ctx context.Context, a *auth.Service, database *dependency.Tracker, c config.Auth, log *slog.Logger) {
+	states, cancel := database.Subscribe()
+	defer cancel()
+	for {
+		if database.Get().Status == dependency.Up {
+			created, err := a.EnsureAdmin(ctx, c.AdminEmail, c.AdminUsername, c.AdminPassword)
+			if err == nil {
+				if created {
+					log.Info("first admin created from ADMIN_USERNAME", "username", c.AdminUsername)
+				}
+				return
+			}
+			log.Warn("could not create the first admin yet; will retry", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-states:
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
 func newLogger(cfg config.Config, out io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "json" {
@@ -245,7 +310,14 @@ func healthcheck(lookup config.Lookup) int {
 		return 1
 	}
 	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/api/health/live", cfg.Port))
+	scheme := "http"
+	if cfg.TLSCertFile != "" {
+		// Loopback only, and only to ask whether the process answers: the
+		// certificate names the public host, not 127.0.0.1.
+		scheme = "https"
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	}
+	resp, err := client.Get(fmt.Sprintf("%s://127.0.0.1:%d/api/health/live", scheme, cfg.Port))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -57,6 +57,9 @@ func fastEnv(dbURL string) map[string]string {
 		"DB_CHECK_INTERVAL":    "200ms",
 		"DB_RECONNECT_MAX":     "500ms",
 		"HTTP_REQUEST_TIMEOUT": "5s",
+		// Tests of other behaviour; auth_test.go covers the defaults.
+		"AUTH_MODE":             "off",
+		"RATE_LIMITING_ENABLED": "false",
 	}
 }
 

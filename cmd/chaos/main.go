@@ -362,6 +362,10 @@ func startService(dbURL string, naive bool, idleLimit time.Duration) (string, fu
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOST=127.0.0.1", "PORT=" + strconv.Itoa(port), "ENVIRONMENT=production",
 		"LOG_LEVEL=warn", "DATABASE_URL=" + dbURL, "SSE_HEARTBEAT_INTERVAL=2s",
+		// The harness measures the database path under faults, from one
+		// address at hundreds of requests a second: without accounts, and
+		// without the per-client limits that would (rightly) refuse it.
+		"JWT_SECRET_KEY=" + rand.Text() + rand.Text(), "AUTH_MODE=off", "RATE_LIMITING_ENABLED=false",
 	}
 	if !naive {
 		// As the README advises: close idle connections before the port

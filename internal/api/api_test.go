@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rca-engine/api/internal/auth"
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
 	"github.com/rca-engine/api/internal/events"
@@ -28,8 +29,13 @@ func newTestServer(t testing.TB) (*server, http.Handler) {
 	deps := dependency.Set{d.Tracker()}
 	streams := sse.New(sse.Config{}, events.NewHub(), d, deps)
 	t.Cleanup(streams.Shutdown)
-	h := NewHandler(Options{Version: "test", MaxBodyBytes: 1 << 10, RequestTimeout: time.Second, ReadinessRequiresDB: true},
-		Deps{DB: d, Dependencies: deps, Jobs: jobs.NewStore(d), Streams: streams, Metrics: metrics.New(deps, d.Stat)})
+	a, err := auth.New(d, auth.Config{Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler(Options{Version: "test", MaxBodyBytes: 1 << 10, RequestTimeout: time.Second, ReadinessRequiresDB: true,
+		AuthMode: AuthOff}, Deps{DB: d, Dependencies: deps, Jobs: jobs.NewStore(d), Streams: streams,
+		Metrics: metrics.New(deps, d.Stat), Auth: a})
 	s := &server{deps: deps, metrics: metrics.New(deps, d.Stat), log: discard()}
 	return s, h
 }

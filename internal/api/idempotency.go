@@ -46,7 +46,13 @@ func (s *server) writeOnce(w http.ResponseWriter, r *http.Request, body []byte,
 	if !ok {
 		return
 	}
-	req := idempotency.Request{Key: key, Scope: r.Method + " " + strings.TrimSuffix(r.URL.Path, "/")}
+	// A key is the caller's own: another principal reusing it gets its own
+	// operation, not the first caller's stored response.
+	scope := r.Method + " " + strings.TrimSuffix(r.URL.Path, "/")
+	if p, ok := principalOf(r.Context()); ok {
+		scope += " " + p.User.ID.String()
+	}
+	req := idempotency.Request{Key: key, Scope: scope}
 	req.Fingerprint = sha256.Sum256(body)
 	var events []jobs.Event
 	resp, replayed, err := s.idem.Run(r.Context(), req, func(ctx context.Context, tx pgx.Tx) (idempotency.Response, error) {

@@ -160,6 +160,11 @@ func (s *server) createJob(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// A signed-in caller's jobs are theirs: the free-text user_id the
+	// original trusted could name anyone.
+	if p, ok := principalOf(r.Context()); ok {
+		in.UserID = p.User.Username
+	}
 	s.writeOnce(w, r, body, func(ctx context.Context, tx pgx.Tx) (int, any, string, []jobs.Event, error) {
 		j, ev, err := s.jobs.Create(ctx, tx, in)
 		return http.StatusCreated, j, "/api/jobs/" + j.ID.String(), []jobs.Event{ev}, err

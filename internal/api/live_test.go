@@ -13,18 +13,27 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/rca-engine/api/internal/auth"
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
 	"github.com/rca-engine/api/internal/idempotency"
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/metrics"
 	"github.com/rca-engine/api/internal/pgtest"
+	"github.com/rca-engine/api/internal/ratelimit"
 	"github.com/rca-engine/api/internal/tickets"
 	"github.com/rca-engine/api/migrations"
 )
 
-// newLiveHandler wires the edge to a migrated database of its own.
+// newLiveHandler wires the edge, with AUTH_MODE=off, to a migrated
+// database of its own.
 func newLiveHandler(t testing.TB, notifier jobs.Notifier) (http.Handler, *db.DB) {
+	t.Helper()
+	d := newLiveDB(t)
+	return newEdge(t, d, Options{AuthMode: AuthOff}, notifier, nil), d
+}
+
+func newLiveDB(t testing.TB) *db.DB {
 	t.Helper()
 	url, _ := pgtest.NewDatabase(t)
 	d, err := db.New(db.Config{URL: url, Migrations: migrations.FS, CheckInterval: time.Second})
@@ -34,11 +43,29 @@ func newLiveHandler(t testing.TB, notifier jobs.Notifier) (http.Handler, *db.DB)
 	d.Start(context.Background())
 	t.Cleanup(d.Close)
 	pgtest.Eventually(t, 10*time.Second, "database up", func() bool { return d.State().Status == dependency.Up })
+	return d
+}
+
+// testSecret signs the tests' tokens; every edge on one database shares
+// it, as replicas do.
+var testSecret = []byte("test-secret-test-secret-test-secret!")
+
+// newEdge builds an edge on d with accounts (cheap password hashing) and
+// the given options and limiter.
+func newEdge(t testing.TB, d *db.DB, opts Options, notifier jobs.Notifier, limiter *ratelimit.Limiter) http.Handler {
+	t.Helper()
+	a, err := auth.New(d, auth.Config{Secret: testSecret, Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Version, opts.MaxBodyBytes, opts.RequestTimeout = "test", 64<<10, 5*time.Second
+	if opts.Registration == "" {
+		opts.Registration = "open"
+	}
 	deps := dependency.Set{d.Tracker()}
-	h := NewHandler(Options{Version: "test", MaxBodyBytes: 64 << 10, RequestTimeout: 5 * time.Second},
-		Deps{DB: d, Dependencies: deps, Jobs: jobs.NewStore(d), Tickets: tickets.New(d, tickets.Defaults{}, tickets.Settings{}, nil),
-			Idempotency: idempotency.New(d, time.Hour), Notifier: notifier, Metrics: metrics.New(deps, d.Stat)})
-	return h, d
+	return NewHandler(opts, Deps{DB: d, Dependencies: deps, Jobs: jobs.NewStore(d),
+		Tickets: tickets.New(d, tickets.Defaults{}, tickets.Settings{}, nil), Idempotency: idempotency.New(d, time.Hour),
+		Notifier: notifier, Metrics: metrics.New(deps, d.Stat), Auth: a, Limiter: limiter})
 }
 
 // recordingNotifier checks, when told of an event, that the event is

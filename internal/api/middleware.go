@@ -120,7 +120,7 @@ func (s *server) instrument(next http.Handler) http.Handler {
 			slog.Int("status", rec.status),
 			slog.Int64("bytes", rec.bytes),
 			slog.Duration("duration", elapsed),
-			slog.String("remote", r.RemoteAddr),
+			slog.String("remote", clientAddr(r.Context()).String()),
 		)
 	})
 }
@@ -187,10 +187,17 @@ func securityHeaders(next http.Handler) http.Handler {
 }
 
 // bounded gives the request a deadline and caps its body, for every route
-// that is not a stream.
+// that is not a stream. The server has no ReadTimeout or WriteTimeout (they
+// would cut event streams), so the connection gets them here instead: a
+// client that sends its body slowly, or reads the answer slowly, is cut off
+// rather than holding a connection and a goroutine.
 func bounded(timeout time.Duration, maxBody int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			now := time.Now()
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(now.Add(timeout))
+			_ = rc.SetWriteDeadline(now.Add(timeout + 5*time.Second))
 			ctx, cancel := context.WithTimeout(r.Context(), timeout)
 			defer cancel()
 			if r.Body != nil {

@@ -7,17 +7,20 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/cors"
 	"github.com/go-playground/validator/v10"
 
+	"github.com/rca-engine/api/internal/auth"
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
 	"github.com/rca-engine/api/internal/idempotency"
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/metrics"
+	"github.com/rca-engine/api/internal/ratelimit"
 	"github.com/rca-engine/api/internal/sse"
 	"github.com/rca-engine/api/internal/tickets"
 )
@@ -33,6 +36,13 @@ type Options struct {
 	ReadinessRequiresDB bool
 	// UI is the web UI's build (nil: not built; "/" then says how).
 	UI fs.FS
+	// AuthMode is AuthOff, AuthWrites (the default) or AuthAll;
+	// Registration is open, admin or closed.
+	AuthMode     string
+	Registration string
+	RateLimits   RateLimits
+	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto.
+	TrustedProxies []netip.Prefix
 }
 
 // Deps is what the edge is wired to. Deps.Dependencies lists every tracked
@@ -50,6 +60,9 @@ type Deps struct {
 	Streams *sse.Server
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
+	// Auth checks credentials; Limiter enforces RateLimits (nil: none).
+	Auth    *auth.Service
+	Limiter *ratelimit.Limiter
 }
 
 type server struct {
@@ -63,6 +76,8 @@ type server struct {
 	streams  *sse.Server
 	metrics  *metrics.Metrics
 	validate *validator.Validate
+	auth     *auth.Service
+	limiter  *ratelimit.Limiter
 	log      *slog.Logger
 	started  time.Time
 }
@@ -74,19 +89,30 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	}
 	s := &server{opts: opts, db: d.DB, deps: d.Dependencies, jobs: d.Jobs, tickets: d.Tickets,
 		idem: d.Idempotency, notifier: d.Notifier, streams: d.Streams, metrics: d.Metrics, validate: newValidator(),
-		log: d.Logger, started: time.Now()}
+		auth: d.Auth, limiter: d.Limiter, log: d.Logger, started: time.Now()}
+	switch {
+	case d.Auth == nil && (opts.AuthMode == "" || opts.AuthMode == AuthOff):
+		// An edge built without accounts (some tests) has nothing to check.
+		s.opts.AuthMode = AuthOff
+	case d.Auth == nil:
+		panic("api: AuthMode " + opts.AuthMode + " needs Deps.Auth")
+	case opts.AuthMode == "":
+		s.opts.AuthMode = AuthWrites
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 
 	r := chi.NewRouter()
-	r.Use(s.instrument, s.recoverer, securityHeaders)
+	r.Use(s.clientAddress, s.instrument, s.recoverer, securityHeaders)
 	if len(opts.CORSOrigins) > 0 {
 		r.Use(cors.Handler(cors.Options{
-			AllowedOrigins:   opts.CORSOrigins,
-			AllowedMethods:   []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"},
-			AllowedHeaders:   []string{"Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "X-Request-ID"},
-			ExposedHeaders:   []string{"X-Degraded", "X-Request-ID", "Retry-After", "Location"},
+			AllowedOrigins: opts.CORSOrigins,
+			AllowedMethods: []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"},
+			AllowedHeaders: []string{"Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "X-Request-ID"},
+			ExposedHeaders: []string{"X-Degraded", "X-Request-ID", "Retry-After", "Location", "WWW-Authenticate",
+				"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy",
+				"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"},
 			AllowCredentials: true,
 			MaxAge:           600,
 		}))
@@ -102,43 +128,110 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	r.With(bounded(opts.RequestTimeout, opts.MaxBodyBytes)).Get("/*", s.serveUI)
 
 	r.Route("/api", func(r chi.Router) {
-		// Event streams live for as long as the client stays: no request
-		// deadline, but every write has one (see package sse).
-		if s.streams != nil {
-			r.Get("/sse/jobs/{id}", s.jobStream)
-			r.Get("/jobs/{id}/stream", s.jobStream)
-			r.Get("/sse/events", s.allEvents)
+		r.Use(s.authenticate)
+		read := s.limited("read", func(l RateLimits) ratelimit.Limit { return l.Read })
+		write := s.limited("write", func(l RateLimits) ratelimit.Limit { return l.Write })
+		byMethod := func(next http.Handler) http.Handler {
+			reads, writes := read(next), write(next)
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet || r.Method == http.MethodHead {
+					reads.ServeHTTP(w, r)
+					return
+				}
+				writes.ServeHTTP(w, r)
+			})
 		}
 
+		// Probes: never limited, never authenticated, in every mode.
 		r.Group(func(r chi.Router) {
 			r.Use(bounded(opts.RequestTimeout, opts.MaxBodyBytes))
-			r.Get("/", s.root)
-			r.Get("/status", s.status)
 			r.Get("/health", s.health)
 			r.Get("/health/live", s.live)
 			r.Get("/health/healthz", s.live)
 			r.Get("/health/ready", s.ready)
 			r.Get("/health/readyz", s.ready)
-			r.Get("/openapi.json", s.openAPI)
+		})
 
-			// The original served these at /api/jobs/ and the UI calls
-			// /api/jobs: both answer, without a redirect.
-			for _, p := range []string{"/jobs", "/jobs/"} {
-				r.Get(p, s.listJobs)
-				r.Post(p, s.createJob)
-			}
-			r.Get("/jobs/{id}", s.getJob)
-			r.Get("/jobs/{id}/events", s.jobEvents)
-			r.Post("/jobs/{id}/cancel", s.cancelJob)
+		if s.auth != nil {
+			// Signing in: open in every mode, limited per address.
+			r.Group(func(r chi.Router) {
+				r.Use(bounded(opts.RequestTimeout, opts.MaxBodyBytes))
+				r.Get("/auth/config", s.authConfig)
+				r.Group(func(r chi.Router) {
+					r.Use(s.limited("auth", func(l RateLimits) ratelimit.Limit { return l.Auth }))
+					r.Post("/auth/login", s.login)
+					r.Post("/auth/register", s.register)
+					r.Post("/auth/refresh", s.refresh)
+				})
+			})
+		}
 
-			for _, p := range []string{"/tickets", "/tickets/"} {
-				r.Get(p, s.listTickets)
-				r.Post(p, s.createTicket)
+		// Event streams live for as long as the client stays: no request
+		// deadline, but every write has one (see package sse).
+		if s.streams != nil {
+			r.Group(func(r chi.Router) {
+				r.Use(read, s.readAccess())
+				r.Get("/sse/jobs/{id}", s.jobStream)
+				r.Get("/jobs/{id}/stream", s.jobStream)
+				r.Get("/sse/events", s.allEvents)
+			})
+		}
+
+		r.Group(func(r chi.Router) {
+			r.Use(bounded(opts.RequestTimeout, opts.MaxBodyBytes), byMethod)
+
+			r.Group(func(r chi.Router) {
+				r.Use(s.readAccess())
+				r.Get("/", s.root)
+				r.Get("/status", s.status)
+				r.Get("/openapi.json", s.openAPI)
+				// The original served these at /api/jobs/ and the UI
+				// calls /api/jobs: both answer, without a redirect.
+				for _, p := range []string{"/jobs", "/jobs/"} {
+					r.Get(p, s.listJobs)
+				}
+				r.Get("/jobs/{id}", s.getJob)
+				r.Get("/jobs/{id}/events", s.jobEvents)
+				for _, p := range []string{"/tickets", "/tickets/"} {
+					r.Get(p, s.listTickets)
+				}
+				r.Get("/tickets/settings/state", s.getSettings)
+				r.Get("/tickets/{job_id}", s.jobTickets)
+			})
+
+			r.Group(func(r chi.Router) {
+				r.Use(s.writeAccess())
+				for _, p := range []string{"/jobs", "/jobs/"} {
+					r.Post(p, s.createJob)
+				}
+				r.Post("/jobs/{id}/cancel", s.cancelJob)
+				for _, p := range []string{"/tickets", "/tickets/"} {
+					r.Post(p, s.createTicket)
+				}
+				r.Post("/tickets/dispatch", s.dispatch)
+			})
+
+			// Integration settings decide whether tickets reach a real
+			// ServiceNow or Jira: admins only.
+			r.With(s.adminAccess()).Put("/tickets/settings/state", s.putSettings)
+
+			if s.auth != nil {
+				// The caller's own account and tokens, and account
+				// management: a principal is needed in every mode.
+				r.Post("/auth/logout", s.logout)
+				r.Group(func(r chi.Router) {
+					r.Use(s.signedIn())
+					r.Get("/auth/me", s.me)
+					r.Get("/auth/tokens", s.listTokens)
+					r.Post("/auth/tokens", s.createToken)
+					r.Delete("/auth/tokens/{id}", s.revokeToken)
+				})
+				r.Group(func(r chi.Router) {
+					r.Use(s.need(auth.RoleAdmin, always))
+					r.Get("/auth/users", s.listUsers)
+					r.Patch("/auth/users/{id}", s.updateUser)
+				})
 			}
-			r.Post("/tickets/dispatch", s.dispatch)
-			r.Get("/tickets/settings/state", s.getSettings)
-			r.Put("/tickets/settings/state", s.putSettings)
-			r.Get("/tickets/{job_id}", s.jobTickets)
 		})
 	})
 	return r

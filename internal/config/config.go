@@ -6,16 +6,21 @@
 package config
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rca-engine/api/internal/auth"
 	"github.com/rca-engine/api/internal/db"
+	"github.com/rca-engine/api/internal/ratelimit"
 	"github.com/rca-engine/api/internal/redisconn"
 	"github.com/rca-engine/api/internal/sse"
 	"github.com/rca-engine/api/internal/tickets"
@@ -37,7 +42,18 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
 	CORSOrigins       []string
+	// TrustedProxies are the addresses whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed; empty: the peer is the client.
+	TrustedProxies []netip.Prefix
+	// TLSCertFile and TLSKeyFile, when both set, make the service serve
+	// HTTPS itself.
+	TLSCertFile string
+	TLSKeyFile  string
+
+	Auth       Auth
+	RateLimits RateLimits
 
 	// ReadinessRequiresDB makes /api/health/ready answer 503 while
 	// PostgreSQL is unusable. Single-instance set-ups without a load
@@ -61,6 +77,37 @@ type Config struct {
 	migrate bool
 }
 
+// Auth is who may do what.
+type Auth struct {
+	// Mode: off (everything open), writes (state-changing routes need a
+	// token) or all (everything but health, metrics and sign-in).
+	Mode string
+	// Registration: open (anyone), admin (only an admin registers
+	// accounts) or closed.
+	Registration string
+	Secret       []byte
+	// SecretEphemeral is set when no JWT_SECRET_KEY was given outside
+	// production: tokens then die with the process.
+	SecretEphemeral bool
+	Issuer          string
+	Audience        string
+	AccessTTL       time.Duration
+	RefreshTTL      time.Duration
+	ReuseGrace      time.Duration
+	// The first admin, created on start unless the account exists.
+	AdminEmail, AdminUsername, AdminPassword string
+}
+
+// RateLimits are the abuse limits, per client and route class.
+type RateLimits struct {
+	Enabled      bool
+	Read         ratelimit.Limit
+	Write        ratelimit.Limit
+	Auth         ratelimit.Limit // sign-in, registration and refresh, per address
+	LoginAccount ratelimit.Limit // failed sign-ins per account
+	LoginAddress ratelimit.Limit // failed sign-ins per address
+}
+
 // DefaultDatabaseURL suits a local PostgreSQL with trust authentication.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/rca_engine?sslmode=disable"
 
@@ -82,6 +129,13 @@ var Vars = []string{
 	"JIRA_DEFAULT_PROJECT_KEY", "JIRA_DEFAULT_ISSUE_TYPE", "JIRA_DEFAULT_LABELS", "JIRA_DEFAULT_ASSIGNEE",
 	"SSE_HEARTBEAT_INTERVAL", "SSE_WRITE_TIMEOUT", "SSE_RETRY", "SSE_REPLAY_LIMIT", "SSE_CLIENT_BUFFER",
 	"EVENTS_POLL_INTERVAL", "EVENTS_SAFETY_POLL_INTERVAL",
+	"HTTP_READ_HEADER_TIMEOUT", "HTTP_IDLE_TIMEOUT", "HTTP_MAX_HEADER_BYTES", "TRUSTED_PROXIES",
+	"TLS_CERT_FILE", "TLS_KEY_FILE",
+	"AUTH_MODE", "AUTH_REGISTRATION", "JWT_SECRET_KEY", "JWT_ISSUER", "JWT_AUDIENCE",
+	"JWT_ACCESS_TOKEN_EXPIRE_MINUTES", "JWT_REFRESH_TOKEN_EXPIRE_DAYS", "JWT_REFRESH_REUSE_GRACE",
+	"ADMIN_EMAIL", "ADMIN_USERNAME", "ADMIN_PASSWORD",
+	"RATE_LIMITING_ENABLED", "RATE_LIMIT_READ", "RATE_LIMIT_WRITE", "RATE_LIMIT_AUTH",
+	"RATE_LIMIT_LOGIN_ACCOUNT", "RATE_LIMIT_LOGIN_ADDRESS",
 }
 
 // Lookup finds a variable; os.LookupEnv is one.
@@ -100,9 +154,13 @@ func Load(lookup Lookup) (Config, error) {
 		MaxBodyBytes:        int64(p.intRange("HTTP_MAX_BODY_BYTES", 1<<20, 1, 1<<30)),
 		RequestTimeout:      p.duration("HTTP_REQUEST_TIMEOUT", 30*time.Second),
 		ShutdownTimeout:     p.duration("HTTP_SHUTDOWN_TIMEOUT", 20*time.Second),
-		ReadHeaderTimeout:   5 * time.Second,
-		IdleTimeout:         2 * time.Minute,
+		ReadHeaderTimeout:   p.duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second),
+		IdleTimeout:         p.duration("HTTP_IDLE_TIMEOUT", 2*time.Minute),
+		MaxHeaderBytes:      p.intRange("HTTP_MAX_HEADER_BYTES", 64<<10, 4<<10, 1<<20),
 		CORSOrigins:         p.origins("CORS_ALLOWED_ORIGINS"),
+		TrustedProxies:      p.prefixes("TRUSTED_PROXIES"),
+		TLSCertFile:         p.str("TLS_CERT_FILE", ""),
+		TLSKeyFile:          p.str("TLS_KEY_FILE", ""),
 		ReadinessRequiresDB: p.boolean("READINESS_REQUIRES_DATABASE", true),
 	}
 	c.LogLevel = p.level("LOG_LEVEL")
@@ -170,6 +228,25 @@ func Load(lookup Lookup) (Config, error) {
 		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
 			p.fail("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
 		}
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		p.fail("TLS_CERT_FILE", "TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+	}
+	for _, f := range []string{"TLS_CERT_FILE", "TLS_KEY_FILE"} {
+		if v, ok := p.get(f); ok {
+			if _, err := os.Stat(v); err != nil {
+				p.fail(f, fmt.Sprintf("cannot read %q: %v", v, err))
+			}
+		}
+	}
+	c.Auth = p.auth(c.Environment)
+	c.RateLimits = RateLimits{
+		Enabled:      p.boolean("RATE_LIMITING_ENABLED", true),
+		Read:         p.limit("RATE_LIMIT_READ", "600/minute"),
+		Write:        p.limit("RATE_LIMIT_WRITE", "120/minute"),
+		Auth:         p.limit("RATE_LIMIT_AUTH", "30/minute"),
+		LoginAccount: p.limit("RATE_LIMIT_LOGIN_ACCOUNT", "10/15m"),
+		LoginAddress: p.limit("RATE_LIMIT_LOGIN_ADDRESS", "30/15m"),
 	}
 	if err := errors.Join(p.errs...); err != nil {
 		return Config{}, err
@@ -358,6 +435,84 @@ func (p *parser) origins(key string) []string {
 			continue
 		}
 		out = append(out, o)
+	}
+	return out
+}
+
+// auth reads the authentication settings. A missing JWT secret is fatal in
+// production and replaced by a random one elsewhere (the caller says so
+// loudly); a short one is always fatal, since it would be the weakest link.
+func (p *parser) auth(environment string) Auth {
+	registration := "open"
+	if environment == "production" {
+		registration = "admin"
+	}
+	a := Auth{
+		Mode:         p.oneOf("AUTH_MODE", "writes", "off", "writes", "all"),
+		Registration: p.oneOf("AUTH_REGISTRATION", registration, "open", "admin", "closed"),
+		Issuer:       p.str("JWT_ISSUER", "rca-engine"),
+		Audience:     p.str("JWT_AUDIENCE", "rca-users"),
+		AccessTTL:    time.Duration(p.intRange("JWT_ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1, 24*60)) * time.Minute,
+		RefreshTTL:   time.Duration(p.intRange("JWT_REFRESH_TOKEN_EXPIRE_DAYS", 7, 1, 365)) * 24 * time.Hour,
+		ReuseGrace:   p.duration("JWT_REFRESH_REUSE_GRACE", 10*time.Second),
+	}
+	// Not trimmed: a secret's spaces are part of it.
+	secret, _ := p.lookup("JWT_SECRET_KEY")
+	switch {
+	case secret == "" && environment == "production":
+		p.fail("JWT_SECRET_KEY", fmt.Sprintf("is required in production: at least %d random bytes, e.g. the output of `openssl rand -hex 32`", auth.MinSecretLen))
+	case secret == "":
+		a.Secret = []byte(rand.Text() + rand.Text())
+		a.SecretEphemeral = true
+	case len(secret) < auth.MinSecretLen:
+		p.fail("JWT_SECRET_KEY", fmt.Sprintf("must be at least %d bytes long, got %d (try `openssl rand -hex 32`)", auth.MinSecretLen, len(secret)))
+	default:
+		a.Secret = []byte(secret)
+	}
+	a.AdminEmail = p.str("ADMIN_EMAIL", "")
+	a.AdminUsername = p.str("ADMIN_USERNAME", "")
+	a.AdminPassword, _ = p.lookup("ADMIN_PASSWORD")
+	set := 0
+	for _, v := range []string{a.AdminEmail, a.AdminUsername, a.AdminPassword} {
+		if v != "" {
+			set++
+		}
+	}
+	switch {
+	case set > 0 && set < 3:
+		p.fail("ADMIN_USERNAME", "ADMIN_EMAIL, ADMIN_USERNAME and ADMIN_PASSWORD must be set together")
+	case set == 3 && len(a.AdminPassword) < 12:
+		p.fail("ADMIN_PASSWORD", "must be at least 12 characters long")
+	case set == 3 && (!strings.Contains(a.AdminEmail, "@") || len(a.AdminUsername) < 3 || len(a.AdminUsername) > 50):
+		p.fail("ADMIN_USERNAME", "ADMIN_EMAIL must be an email address and ADMIN_USERNAME 3 to 50 characters")
+	}
+	return a
+}
+
+func (p *parser) limit(key, def string) ratelimit.Limit {
+	v := p.str(key, def)
+	l, err := ratelimit.ParseLimit(v)
+	if err != nil {
+		p.fail(key, fmt.Sprintf("must be a rate such as 100/minute, 10/15m or off, got %q", v))
+		l, _ = ratelimit.ParseLimit(def)
+	}
+	return l
+}
+
+// prefixes reads addresses or CIDR ranges, comma-separated or a JSON array.
+func (p *parser) prefixes(key string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range p.list(key) {
+		if pfx, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, pfx.Masked())
+			continue
+		}
+		addr, err := netip.ParseAddr(v)
+		if err != nil {
+			p.fail(key, fmt.Sprintf("%q is not an address or a CIDR range such as 10.0.0.0/8", v))
+			continue
+		}
+		out = append(out, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
 	}
 	return out
 }

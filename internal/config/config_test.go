@@ -39,6 +39,7 @@ func TestValues(t *testing.T) {
 		"CORS_ALLOWED_ORIGINS":        `["https://a.example.com/", "http://localhost:5173"]`,
 		"READINESS_REQUIRES_DATABASE": "false",
 		"LOG_LEVEL":                   "debug",
+		"JWT_SECRET_KEY":              strings.Repeat("s", 32),
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +80,13 @@ func TestEveryBadValueIsNamed(t *testing.T) {
 		"REDIS_URL":            "http://localhost:6379",
 		"CORS_ALLOWED_ORIGINS": "*",
 		"HTTP_MAX_BODY_BYTES":  "0",
+		"AUTH_MODE":            "some",
+		"AUTH_REGISTRATION":    "maybe",
+		"JWT_SECRET_KEY":       "too-short",
+		"RATE_LIMIT_READ":      "lots",
+		"TRUSTED_PROXIES":      "10.0.0.0/33",
+		"ADMIN_USERNAME":       "admin",
+		"TLS_CERT_FILE":        "/nonexistent/cert.pem",
 	}
 	_, err := Load(lookup(bad))
 	if err == nil {
@@ -132,5 +140,48 @@ func TestEnvExampleDocumentsEveryVariable(t *testing.T) {
 		if !documented[k] {
 			t.Errorf(".env.example does not document %s", k)
 		}
+	}
+}
+
+func TestAuthSettings(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	tests := []struct {
+		name string
+		env  map[string]string
+		ok   bool
+		want func(Config) bool
+	}{
+		{"defaults outside production: writes, open registration, ephemeral secret", nil, true, func(c Config) bool {
+			return c.Auth.Mode == "writes" && c.Auth.Registration == "open" && c.Auth.SecretEphemeral &&
+				len(c.Auth.Secret) >= 32 && c.Auth.AccessTTL == 15*time.Minute && c.RateLimits.Enabled
+		}},
+		{"production needs a secret", map[string]string{"ENVIRONMENT": "production"}, false, nil},
+		{"production with a secret: admin registration", map[string]string{"ENVIRONMENT": "production", "JWT_SECRET_KEY": secret}, true,
+			func(c Config) bool {
+				return c.Auth.Registration == "admin" && !c.Auth.SecretEphemeral && string(c.Auth.Secret) == secret
+			}},
+		{"short secret refused even in development", map[string]string{"JWT_SECRET_KEY": secret[:31]}, false, nil},
+		{"first admin: all three", map[string]string{"ADMIN_EMAIL": "a@example.com", "ADMIN_USERNAME": "admin",
+			"ADMIN_PASSWORD": "twelve-chars"}, true, func(c Config) bool { return c.Auth.AdminUsername == "admin" }},
+		{"first admin: password too short", map[string]string{"ADMIN_EMAIL": "a@example.com", "ADMIN_USERNAME": "admin",
+			"ADMIN_PASSWORD": "short"}, false, nil},
+		{"first admin: not all three", map[string]string{"ADMIN_PASSWORD": "a-long-enough-password"}, false, nil},
+		{"limits and proxies", map[string]string{"RATE_LIMIT_READ": "off", "RATE_LIMIT_WRITE": "5/s",
+			"TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7, ::1"}, true, func(c Config) bool {
+			return c.RateLimits.Read.IsZero() && c.RateLimits.Write.Rate == 5 && c.RateLimits.Write.Period == time.Second &&
+				len(c.TrustedProxies) == 3 && c.TrustedProxies[1].Bits() == 32
+		}},
+		{"TLS files must come in pairs", map[string]string{"TLS_KEY_FILE": "../../go.mod"}, false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(lookup(tt.env))
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
+			}
+			if tt.ok && !tt.want(c) {
+				t.Fatalf("got %+v / %+v", c.Auth, c.RateLimits)
+			}
+		})
 	}
 }

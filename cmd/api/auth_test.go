@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rca-engine/api/internal/pgtest"
+)
+
+// secureEnv is fastEnv with the security defaults left alone (AUTH_MODE
+// writes, rate limits on, in Redis) and a first admin.
+func secureEnv(t *testing.T) (map[string]string, string) {
+	env := fastEnv("")
+	dbURL, _ := pgtest.NewDatabase(t)
+	env["DATABASE_URL"] = dbURL
+	delete(env, "AUTH_MODE")
+	delete(env, "RATE_LIMITING_ENABLED")
+	env["REDIS_URL"] = "redis://" + pgtest.RequireRedis(t) + "/0"
+	env["JWT_SECRET_KEY"] = rand.Text() + rand.Text()
+	env["ADMIN_EMAIL"] = "admin@example.com"
+	env["ADMIN_USERNAME"] = "admin"
+	env["ADMIN_PASSWORD"] = "first-admin-" + rand.Text()
+	return env, dbURL
+}
+
+func (s *service) login(t *testing.T, username, password string) response {
+	t.Helper()
+	form := url.Values{"username": {username}, "password": {password}}
+	return s.send(t, "POST", "/api/auth/login", "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
+}
+
+func TestDefaultsProtectWritesAndSecrets(t *testing.T) {
+	env, _ := secureEnv(t)
+	svc := startService(t, env)
+	pgtest.Eventually(t, 10*time.Second, "first admin can sign in", func() bool {
+		return svc.login(t, "admin", env["ADMIN_PASSWORD"]).status == 200
+	})
+
+	if r := svc.postJSON(t, "/api/jobs", map[string]any{"job_type": "rca"}, nil); r.status != 401 ||
+		!strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+		t.Fatalf("anonymous write = %d %s", r.status, r.body)
+	}
+	r := svc.get(t, "/api/jobs")
+	if r.status != 200 || r.header.Get("RateLimit-Limit") != "600" || r.header.Get("X-RateLimit-Remaining") == "" {
+		t.Fatalf("anonymous read = %d %v", r.status, r.header)
+	}
+	cfg := svc.get(t, "/api/auth/config").json(t)
+	if cfg["mode"] != "writes" || cfg["registration"] != "open" {
+		t.Fatalf("auth config %v", cfg)
+	}
+
+	login := svc.login(t, "admin", env["ADMIN_PASSWORD"]).json(t)
+	admin := map[string]string{"Authorization": "Bearer " + login["access_token"].(string)}
+	if r := svc.postJSON(t, "/api/jobs", map[string]any{"job_type": "rca"}, admin); r.status != 201 {
+		t.Fatalf("admin write = %d %s", r.status, r.body)
+	}
+	if r := svc.send(t, "PUT", "/api/tickets/settings/state", "application/json", []byte(`{"jira_enabled":true}`), admin); r.status != 200 {
+		t.Fatalf("admin settings = %d %s", r.status, r.body)
+	}
+	if r := svc.postJSON(t, "/api/auth/register", map[string]any{"email": "u@example.com", "username": "user1", "password": "user-password"}, nil); r.status != 201 {
+		t.Fatalf("register = %d %s", r.status, r.body)
+	}
+	userLogin := svc.login(t, "user1", "user-password").json(t)
+	user := map[string]string{"Authorization": "Bearer " + userLogin["access_token"].(string)}
+	if r := svc.send(t, "PUT", "/api/tickets/settings/state", "application/json", []byte(`{"jira_enabled":false}`), user); r.status != 403 {
+		t.Fatalf("user changing integrations = %d %s", r.status, r.body)
+	}
+
+	// Nothing secret reaches the logs.
+	logs := svc.logs.String()
+	for name, secret := range map[string]string{"admin password": env["ADMIN_PASSWORD"], "JWT secret": env["JWT_SECRET_KEY"],
+		"access token": login["access_token"].(string), "refresh token": login["refresh_token"].(string), "user password": "user-password"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the logs contain the %s", name)
+		}
+	}
+}
+
+func TestModeAllGuardsReadsAndStreams(t *testing.T) {
+	env, _ := secureEnv(t)
+	env["AUTH_MODE"] = "all"
+	svc := startService(t, env)
+	pgtest.Eventually(t, 10*time.Second, "first admin can sign in", func() bool {
+		return svc.login(t, "admin", env["ADMIN_PASSWORD"]).status == 200
+	})
+	if r := svc.get(t, "/api/jobs"); r.status != 401 {
+		t.Fatalf("anonymous read in mode all = %d", r.status)
+	}
+	if r := svc.get(t, "/api/health/live"); r.status != 200 {
+		t.Fatalf("health in mode all = %d", r.status)
+	}
+	if s := openStream(t, svc.base+"/api/sse/events", ""); s.status != 401 {
+		t.Fatalf("anonymous stream = %d", s.status)
+	}
+	token := svc.login(t, "admin", env["ADMIN_PASSWORD"]).json(t)["access_token"].(string)
+	// EventSource cannot send headers: streams take the token as a query
+	// parameter.
+	s := openStream(t, svc.base+"/api/sse/events?access_token="+url.QueryEscape(token), "")
+	if s.status != 200 || !strings.HasPrefix(s.header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("stream with token = %d %v", s.status, s.header)
+	}
+	if r := svc.get(t, "/api/jobs?access_token="+url.QueryEscape(token)); r.status != 401 {
+		t.Fatalf("a query token must only open streams, got %d on /api/jobs", r.status)
+	}
+	if strings.Contains(svc.logs.String(), token) {
+		t.Error("the logs contain the access token")
+	}
+}
+
+func TestProductionNeedsAJWTSecret(t *testing.T) {
+	env := fastEnv("postgres://nobody@127.0.0.1:1/none")
+	env["ENVIRONMENT"] = "production"
+	err := run(context.Background(), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil, &syncBuffer{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "JWT_SECRET_KEY") {
+		t.Fatalf("run = %v, want a refusal naming JWT_SECRET_KEY", err)
+	}
+	env["JWT_SECRET_KEY"] = "too-short-a-secret"
+	err = run(context.Background(), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil, &syncBuffer{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "at least 32") || strings.Contains(err.Error(), "too-short-a-secret") {
+		t.Fatalf("run = %v, want a refusal that does not echo the secret", err)
+	}
+}
+
+func TestServesTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	env := fastEnv("postgres://nobody@127.0.0.1:1/none")
+	env["TLS_CERT_FILE"], env["TLS_KEY_FILE"] = certFile, keyFile
+	svc := startService(t, env)
+	base := strings.Replace(svc.base, "http://", "https://", 1)
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := c.Get(base + "/api/health/live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Strict-Transport-Security"), "max-age=") || resp.TLS == nil {
+		t.Fatalf("https = %d, HSTS %q", resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
+	}
+	// Plain HTTP to the TLS port gets nothing useful.
+	if r, err := http.Get(svc.base + "/api/health/live"); err == nil {
+		r.Body.Close()
+		if r.StatusCode == 200 {
+			t.Fatal("plain HTTP was served on the TLS port")
+		}
+	}
+}
+
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}

@@ -1,0 +1,313 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rca-engine/api/internal/auth"
+	"github.com/rca-engine/api/internal/ratelimit"
+)
+
+// Authentication modes (AUTH_MODE).
+const (
+	AuthOff    = "off"    // everything open: local experiments only
+	AuthWrites = "writes" // state-changing routes need a token; reads are open
+	AuthAll    = "all"    // everything but health, metrics and sign-in needs a token
+)
+
+// RateLimits are the limits per route class; zero limits are off.
+type RateLimits struct {
+	Read, Write, Auth          ratelimit.Limit
+	LoginAccount, LoginAddress ratelimit.Limit
+}
+
+const (
+	principalKey ctxKey = iota + 100
+	clientAddrKey
+)
+
+// principalOf returns the authenticated caller, if any.
+func principalOf(ctx context.Context) (auth.Principal, bool) {
+	p, ok := ctx.Value(principalKey).(auth.Principal)
+	return p, ok
+}
+
+// clientAddr returns the client's address as resolved by clientAddress.
+func clientAddr(ctx context.Context) netip.Addr {
+	a, _ := ctx.Value(clientAddrKey).(netip.Addr)
+	return a
+}
+
+// clientAddress resolves the client's address once, for rate limits and
+// logs. X-Forwarded-For is believed only from trusted proxies, read from
+// the right (the nearest hop) and stopping at the first untrusted address,
+// so a client cannot choose its own address by sending the header.
+func (s *server) clientAddress(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := peerAddr(r.RemoteAddr)
+		if s.trusted(addr) {
+			hops := r.Header.Values("X-Forwarded-For")
+		walk:
+			for i := len(hops) - 1; i >= 0; i-- {
+				parts := strings.Split(hops[i], ",")
+				for j := len(parts) - 1; j >= 0; j-- {
+					hop, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+					if err != nil {
+						break walk // garbage: keep the last address we could trust
+					}
+					addr = hop.Unmap()
+					if !s.trusted(addr) {
+						break walk
+					}
+				}
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientAddrKey, addr)))
+	})
+}
+
+func peerAddr(remote string) netip.Addr {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+func (s *server) trusted(a netip.Addr) bool {
+	for _, p := range s.opts.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// secureRequest reports whether the client reached us over HTTPS, directly
+// or through a trusted proxy that says so.
+func (s *server) secureRequest(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	return s.trusted(peerAddr(r.RemoteAddr)) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// bearer extracts the credential of an Authorization header. It reports
+// ok=false for a header that is present but not a bearer credential, so
+// that a malformed header is an error rather than an anonymous request.
+func bearer(h string) (token string, present, ok bool) {
+	if h == "" {
+		return "", false, true
+	}
+	scheme, rest, found := strings.Cut(h, " ")
+	token = strings.TrimSpace(rest)
+	if !found || !strings.EqualFold(scheme, "Bearer") || token == "" || len(token) > 4096 ||
+		strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		return "", true, false
+	}
+	return token, true, true
+}
+
+// authFailure is why a presented credential was not accepted, kept for the
+// route to report if it needs a principal.
+type authFailure struct{ err error }
+
+const authFailureKey ctxKey = 200
+
+// authenticate resolves a bearer credential, when one is presented, into a
+// principal. It never refuses a request by itself: a route that needs a
+// principal does that (with the reason kept here), and a route that does
+// not ignores a bad or unverifiable credential, so that a stale token in a
+// browser does not break public pages. Event streams may pass the token as
+// the access_token query parameter, since EventSource cannot set headers.
+func (s *server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, present, ok := bearer(r.Header.Get("Authorization"))
+		if !present && r.Method == http.MethodGet && isStream(r.URL.Path) && strings.Contains(r.URL.RawQuery, "access_token=") {
+			q := r.URL.Query()
+			token, present, ok = q.Get("access_token"), true, true
+			q.Del("access_token")
+			u := *r.URL
+			u.RawQuery = q.Encode()
+			r = r.Clone(r.Context())
+			r.URL = &u
+		}
+		ctx := r.Context()
+		switch {
+		case !present || s.auth == nil:
+		case !ok:
+			ctx = context.WithValue(ctx, authFailureKey, authFailure{&auth.TokenError{
+				Reason: `the Authorization header must be "Bearer <token>"`}})
+		default:
+			p, err := s.auth.Authenticate(ctx, token)
+			if err != nil {
+				ctx = context.WithValue(ctx, authFailureKey, authFailure{err})
+			} else {
+				ctx = context.WithValue(ctx, principalKey, p)
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// isStream reports whether path is an event stream, the only routes that
+// take a token in the query string (where proxies may log it).
+func isStream(path string) bool {
+	return strings.HasPrefix(path, "/api/sse/") || strings.HasSuffix(path, "/stream")
+}
+
+// need returns middleware that lets a request through only with a
+// principal of at least role. signedIn routes (the caller's own account)
+// need one in every mode; the others follow AUTH_MODE: reads only in
+// "all", writes and admin actions in "writes" and "all".
+func (s *server) need(role auth.Role, applies func(mode string) bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !applies(s.opts.AuthMode) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			p, ok := principalOf(r.Context())
+			if !ok {
+				s.unauthenticated(w, r)
+				return
+			}
+			if !p.Role.AtLeast(role) {
+				writeProblem(w, r, Problem{Type: typeForbidden, Status: http.StatusForbidden,
+					Detail: fmt.Sprintf("This action needs the %s role; you are signed in as %s with the %s role.",
+						role, p.User.Username, p.Role)})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func always(string) bool                                    { return true }
+func modeAll(m string) bool                                 { return m == AuthAll }
+func modeNotOff(m string) bool                              { return m != AuthOff }
+func (s *server) signedIn() func(http.Handler) http.Handler { return s.need(auth.RoleUser, always) }
+func (s *server) readAccess() func(http.Handler) http.Handler {
+	return s.need(auth.RoleUser, modeAll)
+}
+func (s *server) writeAccess() func(http.Handler) http.Handler {
+	return s.need(auth.RoleUser, modeNotOff)
+}
+func (s *server) adminAccess() func(http.Handler) http.Handler {
+	return s.need(auth.RoleAdmin, modeNotOff)
+}
+
+const (
+	typeUnauthorized = "urn:rca:problem:unauthorized"
+	typeForbidden    = "urn:rca:problem:forbidden"
+	typeRateLimited  = "urn:rca:problem:rate-limited"
+)
+
+// unauthenticated answers 401 for a request without a usable credential,
+// saying why, or 503 if the credential could not be checked because the
+// database is down (the credential may well be fine).
+func (s *server) unauthenticated(w http.ResponseWriter, r *http.Request) {
+	detail := "This route needs a signed-in user: send Authorization: Bearer <access token or API token>."
+	challenge := `Bearer realm="rca-engine"`
+	if f, ok := r.Context().Value(authFailureKey).(authFailure); ok {
+		var tokErr *auth.TokenError
+		switch {
+		case errors.As(f.err, &tokErr):
+			detail = "The token was refused: " + tokErr.Reason + "."
+		case errors.Is(f.err, auth.ErrSessionEnded):
+			detail = "The token's session has ended (signed out or revoked); sign in again."
+		case errors.Is(f.err, auth.ErrInactive):
+			writeProblem(w, r, Problem{Type: typeForbidden, Status: http.StatusForbidden,
+				Detail: "This account has been deactivated."})
+			return
+		default:
+			s.fail(w, r, f.err)
+			return
+		}
+		challenge += `, error="invalid_token", error_description="` + strings.ReplaceAll(detail, `"`, `'`) + `"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeProblem(w, r, Problem{Type: typeUnauthorized, Status: http.StatusUnauthorized,
+		Title: "Authentication required", Detail: detail})
+}
+
+// limited applies a rate limit of one route class: per principal when the
+// caller is authenticated, per address otherwise (IPv6 per /64, which is
+// what one client usually holds). Every answer carries the limit's state,
+// in the IETF draft's RateLimit-* headers and the original's X-RateLimit-*.
+func (s *server) limited(class string, lim func(RateLimits) ratelimit.Limit) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		l := lim(s.opts.RateLimits)
+		if s.limiter == nil || l.IsZero() {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			res := s.limiter.Allow(r.Context(), class+":"+clientKey(r), l)
+			if !s.allow(w, r, res, "Too many requests") {
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// allow writes the rate-limit headers of res and, if it denies, the 429.
+func (s *server) allow(w http.ResponseWriter, r *http.Request, res ratelimit.Result, what string) bool {
+	setRateHeaders(w.Header(), res, time.Now())
+	if res.Allowed {
+		return true
+	}
+	secs := int(math.Ceil(res.RetryAfter.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeProblem(w, r, Problem{Type: typeRateLimited, Status: http.StatusTooManyRequests, Title: "Rate limit exceeded",
+		Detail: fmt.Sprintf("%s: the limit is %s. Try again in %d s.", what, describeLimit(res.Limit), secs)})
+	return false
+}
+
+func setRateHeaders(h http.Header, res ratelimit.Result, now time.Time) {
+	limit := strconv.Itoa(res.Limit.Burst)
+	remaining := strconv.Itoa(res.Remaining)
+	reset := int(math.Ceil(res.ResetAfter.Seconds()))
+	h.Set("RateLimit-Limit", limit)
+	h.Set("RateLimit-Remaining", remaining)
+	h.Set("RateLimit-Reset", strconv.Itoa(reset))
+	h.Set("RateLimit-Policy", res.Limit.Policy())
+	h.Set("X-RateLimit-Limit", limit)
+	h.Set("X-RateLimit-Remaining", remaining)
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(now.Add(time.Duration(reset)*time.Second).Unix(), 10))
+}
+
+func describeLimit(l ratelimit.Limit) string {
+	return fmt.Sprintf("%d requests per %s", l.Rate, l.Period)
+}
+
+// clientKey names who a limit applies to.
+func clientKey(r *http.Request) string {
+	if p, ok := principalOf(r.Context()); ok {
+		if p.Kind == auth.KindAPIToken {
+			return "token:" + p.TokenID.String()
+		}
+		return "user:" + p.User.ID.String()
+	}
+	return "ip:" + addrKey(clientAddr(r.Context()))
+}
+
+func addrKey(a netip.Addr) string {
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
