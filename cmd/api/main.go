@@ -169,9 +169,16 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 	if err != nil {
 		return err
 	}
-	var limiter *ratelimit.Limiter
+	var (
+		limiter      *ratelimit.Limiter
+		limitMetrics []prometheus.Collector
+	)
 	if cfg.RateLimits.Enabled {
 		limiter = ratelimit.New(rdb, ratelimit.Config{Logger: log})
+		limitMetrics = append(limitMetrics, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "rca_ratelimit_local_decisions_total",
+			Help: "Rate-limit decisions taken per process because Redis was unavailable."},
+			func() float64 { return float64(limiter.Fallbacks()) }))
 	}
 	handler := api.NewHandler(api.Options{
 		Version:             buildVersion(),
@@ -194,12 +201,12 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		Idempotency:  idem,
 		Notifier:     relay,
 		Streams:      streams,
-		Metrics: metrics.New(deps, database.Stat,
+		Metrics: metrics.New(deps, database.Stat, append(limitMetrics,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rca_sse_streams_open", Help: "Open event streams."},
 				func() float64 { return float64(streams.Open()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rca_sse_evictions_total",
 				Help: "Event streams closed because their client fell too far behind."},
-				func() float64 { return float64(streams.Evictions()) })),
+				func() float64 { return float64(streams.Evictions()) }))...),
 		Logger:  log,
 		Auth:    authn,
 		Limiter: limiter,

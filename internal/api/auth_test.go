@@ -628,3 +628,32 @@ func FuzzLoginForm(f *testing.F) {
 		}
 	})
 }
+
+func TestHSTSOnlyOverHTTPS(t *testing.T) {
+	s := &server{opts: Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}
+	h := s.securityHeaders(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	tests := []struct {
+		name, remote, proto string
+		want                bool
+	}{
+		{"plain HTTP", "198.51.100.1:1", "", false},
+		{"untrusted peer claiming HTTPS", "198.51.100.1:1", "https", false},
+		{"trusted proxy terminating TLS", "10.1.2.3:1", "https", true},
+		{"trusted proxy over HTTP", "10.1.2.3:1", "http", false},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.RemoteAddr = tt.remote
+		if tt.proto != "" {
+			req.Header.Set("X-Forwarded-Proto", tt.proto)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Strict-Transport-Security") != ""; got != tt.want {
+			t.Errorf("%s: HSTS sent = %v, want %v", tt.name, got, tt.want)
+		}
+		if rec.Header().Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(rec.Header().Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+			t.Errorf("%s: security headers missing: %v", tt.name, rec.Header())
+		}
+	}
+}

@@ -270,3 +270,9 @@ func FuzzTicketsQuery(f *testing.F) {
 		}
 	})
 }
+
+func FuzzRegister(f *testing.F) {
+	fuzzBody(f, "POST", "/api/auth/register", `{"email":"a@example.com","username":"abc","password":"12345678"}`,
+		`{"email":"b@example.com","username":"o'brien<b>","password":"12345678","full_name":"Zoë \"x\""}`,
+		`{"email":"c@example.com","username":"a@b","password":"1","role":"admin"}`, `{"email":"\u0000@x.com"}`)
+}

@@ -168,8 +168,10 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 }
 
 // securityHeaders sets the headers every response carries. The CSP allows
-// the UI served by this binary (same origin) and nothing else.
-func securityHeaders(next http.Handler) http.Handler {
+// the UI served by this binary (same origin) and nothing else. HSTS goes
+// out only over HTTPS (directly, or through a trusted proxy that says so):
+// sent over plain HTTP it would be ignored, or lock a local set-up out.
+func (s *server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -179,7 +181,7 @@ func securityHeaders(next http.Handler) http.Handler {
 			"style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		if r.TLS != nil {
+		if s.secureRequest(r) {
 			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 		}
 		next.ServeHTTP(w, r)

@@ -104,7 +104,7 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	}
 
 	r := chi.NewRouter()
-	r.Use(s.clientAddress, s.instrument, s.recoverer, securityHeaders)
+	r.Use(s.clientAddress, s.instrument, s.recoverer, s.securityHeaders)
 	if len(opts.CORSOrigins) > 0 {
 		r.Use(cors.Handler(cors.Options{
 			AllowedOrigins: opts.CORSOrigins,
