@@ -140,8 +140,24 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   });
 }
 
+/**
+ * The server's environment besides its address and database. Authentication
+ * is off and rate limiting disabled unless a test asks otherwise
+ * (new Harness({ env: { AUTH_MODE: 'writes', ... } })).
+ */
+export const DEFAULT_SERVER_ENV = {
+  DB_CHECK_INTERVAL: '500ms',
+  DB_RECONNECT_MAX: '1s',
+  SSE_HEARTBEAT_INTERVAL: '2s',
+  LOG_LEVEL: 'warn',
+  AUTH_MODE: 'off',
+  RATE_LIMITING_ENABLED: 'false',
+};
+
 export class Harness {
-  constructor() {
+  /** @param {{ env?: Record<string, string> }} [opts] env: overrides of DEFAULT_SERVER_ENV */
+  constructor(opts = {}) {
+    this.env = { ...DEFAULT_SERVER_ENV, ...(opts.env ?? {}) };
     this.dbName = `rca_e2e_${randomBytes(6).toString('hex')}`;
     this.dbCreated = false;
     this.proxy = new TcpProxy(PG_HOST, PG_PORT);
@@ -174,10 +190,7 @@ export class Harness {
           PORT: String(port),
           HOST: '127.0.0.1',
           DATABASE_URL: `postgres://${PG_USER}@127.0.0.1:${this.proxy.port}/${this.dbName}?sslmode=disable`,
-          DB_CHECK_INTERVAL: '500ms',
-          DB_RECONNECT_MAX: '1s',
-          SSE_HEARTBEAT_INTERVAL: '2s',
-          LOG_LEVEL: 'warn',
+          ...this.env,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -194,6 +207,12 @@ export class Harness {
         if (exited) throw new Error(`the binary exited early (${JSON.stringify(exited)}): ${this.logs.join('').slice(-2000)}`);
         const r = await fetch(`${this.baseURL}/api/jobs`, { signal: AbortSignal.timeout(2000) });
         await r.arrayBuffer();
+        if (r.status === 401 && this.env.AUTH_MODE === 'all') {
+          // Reads need a token too: the readiness probe says whether the database is up.
+          const ready = await fetch(`${this.baseURL}/api/health/ready`, { signal: AbortSignal.timeout(2000) });
+          const body = await ready.json().catch(() => ({}));
+          return body.database === true ? true : `ready: ${JSON.stringify(body)}`;
+        }
         return r.status === 200 ? true : `status ${r.status}`;
       }).catch((err) => {
         if (exited) throw err;
@@ -221,9 +240,10 @@ export class Harness {
     return context.newPage();
   }
 
-  /** A JSON request to the API (an Idempotency-Key on writes). */
-  async api(method, route, body) {
+  /** A JSON request to the API (an Idempotency-Key on writes; a bearer token when given). */
+  async api(method, route, body, { token } = {}) {
     const headers = { Accept: 'application/json' };
+    if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (method !== 'GET') headers['Idempotency-Key'] = randomBytes(16).toString('hex');
     const r = await fetch(`${this.baseURL}/api${route}`, {

@@ -1,7 +1,7 @@
 // A tiny history-based router: the Go server answers index.html for every
 // path that is not a file, /api or /metrics, so real paths survive a reload.
 
-import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent, type ReactNode } from 'react';
+import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent, type ReactNode, type Ref } from 'react';
 
 const NAVIGATE = 'rca:navigate';
 
@@ -21,13 +21,15 @@ function snapshot(): string {
 export interface Location {
   pathname: string;
   search: URLSearchParams;
+  /** Path and query, as given to navigate(). */
+  href: string;
 }
 
 /** The current path and query; re-renders on navigation. */
 export function useLocation(): Location {
   const href = useSyncExternalStore(subscribe, snapshot, () => '/');
   const url = new URL(href, 'http://x');
-  return { pathname: url.pathname, search: url.searchParams };
+  return { pathname: url.pathname, search: url.searchParams, href };
 }
 
 export function navigate(to: string, opts: { replace?: boolean } = {}): void {
@@ -52,18 +54,43 @@ export type Route =
   | { name: 'jobs' }
   | { name: 'job'; id: string }
   | { name: 'tickets' }
+  | { name: 'signin' }
   | { name: 'not-found' };
+
+export const SIGNIN_PATH = '/signin';
 
 export function matchRoute(pathname: string): Route {
   const p = pathname.replace(/\/+$/, '') || '/';
   if (p === '/' || p === '/jobs') return { name: 'jobs' };
   if (p === '/tickets') return { name: 'tickets' };
+  if (p === SIGNIN_PATH) return { name: 'signin' };
   const m = /^\/jobs\/([^/]+)$/.exec(p);
   if (m) return { name: 'job', id: decodeURIComponent(m[1]!) };
   return { name: 'not-found' };
 }
 
-type LinkProps = Omit<AnchorHTMLAttributes<HTMLAnchorElement>, 'href'> & { to: string; children: ReactNode };
+/**
+ * A page of this app to return to after signing in: a local path (not
+ * another site's, not //host, not the sign-in page itself), else /jobs.
+ */
+export function safeReturnPath(from: string | null | undefined): string {
+  if (!from || !from.startsWith('/') || from.startsWith('//') || from.startsWith('/\\')) return '/jobs';
+  const url = new URL(from, 'http://x');
+  if (url.origin !== 'http://x' || matchRoute(url.pathname).name === 'signin') return '/jobs';
+  return url.pathname + url.search;
+}
+
+/** The sign-in page, returning to `from` afterwards. */
+export function signInHref(from?: string): string {
+  const back = from ? safeReturnPath(from) : '/jobs';
+  return back === '/jobs' ? SIGNIN_PATH : withQuery(SIGNIN_PATH, { from: back });
+}
+
+type LinkProps = Omit<AnchorHTMLAttributes<HTMLAnchorElement>, 'href'> & {
+  to: string;
+  children: ReactNode;
+  ref?: Ref<HTMLAnchorElement>;
+};
 
 /** An ordinary link (open in a new tab, copy address) that navigates in place. */
 export function Link({ to, onClick, children, ...rest }: LinkProps) {

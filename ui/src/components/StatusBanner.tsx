@@ -3,6 +3,7 @@ import { degradedStore, isPostgresDown, isRedisDegraded } from '../lib/api/degra
 import { getHealth } from '../lib/api/health';
 import { ApiError } from '../lib/api/http';
 import { liveFeed } from '../lib/live';
+import { useCountdown } from '../lib/useCountdown';
 import { useDegraded, WRITES_BLOCKED_ID, WRITES_BLOCKED_TEXT } from '../lib/useDegraded';
 
 /** How often /api/health is polled, as a fallback to the event stream. */
@@ -24,19 +25,6 @@ async function pollHealth(signal?: AbortSignal): Promise<boolean> {
   } catch (err) {
     return !(err instanceof ApiError && err.status === 0);
   }
-}
-
-/** Seconds left until `at`, ticking every second while `at` is set. */
-function useCountdown(at: number | undefined): number | null {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    if (at === undefined) return;
-    setNow(Date.now());
-    const t = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(t);
-  }, [at]);
-  if (at === undefined) return null;
-  return Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 /**

@@ -4,6 +4,7 @@ import { ErrorMessage } from '../components/ErrorMessage';
 import { CheckboxField, Field } from '../components/Field';
 import { JsonBlock } from '../components/JsonBlock';
 import { TicketTable } from '../components/TicketTable';
+import { WriteBlockNote } from '../components/WriteBlockNote';
 import { degradedStore, isPostgresDown } from '../lib/api/degraded';
 import { mergeEvents, subscribeJob, type ConnectionState, type Subscription } from '../lib/api/events';
 import { ApiError } from '../lib/api/http';
@@ -86,7 +87,8 @@ function CancelForm({ job, onDone }: { job: Job; onDone: (j: Job) => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const idem = useIdempotencyKey();
-  const { blocked, buttonProps } = useWriteBlock();
+  const block = useWriteBlock('cancel jobs');
+  const { blocked, buttonProps } = block;
   if (isTerminal(job.status)) return null;
 
   async function submit(e: FormEvent) {
@@ -116,6 +118,7 @@ function CancelForm({ job, onDone }: { job: Job; onDone: (j: Job) => void }) {
       <button type="submit" className="button-danger" disabled={busy || buttonProps.disabled} {...buttonProps}>
         {busy ? 'Cancelling…' : 'Cancel job'}
       </button>
+      <WriteBlockNote block={block} />
       <ErrorMessage error={error} shownFields={['reason']} />
     </form>
   );
@@ -127,7 +130,8 @@ function DispatchForm({ jobId, onDispatched }: { jobId: string; onDispatched: (t
   const [error, setError] = useState<ApiError | null>(null);
   const [result, setResult] = useState<Ticket[] | null>(null);
   const idem = useIdempotencyKey();
-  const { blocked, buttonProps } = useWriteBlock();
+  const block = useWriteBlock('dispatch tickets');
+  const { blocked, buttonProps } = block;
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -172,6 +176,7 @@ function DispatchForm({ jobId, onDispatched }: { jobId: string; onDispatched: (t
         <button type="submit" disabled={busy || buttonProps.disabled} {...buttonProps}>
           {busy ? 'Dispatching…' : dryRun ? 'Dispatch (dry run)' : 'Dispatch for real'}
         </button>
+        <WriteBlockNote block={block} />
       </div>
     </form>
   );
@@ -188,7 +193,9 @@ export function SettingsPanel() {
   const [saving, setSaving] = useState<keyof Settings | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [saved, setSaved] = useState('');
-  const { blocked, buttonProps } = useWriteBlock();
+  // Only admins may change the toggles (403 otherwise): read-only for the others.
+  const block = useWriteBlock('change integrations', { admin: true });
+  const { blocked, buttonProps } = block;
 
   async function toggle(key: keyof Settings, value: boolean) {
     if (blocked || saving) return;
@@ -211,6 +218,7 @@ export function SettingsPanel() {
     <section className="card" aria-labelledby="settings-title">
       <h2 id="settings-title">Integrations</h2>
       <p className="muted">These toggles apply to every job, at once, on every server.</p>
+      <WriteBlockNote block={block} />
       <ErrorMessage error={settings.error ?? error} onRetry={settings.error ? settings.reload : undefined} />
       {s ? (
         <fieldset className="toggles">

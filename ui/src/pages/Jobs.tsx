@@ -3,6 +3,7 @@ import { Badge } from '../components/Badge';
 import { ErrorMessage } from '../components/ErrorMessage';
 import { Field } from '../components/Field';
 import { Pager } from '../components/Pager';
+import { WriteBlockNote } from '../components/WriteBlockNote';
 import { ApiError } from '../lib/api/http';
 import { createJob, listJobs } from '../lib/api/jobs';
 import { JOB_STATUSES, type Job, type JobStatus, type NewJob } from '../lib/api/types';
@@ -26,7 +27,8 @@ export function CreateJobForm({ onCreated }: { onCreated?: (job: Job) => void })
   const [error, setError] = useState<ApiError | null>(null);
   const [created, setCreated] = useState<Job | null>(null);
   const idem = useIdempotencyKey();
-  const { blocked, buttonProps } = useWriteBlock();
+  const block = useWriteBlock('create jobs');
+  const { blocked, buttonProps } = block;
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -109,6 +111,7 @@ export function CreateJobForm({ onCreated }: { onCreated?: (job: Job) => void })
         <button type="submit" disabled={busy || buttonProps.disabled} {...buttonProps}>
           {busy ? 'Creating…' : 'Create job'}
         </button>
+        <WriteBlockNote block={block} />
       </div>
     </form>
   );

@@ -4,6 +4,7 @@ import { ErrorMessage } from '../components/ErrorMessage';
 import { CheckboxField, Field } from '../components/Field';
 import { JsonBlock } from '../components/JsonBlock';
 import { Pager } from '../components/Pager';
+import { WriteBlockNote } from '../components/WriteBlockNote';
 import { TicketTable, ticketHref } from '../components/TicketTable';
 import { ApiError } from '../lib/api/http';
 import { createTicket, jobTickets, listTickets } from '../lib/api/tickets';
@@ -104,7 +105,8 @@ export function CreateTicketForm({ onCreated }: { onCreated: (t: Ticket) => void
   const [error, setError] = useState<ApiError | null>(null);
   const [created, setCreated] = useState<Ticket | null>(null);
   const idem = useIdempotencyKey();
-  const { blocked, buttonProps } = useWriteBlock();
+  const block = useWriteBlock('create tickets');
+  const { blocked, buttonProps } = block;
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -172,6 +174,7 @@ export function CreateTicketForm({ onCreated }: { onCreated: (t: Ticket) => void
         <button type="submit" disabled={busy || buttonProps.disabled} {...buttonProps}>
           {busy ? 'Creating…' : 'Create ticket'}
         </button>
+        <WriteBlockNote block={block} />
       </div>
     </form>
   );

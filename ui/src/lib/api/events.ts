@@ -12,7 +12,12 @@
 //
 // Ids: job events carry their job_events id; other events (dependency,
 // heartbeat, complete, reset) repeat the last one, so they are never deduped.
+//
+// EventSource cannot send an Authorization header: when the server wants a
+// token for reads too (mode `all`), the access token goes in the URL as
+// ?access_token=, read afresh for every (re)connection.
 
+import { session } from '../session';
 import { ApiError, API_BASE } from './http';
 import { getJob } from './jobs';
 import type {
@@ -179,6 +184,8 @@ export interface StreamOptions {
   watchdogMs?: number;
   /** Asked, when the EventSource has given up, whether and when to try again. */
   probe?: () => Promise<ProbeResult>;
+  /** The access token for the URL, or null for none (default: the session's, in mode `all` only). */
+  accessToken?: () => string | null;
 }
 
 export interface Subscription {
@@ -192,6 +199,7 @@ export interface Subscription {
 
 export function openStream(path: string, handlers: StreamHandlers, opts: StreamOptions = {}): Subscription {
   const factory = opts.factory ?? defaultFactory;
+  const accessToken = opts.accessToken ?? (() => session.streamToken());
   const dedupe = createEventDeduper();
   let es: EventSourceLike | null = null;
   let state: ConnectionState = 'connecting';
@@ -291,7 +299,12 @@ export function openStream(path: string, handlers: StreamHandlers, opts: StreamO
   function connect() {
     if (stopped) return;
     drop();
-    const url = API_BASE + path + (lastId ? `?last_event_id=${encodeURIComponent(lastId)}` : '');
+    const params = new URLSearchParams();
+    if (lastId) params.set('last_event_id', lastId);
+    const token = accessToken();
+    if (token) params.set('access_token', token);
+    const qs = params.toString();
+    const url = API_BASE + path + (qs ? `?${qs}` : '');
     const source = factory(url);
     es = source;
     source.onopen = () => {

@@ -169,3 +169,46 @@ describe('http client', () => {
     expect(e.retryAfter).toBe(2);
   });
 });
+
+describe('http client with a token source', () => {
+  function withTokens(answers: Response[], renewed: string | null) {
+    const fetch = vi.fn(async (_url: RequestInfo | URL, _init?: RequestInit) => answers.shift()!);
+    let current = 'old';
+    const tokens = {
+      token: () => current,
+      renew: vi.fn(async (rejected: string) => {
+        expect(rejected).toBe('old');
+        if (renewed) current = renewed;
+        return renewed;
+      }),
+    };
+    const client = createHttpClient({ fetch: fetch as unknown as typeof globalThis.fetch, store: createDegradedStore(), tokens });
+    const auth = () => fetch.mock.calls.map((c) => (c[1]?.headers as Record<string, string>)['Authorization'] ?? '-');
+    return { client, fetch, tokens, auth };
+  }
+
+  it('sends the token, renews it once after a 401 and retries once', async () => {
+    const { client, tokens, auth } = withTokens(
+      [problemResponse(401, { title: 'Unauthorized', status: 401, detail: 'Expired.' }), new Response('{"ok":true}', { status: 200 })],
+      'new',
+    );
+    await expect(client.request('POST', '/jobs', { body: { job_type: 'x' }, idempotencyKey: 'k' })).resolves.toEqual({ ok: true });
+    expect(tokens.renew).toHaveBeenCalledTimes(1);
+    expect(auth()).toEqual(['Bearer old', 'Bearer new']);
+  });
+
+  it('gives the 401 back when there is no new token', async () => {
+    const { client, auth } = withTokens([problemResponse(401, { title: 'Unauthorized', status: 401, detail: 'Expired.' })], null);
+    const e = (await client.request('GET', '/jobs').catch((x: unknown) => x)) as ApiError;
+    expect(e.status).toBe(401);
+    expect(auth()).toEqual(['Bearer old']);
+  });
+
+  it('sends no token and renews nothing with auth: false', async () => {
+    const { client, tokens, auth } = withTokens([problemResponse(401, { title: 'Unauthorized', status: 401, detail: 'Wrong password.' })], 'new');
+    const e = (await client.request('POST', '/auth/login', { form: { username: 'a', password: 'b' }, auth: false }).catch((x: unknown) => x)) as ApiError;
+    expect(e.detail).toBe('Wrong password.');
+    expect(tokens.renew).not.toHaveBeenCalled();
+    expect(auth()).toEqual(['-']);
+  });
+});

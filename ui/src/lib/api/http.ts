@@ -1,6 +1,7 @@
 // The one way this UI talks to the API: JSON in and out, RFC 9457 problems
-// turned into ApiError, and the X-Degraded header of every response (errors
-// included) reported to the degraded-state store.
+// turned into ApiError, the X-Degraded header of every response (errors
+// included) reported to the degraded-state store, and the signed-in user's
+// access token on every request (a 401 renews it once, then retries).
 
 import { degradedStore, type DegradedStore } from './degraded';
 import type { FieldError, Problem } from './types';
@@ -32,7 +33,7 @@ export class ApiError extends Error {
   readonly detail: string;
   /** Field errors of a 422 problem, by JSON field name. */
   readonly errors: FieldError[];
-  /** Seconds from the Retry-After header (503 while a dependency is down, 409). */
+  /** Seconds from the Retry-After header (503 while a dependency is down, 409, 429). */
   readonly retryAfter: number | null;
   readonly problem: Problem | null;
 
@@ -142,6 +143,13 @@ export interface RequestOptions {
   query?: Record<string, QueryValue>;
   /** Sent as JSON. */
   body?: unknown;
+  /** Sent as application/x-www-form-urlencoded instead (the OAuth2 password form of /auth/login). */
+  form?: Record<string, string>;
+  /**
+   * false: no access token, and no renewal after a 401. For the sign-in
+   * routes themselves, whose 401 means a wrong password or no session.
+   */
+  auth?: boolean;
   /** Sent as the Idempotency-Key header (POSTs that must not repeat). */
   idempotencyKey?: string;
   signal?: AbortSignal;
@@ -152,37 +160,80 @@ export interface HttpClient {
   request<T>(method: string, path: string, opts?: RequestOptions): Promise<T>;
 }
 
-/** Makes a client; tests pass their own fetch and store. */
+/**
+ * Where the client gets the access token from: the session (lib/session.ts),
+ * which keeps it in memory only. Never in localStorage or sessionStorage,
+ * where any script injected into the page could read it; the refresh token
+ * is an HttpOnly cookie that scripts cannot read at all.
+ */
+export interface TokenSource {
+  /** The access token to send, or null for a visitor. */
+  token(): string | null;
+  /**
+   * A request that carried `rejected` was answered 401: the token to retry
+   * it with (once), or null when there is none (the session has ended, or
+   * could not be renewed right now).
+   */
+  renew(rejected: string): Promise<string | null>;
+}
+
+let appTokenSource: TokenSource | null = null;
+
+/** Makes `source` the token source of the application's client (`http`). */
+export function setTokenSource(source: TokenSource | null): void {
+  appTokenSource = source;
+}
+
+const appTokens: TokenSource = {
+  token: () => appTokenSource?.token() ?? null,
+  renew: (rejected) => (appTokenSource ? appTokenSource.renew(rejected) : Promise.resolve(null)),
+};
+
+/** Makes a client; tests pass their own fetch, store and tokens. */
 export function createHttpClient(
-  deps: { fetch?: typeof fetch; store?: DegradedStore } = {},
+  deps: { fetch?: typeof fetch; store?: DegradedStore; tokens?: TokenSource } = {},
 ): HttpClient {
   const store = deps.store ?? degradedStore;
+  const tokens = deps.tokens;
   return {
     async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
       const doFetch = deps.fetch ?? globalThis.fetch.bind(globalThis);
       const headers: Record<string, string> = { Accept: 'application/json, application/problem+json' };
-      // Authentication: there is none yet. When there is, attach an access
-      // token kept in memory only (a module variable set after login), here:
-      //   if (accessToken) headers.Authorization = `Bearer ${accessToken}`;
-      // Never put it in localStorage or sessionStorage, where any script
-      // injected into the page could read it.
       let body: string | undefined;
-      if (opts.body !== undefined) {
+      if (opts.form !== undefined) {
+        headers['Content-Type'] = 'application/x-www-form-urlencoded';
+        body = new URLSearchParams(opts.form).toString();
+      } else if (opts.body !== undefined) {
         headers['Content-Type'] = 'application/json';
         body = JSON.stringify(opts.body);
       }
       if (opts.idempotencyKey) headers['Idempotency-Key'] = opts.idempotencyKey;
       Object.assign(headers, opts.headers);
+      const url = apiUrl(path, opts.query);
 
-      let res: Response;
-      try {
-        const init: RequestInit = { method, headers, credentials: 'same-origin' };
-        if (body !== undefined) init.body = body;
-        if (opts.signal) init.signal = opts.signal;
-        res = await doFetch(apiUrl(path, opts.query), init);
-      } catch (err) {
-        if (err instanceof DOMException && err.name === 'AbortError') throw err;
-        throw new ApiError({ status: 0, detail: fallbackDetail(0, '') });
+      async function send(token: string | null): Promise<Response> {
+        const h = token ? { ...headers, Authorization: `Bearer ${token}` } : headers;
+        try {
+          const init: RequestInit = { method, headers: h, credentials: 'same-origin' };
+          if (body !== undefined) init.body = body;
+          if (opts.signal) init.signal = opts.signal;
+          return await doFetch(url, init);
+        } catch (err) {
+          if (err instanceof DOMException && err.name === 'AbortError') throw err;
+          throw new ApiError({ status: 0, detail: fallbackDetail(0, '') });
+        }
+      }
+
+      const useAuth = opts.auth !== false && tokens !== undefined && !('Authorization' in headers);
+      const token = useAuth ? tokens.token() : null;
+      let res = await send(token);
+
+      // The access token expired (or its session was revoked): renew it
+      // once and send the same request again, with the same
+      // Idempotency-Key; a 401 is answered before anything is done.
+      if (res.status === 401 && token && useAuth) {
+        const fresh = await tokens.renew(token);
+        if (fresh) res = await send(fresh);
       }
 
       // Every response says which dependencies are impaired (no header: none).
@@ -206,8 +257,8 @@ export function createHttpClient(
   };
 }
 
-/** The application's client. */
-export const http: HttpClient = createHttpClient();
+/** The application's client: the access token comes from the session (see setTokenSource). */
+export const http: HttpClient = createHttpClient({ tokens: appTokens });
 
 /** A fresh Idempotency-Key. */
 export function newIdempotencyKey(): string {

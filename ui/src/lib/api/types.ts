@@ -211,3 +211,42 @@ export interface StreamReset {
   reason: string;
   detail: string;
 }
+
+/** AUTH_MODE: off (no sign-in anywhere), writes (reads open), all (everything but health and auth). */
+export type AuthMode = 'off' | 'writes' | 'all';
+
+/** GET /api/auth/config, always public. */
+export interface AuthConfig {
+  mode: AuthMode;
+  registration: 'open' | 'admin' | 'closed';
+  access_token_ttl_seconds: number;
+}
+
+export type Role = 'user' | 'admin';
+
+/** An account, as /api/auth/me and the sign-in routes return it. */
+export interface User {
+  id: string;
+  email: string;
+  username: string;
+  full_name: string | null;
+  is_active: boolean;
+  is_superuser: boolean;
+  role: Role;
+  created_at: string;
+  updated_at?: string;
+}
+
+/**
+ * The answer of POST /api/auth/login and /api/auth/refresh. The refresh
+ * token is also set as an HttpOnly cookie, which is the only copy this UI
+ * relies on: the one in the body is never read.
+ */
+export interface TokenResponse {
+  access_token: string;
+  refresh_token?: string;
+  token_type: string;
+  expires_in: number;
+  refresh_expires_in?: number;
+  user: User;
+}
