@@ -143,9 +143,15 @@ func startServiceB(b *testing.B, env map[string]string) string {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, mapLookup(env), nil, discardWriter{}, ready) }()
-	addr := <-ready
-	b.Cleanup(func() { cancel(); <-done })
-	return "http://" + addr
+	select {
+	case addr := <-ready:
+		b.Cleanup(func() { cancel(); <-done })
+		return "http://" + addr
+	case err := <-done:
+		cancel()
+		b.Fatalf("service did not start: %v", err)
+	}
+	return ""
 }
 
 // BenchmarkStartupNaivePingFirst is the baseline for the start-up figure: the

@@ -125,6 +125,11 @@ func (r loadResult) p99() float64 {
 
 // drive runs conc clients against url for d, bounded in time and count.
 func drive(b *testing.B, c *http.Client, method, url string, body []byte, want, conc int, d time.Duration) loadResult {
+	return driveWith(b, c, method, url, body, nil, want, conc, d)
+}
+
+// driveWith is drive with extra request headers (a bearer token).
+func driveWith(b *testing.B, c *http.Client, method, url string, body []byte, header http.Header, want, conc int, d time.Duration) loadResult {
 	var (
 		mu    sync.Mutex
 		lat   []time.Duration
@@ -141,6 +146,9 @@ func drive(b *testing.B, c *http.Client, method, url string, body []byte, want, 
 				req, _ := http.NewRequest(method, url, bytes.NewReader(body))
 				if body != nil {
 					req.Header.Set("Content-Type", "application/json")
+				}
+				for k, v := range header {
+					req.Header[k] = v
 				}
 				t0 := time.Now()
 				resp, err := c.Do(req)

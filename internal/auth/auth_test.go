@@ -350,3 +350,19 @@ func TestEnsureAdminOnce(t *testing.T) {
 		t.Fatalf("admin login: %+v %v", u, err)
 	}
 }
+
+// BenchmarkPasswordHash is the cost of one sign-in's hash with the
+// production parameters (what a login costs the server, and what a guess
+// costs an attacker with the table):
+//
+//	go test ./internal/auth -run '^$' -bench PasswordHash -benchmem
+func BenchmarkPasswordHash(b *testing.B) {
+	h := newHasher(DefaultHashParams, 1)
+	enc, _ := h.Hash(context.Background(), "correct horse battery staple")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := h.Verify(context.Background(), "correct horse battery staple", enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
