@@ -293,12 +293,11 @@ func describeLimit(l ratelimit.Limit) string {
 	return fmt.Sprintf("%d requests per %s", l.Rate, l.Period)
 }
 
-// clientKey names who a limit applies to.
+// clientKey names who a limit applies to: the account, whichever of its
+// sessions or API tokens is used (a user minting tokens does not mint
+// budgets), or the address of an anonymous caller.
 func clientKey(r *http.Request) string {
 	if p, ok := principalOf(r.Context()); ok {
-		if p.Kind == auth.KindAPIToken {
-			return "token:" + p.TokenID.String()
-		}
 		return "user:" + p.User.ID.String()
 	}
 	return "ip:" + addrKey(clientAddr(r.Context()))

@@ -184,21 +184,41 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	// Failed sign-ins are limited per account (guessing one password) and
 	// per address (trying many accounts). Checking does not consume; only
 	// failures do, so a user who types the right password is never locked
-	// out by their own successes.
+	// out by their own successes. The account is checked under the name
+	// typed (unknown accounts too) and, once found, under its username, so
+	// that alternating username and email gains nothing.
 	acct, addr := accountKey(login), "login:addr:"+addrKey(clientAddr(r.Context()))
 	lims := s.opts.RateLimits
+	const acctWhat = "Too many failed sign-ins for this account"
 	if s.limiter != nil {
-		if !lims.LoginAccount.IsZero() && !s.allowLogin(w, r, acct, lims.LoginAccount, "Too many failed sign-ins for this account") {
-			return
-		}
-		if !lims.LoginAddress.IsZero() && !s.allowLogin(w, r, addr, lims.LoginAddress, "Too many failed sign-ins from this address") {
+		if !s.allowLogin(w, r, acct, lims.LoginAccount, acctWhat) ||
+			!s.allowLogin(w, r, addr, lims.LoginAddress, "Too many failed sign-ins from this address") {
 			return
 		}
 	}
-	t, u, err := s.auth.Login(r.Context(), login, password)
+	var spent *ratelimit.Result
+	check := func(account string) error {
+		if s.limiter == nil || lims.LoginAccount.IsZero() || accountKey(account) == acct {
+			return nil
+		}
+		if res := s.limiter.AllowN(r.Context(), accountKey(account), lims.LoginAccount, 0); !res.Allowed {
+			spent = &res
+			return errLoginSpent
+		}
+		return nil
+	}
+	t, u, err := s.auth.LoginChecked(r.Context(), login, password, check)
+	if errors.Is(err, errLoginSpent) {
+		s.allow(w, r, *spent, acctWhat)
+		return
+	}
 	if errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrInactive) {
 		if s.limiter != nil {
 			s.limiter.Allow(r.Context(), acct, lims.LoginAccount)
+			var ce *auth.CredentialsError
+			if errors.As(err, &ce) && ce.Account != "" && accountKey(ce.Account) != acct {
+				s.limiter.Allow(r.Context(), accountKey(ce.Account), lims.LoginAccount)
+			}
 			s.limiter.Allow(r.Context(), addr, lims.LoginAddress)
 		}
 		detail := "Incorrect username or password."
@@ -216,11 +236,18 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.limiter != nil {
 		s.limiter.Reset(r.Context(), acct)
+		s.limiter.Reset(r.Context(), accountKey(u.Username))
 	}
 	s.sendTokens(w, r, t, u)
 }
 
+// errLoginSpent stops a sign-in whose account has no attempts left.
+var errLoginSpent = errors.New("sign-in attempts spent")
+
 func (s *server) allowLogin(w http.ResponseWriter, r *http.Request, key string, lim ratelimit.Limit, what string) bool {
+	if lim.IsZero() {
+		return true
+	}
 	res := s.limiter.AllowN(r.Context(), key, lim, 0)
 	if res.Allowed {
 		return true

@@ -500,6 +500,10 @@ func TestLoginBruteForceIsLimited(t *testing.T) {
 	if rec.Code != 429 || rec.Header().Get("Retry-After") == "" || !strings.Contains(decodeProblem(t, rec).Detail, "this account") {
 		t.Fatalf("4th attempt = %d %s", rec.Code, rec.Body)
 	}
+	// Typing the account's email instead of its name gains nothing.
+	if rec := attacker.login("alice@EXAMPLE.com", w.userPass); rec.Code != 429 {
+		t.Fatalf("the email form of a locked account = %d %s", rec.Code, rec.Body)
+	}
 	// Another account from the same address still works, until the
 	// address's own limit (6 failures) is spent.
 	if rec := attacker.login("root", w.adminPass); rec.Code != 200 {

@@ -175,6 +175,23 @@ func (s *Service) decoyHash(ctx context.Context) string {
 
 // Login checks a username (or email) and password and opens a session.
 func (s *Service) Login(ctx context.Context, login, password string) (Tokens, User, error) {
+	return s.LoginChecked(ctx, login, password, nil)
+}
+
+// CredentialsError is a failed sign-in; Account is the username of the
+// account the login named, if one exists, so that failures are counted per
+// account whichever of its names was typed. It matches
+// ErrInvalidCredentials with errors.Is, and its message does not say
+// whether the account exists.
+type CredentialsError struct{ Account string }
+
+func (e *CredentialsError) Error() string        { return ErrInvalidCredentials.Error() }
+func (e *CredentialsError) Is(target error) bool { return target == ErrInvalidCredentials }
+
+// LoginChecked is Login with a check run once the account is found and
+// before its password is hashed: the edge refuses there an account whose
+// failed attempts are spent, under whichever name it was typed.
+func (s *Service) LoginChecked(ctx context.Context, login, password string, check func(account string) error) (Tokens, User, error) {
 	var (
 		u     User
 		hash  string
@@ -196,15 +213,19 @@ func (s *Service) Login(ctx context.Context, login, password string) (Tokens, Us
 	}
 	if !found {
 		hash = s.decoyHash(ctx)
+	} else if check != nil {
+		if err := check(u.Username); err != nil {
+			return Tokens{}, User{}, err
+		}
 	}
 	if err := s.hash.Verify(ctx, password, hash); err != nil {
 		if errors.Is(err, ErrMismatch) || !found {
-			return Tokens{}, User{}, ErrInvalidCredentials
+			return Tokens{}, User{}, &CredentialsError{Account: u.Username}
 		}
 		return Tokens{}, User{}, fmt.Errorf("verify password of %s: %w", u.ID, err)
 	}
 	if !found {
-		return Tokens{}, User{}, ErrInvalidCredentials
+		return Tokens{}, User{}, &CredentialsError{}
 	}
 	if !u.IsActive {
 		return Tokens{}, User{}, ErrInactive
