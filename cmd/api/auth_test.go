@@ -94,6 +94,7 @@ func TestDefaultsProtectWritesAndSecrets(t *testing.T) {
 func TestModeAllGuardsReadsAndStreams(t *testing.T) {
 	env, _ := secureEnv(t)
 	env["AUTH_MODE"] = "all"
+	env["AUTH_STREAM_RECHECK"] = "200ms"
 	svc := startService(t, env)
 	pgtest.Eventually(t, 10*time.Second, "first admin can sign in", func() bool {
 		return svc.login(t, "admin", env["ADMIN_PASSWORD"]).status == 200
@@ -119,6 +120,16 @@ func TestModeAllGuardsReadsAndStreams(t *testing.T) {
 	}
 	if strings.Contains(svc.logs.String(), token) {
 		t.Error("the logs contain the access token")
+	}
+
+	// Signing out ends the open stream too, within the recheck interval.
+	if r := svc.send(t, "POST", "/api/auth/logout", "", nil, map[string]string{"Authorization": "Bearer " + token}); r.status != 200 {
+		t.Fatalf("logout = %d %s", r.status, r.body)
+	}
+	select {
+	case <-s.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream outlived its sign-in by 10 s (recheck every 200ms)")
 	}
 }
 

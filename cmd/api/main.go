@@ -158,6 +158,10 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		log.Warn("JWT_SECRET_KEY is not set: using a random secret for this process only; every token dies " +
 			"when it stops and replicas cannot verify each other's tokens. Set it (openssl rand -hex 32) outside development.")
 	}
+	if cfg.Auth.Mode != api.AuthOff && cfg.Auth.Registration == "open" {
+		log.Warn("AUTH_REGISTRATION=open: anyone who can reach this service can create an account and then write " +
+			"(the default outside production); set AUTH_REGISTRATION=admin to allow only accounts an admin creates")
+	}
 	if cfg.Auth.Mode == api.AuthOff {
 		log.Warn("AUTH_MODE=off: anyone who can reach this service may create jobs, file tickets and change integrations")
 	}
@@ -193,6 +197,7 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		RateLimits: api.RateLimits{Read: cfg.RateLimits.Read, Write: cfg.RateLimits.Write, Auth: cfg.RateLimits.Auth,
 			LoginAccount: cfg.RateLimits.LoginAccount, LoginAddress: cfg.RateLimits.LoginAddress},
 		TrustedProxies: cfg.TrustedProxies,
+		StreamRecheck:  cfg.Auth.StreamRecheck,
 	}, api.Deps{
 		DB:           database,
 		Dependencies: deps,

@@ -127,42 +127,83 @@ const authFailureKey ctxKey = 200
 // principal. It never refuses a request by itself: a route that needs a
 // principal does that (with the reason kept here), and a route that does
 // not ignores a bad or unverifiable credential, so that a stale token in a
-// browser does not break public pages. Event streams may pass the token as
-// the access_token query parameter, since EventSource cannot set headers.
+// browser does not break public pages. Probes do not go through it: a
+// token there would cost a database read on a route nothing limits.
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, present, ok := bearer(r.Header.Get("Authorization"))
-		if !present && r.Method == http.MethodGet && isStream(r.URL.Path) && strings.Contains(r.URL.RawQuery, "access_token=") {
-			q := r.URL.Query()
-			token, present, ok = q.Get("access_token"), true, true
+		next.ServeHTTP(w, r.WithContext(s.identify(r.Context(), token, present, ok)))
+	})
+}
+
+func (s *server) identify(ctx context.Context, token string, present, ok bool) context.Context {
+	switch {
+	case !present || s.auth == nil:
+	case !ok:
+		ctx = context.WithValue(ctx, authFailureKey, authFailure{&auth.TokenError{
+			Reason: `the Authorization header must be "Bearer <token>"`}})
+	default:
+		p, err := s.auth.Authenticate(ctx, token)
+		if err != nil {
+			ctx = context.WithValue(ctx, authFailureKey, authFailure{err})
+		} else {
+			ctx = context.WithValue(ctx, principalKey, p)
+			ctx = context.WithValue(ctx, credentialKey, token)
+		}
+	}
+	return ctx
+}
+
+const credentialKey ctxKey = 201
+
+// streamAuth is authenticate for event streams. EventSource cannot set
+// headers, so a stream may carry its token as the access_token query
+// parameter (taken out of the URL before anything logs or parses it; only
+// this route group reads it). A stream lives for hours, so in mode "all"
+// its credential is checked again every Options.StreamRecheck, and the stream ends
+// once a logout, a revocation, a deactivation or the token's expiry
+// refuses it; the client reconnects with a fresh token.
+func (s *server) streamAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, present, ok := bearer(r.Header.Get("Authorization"))
+		if q := r.URL.Query(); q.Has("access_token") {
+			if !present {
+				token, present, ok = q.Get("access_token"), true, true
+			}
 			q.Del("access_token")
 			u := *r.URL
 			u.RawQuery = q.Encode()
 			r = r.Clone(r.Context())
 			r.URL = &u
+			r.RequestURI = u.RequestURI()
 		}
-		ctx := r.Context()
-		switch {
-		case !present || s.auth == nil:
-		case !ok:
-			ctx = context.WithValue(ctx, authFailureKey, authFailure{&auth.TokenError{
-				Reason: `the Authorization header must be "Bearer <token>"`}})
-		default:
-			p, err := s.auth.Authenticate(ctx, token)
-			if err != nil {
-				ctx = context.WithValue(ctx, authFailureKey, authFailure{err})
-			} else {
-				ctx = context.WithValue(ctx, principalKey, p)
-			}
+		ctx := s.identify(r.Context(), token, present, ok)
+		if _, signed := principalOf(ctx); signed && s.opts.AuthMode == AuthAll {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			go s.recheck(ctx, cancel, token)
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
-// isStream reports whether path is an event stream, the only routes that
-// take a token in the query string (where proxies may log it).
-func isStream(path string) bool {
-	return strings.HasPrefix(path, "/api/sse/") || strings.HasSuffix(path, "/stream")
+func (s *server) recheck(ctx context.Context, end context.CancelFunc, token string) {
+	t := time.NewTicker(s.opts.StreamRecheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, err := s.auth.Authenticate(ctx, token)
+		var tokErr *auth.TokenError
+		if errors.As(err, &tokErr) || errors.Is(err, auth.ErrSessionEnded) || errors.Is(err, auth.ErrInactive) {
+			end() // a database outage is not a refusal: the stream stays
+			return
+		}
+	}
 }
 
 // need returns middleware that lets a request through only with a
@@ -245,13 +286,21 @@ func (s *server) unauthenticated(w http.ResponseWriter, r *http.Request) {
 // what one client usually holds). Every answer carries the limit's state,
 // in the IETF draft's RateLimit-* headers and the original's X-RateLimit-*.
 func (s *server) limited(class string, lim func(RateLimits) ratelimit.Limit) func(http.Handler) http.Handler {
+	return s.limitedBy(class, lim, clientKey)
+}
+
+// byAddress keys a limit by the client's address even when it presents a
+// credential: the sign-in routes' limit is about the address.
+func byAddress(r *http.Request) string { return "ip:" + addrKey(clientAddr(r.Context())) }
+
+func (s *server) limitedBy(class string, lim func(RateLimits) ratelimit.Limit, key func(*http.Request) string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		l := lim(s.opts.RateLimits)
 		if s.limiter == nil || l.IsZero() {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			res := s.limiter.Allow(r.Context(), class+":"+clientKey(r), l)
+			res := s.limiter.Allow(r.Context(), class+":"+key(r), l)
 			if !s.allow(w, r, res, "Too many requests") {
 				return
 			}

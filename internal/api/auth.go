@@ -93,20 +93,28 @@ func (s *server) register(w http.ResponseWriter, r *http.Request) {
 // tokenResponse is the original's shape plus lifetimes and the user.
 type tokenResponse struct {
 	AccessToken      string    `json:"access_token"`
-	RefreshToken     string    `json:"refresh_token"`
+	RefreshToken     string    `json:"refresh_token,omitempty"`
 	TokenType        string    `json:"token_type"`
 	ExpiresIn        int       `json:"expires_in"`
 	RefreshExpiresIn int       `json:"refresh_expires_in"`
 	User             auth.User `json:"user"`
 }
 
-func (s *server) sendTokens(w http.ResponseWriter, r *http.Request, t auth.Tokens, u auth.User) {
+// sendTokens answers a sign-in or refresh. The refresh token goes in the
+// cookie and, unless the caller used the cookie (the web UI), in the body:
+// a script that can read responses must not be handed the long-lived token
+// the cookie keeps from it.
+func (s *server) sendTokens(w http.ResponseWriter, r *http.Request, t auth.Tokens, u auth.User, viaCookie bool) {
 	now := time.Now()
 	http.SetCookie(w, &http.Cookie{Name: refreshCookie, Value: t.RefreshToken, Path: refreshCookiePath,
 		Expires: t.RefreshExpiresAt, MaxAge: int(t.RefreshExpiresAt.Sub(now).Seconds()),
 		HttpOnly: true, Secure: s.secureRequest(r), SameSite: http.SameSiteStrictMode})
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken,
+	body := t.RefreshToken
+	if viaCookie {
+		body = ""
+	}
+	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: t.AccessToken, RefreshToken: body,
 		TokenType: "bearer", ExpiresIn: int(t.AccessExpiresAt.Sub(now).Seconds()),
 		RefreshExpiresIn: int(t.RefreshExpiresAt.Sub(now).Seconds()), User: u})
 }
@@ -125,6 +133,11 @@ func (s *server) loginForm(w http.ResponseWriter, r *http.Request) (login, passw
 		err = r.ParseForm()
 	case "multipart/form-data":
 		err = r.ParseMultipartForm(64 << 10)
+		if r.MultipartForm != nil {
+			// The server removes temporary files only for the request it
+			// made, not for the copies middleware passes down.
+			defer r.MultipartForm.RemoveAll()
+		}
 	default:
 		writeProblem(w, r, Problem{Status: http.StatusUnsupportedMediaType, Detail: fmt.Sprintf(
 			"Sign in with an OAuth2 password form (application/x-www-form-urlencoded or multipart/form-data), not %q.",
@@ -181,18 +194,22 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// Failed sign-ins are limited per account (guessing one password) and
-	// per address (trying many accounts). Checking does not consume; only
-	// failures do, so a user who types the right password is never locked
-	// out by their own successes. The account is checked under the name
-	// typed (unknown accounts too) and, once found, under its username, so
-	// that alternating username and email gains nothing.
+	// Sign-in attempts are limited per account (guessing one password)
+	// and per address (trying many accounts). Each attempt is charged
+	// before its password is hashed, so that parallel guesses cannot all
+	// pass a check made before any of them failed; a success clears the
+	// account's count, so a user is never locked out by their own
+	// successes. The account is charged under the name typed (unknown
+	// accounts too) and, once found, under its username, so that
+	// alternating username and email gains nothing.
 	acct, addr := accountKey(login), "login:addr:"+addrKey(clientAddr(r.Context()))
 	lims := s.opts.RateLimits
-	const acctWhat = "Too many failed sign-ins for this account"
+	const acctWhat = "Too many sign-in attempts for this account"
 	if s.limiter != nil {
-		if !s.allowLogin(w, r, acct, lims.LoginAccount, acctWhat) ||
-			!s.allowLogin(w, r, addr, lims.LoginAddress, "Too many failed sign-ins from this address") {
+		// The address first: a caller its address limit stops does not
+		// spend the accounts it names.
+		if !s.chargeLogin(w, r, addr, lims.LoginAddress, "Too many sign-in attempts from this address") ||
+			!s.chargeLogin(w, r, acct, lims.LoginAccount, acctWhat) {
 			return
 		}
 	}
@@ -201,7 +218,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		if s.limiter == nil || lims.LoginAccount.IsZero() || accountKey(account) == acct {
 			return nil
 		}
-		if res := s.limiter.AllowN(r.Context(), accountKey(account), lims.LoginAccount, 0); !res.Allowed {
+		if res := s.limiter.Allow(r.Context(), accountKey(account), lims.LoginAccount); !res.Allowed {
 			spent = &res
 			return errLoginSpent
 		}
@@ -212,22 +229,12 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		s.allow(w, r, *spent, acctWhat)
 		return
 	}
-	if errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrInactive) {
-		if s.limiter != nil {
-			s.limiter.Allow(r.Context(), acct, lims.LoginAccount)
-			var ce *auth.CredentialsError
-			if errors.As(err, &ce) && ce.Account != "" && accountKey(ce.Account) != acct {
-				s.limiter.Allow(r.Context(), accountKey(ce.Account), lims.LoginAccount)
-			}
-			s.limiter.Allow(r.Context(), addr, lims.LoginAddress)
-		}
-		detail := "Incorrect username or password."
-		if errors.Is(err, auth.ErrInactive) {
-			detail = "This account has been deactivated."
-		}
+	if errors.Is(err, auth.ErrInvalidCredentials) {
+		// Deactivated accounts get the same answer: a right guess on
+		// one is not confirmed.
 		w.Header().Set("WWW-Authenticate", `Bearer realm="rca-engine"`)
 		writeProblem(w, r, Problem{Type: typeUnauthorized, Status: http.StatusUnauthorized,
-			Title: "Sign-in failed", Detail: detail})
+			Title: "Sign-in failed", Detail: "Incorrect username or password, or the account is deactivated."})
 		return
 	}
 	if err != nil {
@@ -238,17 +245,17 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		s.limiter.Reset(r.Context(), acct)
 		s.limiter.Reset(r.Context(), accountKey(u.Username))
 	}
-	s.sendTokens(w, r, t, u)
+	s.sendTokens(w, r, t, u, false)
 }
 
 // errLoginSpent stops a sign-in whose account has no attempts left.
 var errLoginSpent = errors.New("sign-in attempts spent")
 
-func (s *server) allowLogin(w http.ResponseWriter, r *http.Request, key string, lim ratelimit.Limit, what string) bool {
+func (s *server) chargeLogin(w http.ResponseWriter, r *http.Request, key string, lim ratelimit.Limit, what string) bool {
 	if lim.IsZero() {
 		return true
 	}
-	res := s.limiter.AllowN(r.Context(), key, lim, 0)
+	res := s.limiter.Allow(r.Context(), key, lim)
 	if res.Allowed {
 		return true
 	}
@@ -263,28 +270,28 @@ type refreshRequest struct {
 // original's shape) or, failing that, from the cookie (the web UI). The
 // cookie is honoured only for same-origin requests as browsers label
 // them, a second guard beside SameSite against cross-site use.
-func (s *server) refreshToken(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (s *server) refreshToken(w http.ResponseWriter, r *http.Request) (raw string, viaCookie, ok bool) {
 	if r.ContentLength != 0 && r.Header.Get("Content-Type") != "" {
 		var in refreshRequest
 		if _, ok := s.decodeJSON(w, r, &in); !ok {
-			return "", false
+			return "", false, false
 		}
 		if in.RefreshToken != nil && *in.RefreshToken != "" {
-			return *in.RefreshToken, true
+			return *in.RefreshToken, false, true
 		}
 	}
 	c, err := r.Cookie(refreshCookie)
 	if err != nil || c.Value == "" {
-		return "", true
+		return "", false, true
 	}
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-		return "", true
+		return "", false, true
 	}
-	return c.Value, true
+	return c.Value, true, true
 }
 
 func (s *server) refresh(w http.ResponseWriter, r *http.Request) {
-	raw, ok := s.refreshToken(w, r)
+	raw, viaCookie, ok := s.refreshToken(w, r)
 	if !ok {
 		return
 	}
@@ -307,7 +314,7 @@ func (s *server) refresh(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.fail(w, r, err)
 	default:
-		s.sendTokens(w, r, t, u)
+		s.sendTokens(w, r, t, u, viaCookie)
 	}
 }
 
@@ -326,7 +333,7 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request) {
 	if p, ok := principalOf(r.Context()); ok && p.Kind == auth.KindSession {
 		sessions = append(sessions, p.SessionID)
 	}
-	raw, ok := s.refreshToken(w, r)
+	raw, _, ok := s.refreshToken(w, r)
 	if !ok {
 		return
 	}

@@ -11,8 +11,10 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,7 +194,10 @@ func TestSignInFlowOverHTTP(t *testing.T) {
 	rec = c.json("POST", "/api/auth/refresh", "{}")
 	var second tokenResponse
 	_ = json.Unmarshal(rec.Body.Bytes(), &second)
-	if rec.Code != 200 || second.RefreshToken == first.RefreshToken || c.cookies[refreshCookie].Value != second.RefreshToken {
+	rotated := c.cookies[refreshCookie].Value
+	// The cookie rotates; the body does not repeat it, so a script that
+	// reads responses never holds the long-lived token.
+	if rec.Code != 200 || rotated == first.RefreshToken || second.AccessToken == "" || strings.Contains(rec.Body.String(), `"refresh_token"`) {
 		t.Fatalf("cookie refresh = %d %s", rec.Code, rec.Body)
 	}
 	c.bearer = second.AccessToken
@@ -205,7 +210,7 @@ func TestSignInFlowOverHTTP(t *testing.T) {
 	if rec := c.json("GET", "/api/auth/me", ""); rec.Code != 401 || !strings.Contains(decodeProblem(t, rec).Detail, "session has ended") {
 		t.Fatalf("access token after logout = %d %s", rec.Code, rec.Body)
 	}
-	if rec := c.json("POST", "/api/auth/refresh", `{"refresh_token":"`+second.RefreshToken+`"}`); rec.Code != 401 {
+	if rec := c.json("POST", "/api/auth/refresh", `{"refresh_token":"`+rotated+`"}`); rec.Code != 401 {
 		t.Fatalf("refresh token after logout = %d %s", rec.Code, rec.Body)
 	}
 	if rec := c.json("POST", "/api/jobs", `{"job_type":"rca"}`); rec.Code != 401 {
@@ -505,7 +510,7 @@ func TestLoginBruteForceIsLimited(t *testing.T) {
 		t.Fatalf("the email form of a locked account = %d %s", rec.Code, rec.Body)
 	}
 	// Another account from the same address still works, until the
-	// address's own limit (6 failures) is spent.
+	// address's own limit (6 attempts) is spent.
 	if rec := attacker.login("root", w.adminPass); rec.Code != 200 {
 		t.Fatalf("other account = %d %s", rec.Code, rec.Body)
 	}
@@ -525,6 +530,60 @@ func TestLoginBruteForceIsLimited(t *testing.T) {
 	}
 	if rec := user.login("root", w.adminPass); rec.Code != 200 {
 		t.Fatalf("failures before a success still counted: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestParallelGuessesAreCharged: attempts are charged before the password
+// is hashed, so a burst of guesses sent together gets no more through than
+// the limit.
+func TestParallelGuessesAreCharged(t *testing.T) {
+	d := newLiveDB(t)
+	lims := RateLimits{LoginAccount: ratelimit.Limit{Rate: 3, Period: 15 * time.Minute}}
+	h := newEdge(t, d, Options{AuthMode: AuthWrites, RateLimits: lims}, nil,
+		ratelimit.New(testRedisConn(t), ratelimit.Config{Prefix: "test:" + rand.Text() + ":"}))
+	setUpWorld(t, h)
+	codes := make(chan int, 40)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			codes <- (&client{h: h, addr: fmt.Sprintf("203.0.113.%d:1", i)}).login("alice", "guess"+strconv.Itoa(i)).Code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[401] > 3 || count[429] < 37 {
+		t.Fatalf("answers %v: more than 3 guesses were checked", count)
+	}
+}
+
+// TestMultipartSignInLeavesNoFiles: file parts of a multipart sign-in are
+// spooled to disk by the form parser and must be removed.
+func TestMultipartSignInLeavesNoFiles(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	d := newLiveDB(t)
+	h := newEdge(t, d, Options{AuthMode: AuthWrites, MaxBodyBytes: 1 << 20}, nil, nil)
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	_ = mw.WriteField("username", "nobody")
+	_ = mw.WriteField("password", "x")
+	fw, _ := mw.CreateFormFile("junk", "junk.bin")
+	fw.Write(bytes.Repeat([]byte("x"), 200<<10))
+	mw.Close()
+	req := httptest.NewRequest("POST", "/api/auth/login", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.ContentLength = int64(buf.Len())
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 401 {
+		t.Fatalf("login = %d %s", rec.Code, rec.Body)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Fatalf("%d temporary files left behind", len(left))
 	}
 }
 

@@ -58,7 +58,10 @@ func newEdge(t testing.TB, d *db.DB, opts Options, notifier jobs.Notifier, limit
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Version, opts.MaxBodyBytes, opts.RequestTimeout = "test", 64<<10, 5*time.Second
+	opts.Version, opts.RequestTimeout = "test", 5*time.Second
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = 64 << 10
+	}
 	if opts.Registration == "" {
 		opts.Registration = "open"
 	}

@@ -43,6 +43,9 @@ type Options struct {
 	RateLimits   RateLimits
 	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto.
 	TrustedProxies []netip.Prefix
+	// StreamRecheck is how often an open event stream's credential is
+	// checked again in mode "all" (default 30s).
+	StreamRecheck time.Duration
 }
 
 // Deps is what the edge is wired to. Deps.Dependencies lists every tracked
@@ -90,6 +93,9 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	s := &server{opts: opts, db: d.DB, deps: d.Dependencies, jobs: d.Jobs, tickets: d.Tickets,
 		idem: d.Idempotency, notifier: d.Notifier, streams: d.Streams, metrics: d.Metrics, validate: newValidator(),
 		auth: d.Auth, limiter: d.Limiter, log: d.Logger, started: time.Now()}
+	if s.opts.StreamRecheck <= 0 {
+		s.opts.StreamRecheck = 30 * time.Second
+	}
 	switch {
 	case d.Auth == nil && (opts.AuthMode == "" || opts.AuthMode == AuthOff):
 		// An edge built without accounts (some tests) has nothing to check.
@@ -128,7 +134,6 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	r.With(bounded(opts.RequestTimeout, opts.MaxBodyBytes)).Get("/*", s.serveUI)
 
 	r.Route("/api", func(r chi.Router) {
-		r.Use(s.authenticate)
 		read := s.limited("read", func(l RateLimits) ratelimit.Limit { return l.Read })
 		write := s.limited("write", func(l RateLimits) ratelimit.Limit { return l.Write })
 		byMethod := func(next http.Handler) http.Handler {
@@ -158,7 +163,7 @@ func NewHandler(opts Options, d Deps) http.Handler {
 				r.Use(bounded(opts.RequestTimeout, opts.MaxBodyBytes))
 				r.Get("/auth/config", s.authConfig)
 				r.Group(func(r chi.Router) {
-					r.Use(s.limited("auth", func(l RateLimits) ratelimit.Limit { return l.Auth }))
+					r.Use(s.limitedBy("auth", func(l RateLimits) ratelimit.Limit { return l.Auth }, byAddress), s.authenticate)
 					r.Post("/auth/login", s.login)
 					r.Post("/auth/register", s.register)
 					r.Post("/auth/refresh", s.refresh)
@@ -170,7 +175,7 @@ func NewHandler(opts Options, d Deps) http.Handler {
 		// deadline, but every write has one (see package sse).
 		if s.streams != nil {
 			r.Group(func(r chi.Router) {
-				r.Use(read, s.readAccess())
+				r.Use(s.streamAuth, read, s.readAccess())
 				r.Get("/sse/jobs/{id}", s.jobStream)
 				r.Get("/jobs/{id}/stream", s.jobStream)
 				r.Get("/sse/events", s.allEvents)
@@ -178,7 +183,7 @@ func NewHandler(opts Options, d Deps) http.Handler {
 		}
 
 		r.Group(func(r chi.Router) {
-			r.Use(bounded(opts.RequestTimeout, opts.MaxBodyBytes), byMethod)
+			r.Use(bounded(opts.RequestTimeout, opts.MaxBodyBytes), s.authenticate, byMethod)
 
 			r.Group(func(r chi.Router) {
 				r.Use(s.readAccess())

@@ -218,6 +218,20 @@ func TestSignInRefreshAndLogout(t *testing.T) {
 	if _, err := s.Authenticate(ctx, t4.AccessToken); err != nil {
 		t.Fatalf("the session died after a retry within the grace: %v", err)
 	}
+	// Both holders (two tabs) now have the current token: whichever is
+	// used later, long after the grace, is not a replay.
+	c.advance(time.Minute)
+	if _, _, err := s.Refresh(ctx, t4.RefreshToken); err != nil {
+		t.Fatalf("first tab after the grace: %v", err)
+	}
+	c.advance(time.Minute)
+	t5, _, err = s.Refresh(ctx, t5.RefreshToken)
+	if !errors.Is(err, ErrReuse) {
+		// t5 was replaced by the first tab's refresh a minute ago: a
+		// replay now, as it should be once both have moved on.
+		t.Fatalf("a token replaced a minute ago: %v, want ErrReuse", err)
+	}
+	t5, _, _ = s.Login(ctx, "alice", "password-of-alice")
 
 	// Logout ends the session for every token of it at once.
 	if err := s.Revoke(ctx, t5.SessionID, "logout"); err != nil {
@@ -250,7 +264,9 @@ func TestDeactivationAndRoleChangesApplyAtOnce(t *testing.T) {
 	if _, err := s.Authenticate(ctx, tok.AccessToken); err == nil {
 		t.Fatal("a deactivated account's token still works")
 	}
-	if _, _, err := s.Login(ctx, "bob", "password-of-bob"); !errors.Is(err, ErrInactive) {
+	// The same answer as a wrong password: a correct guess on a
+	// deactivated account is not confirmed.
+	if _, _, err := s.Login(ctx, "bob", "password-of-bob"); !errors.Is(err, ErrInvalidCredentials) {
 		t.Fatalf("deactivated login: %v", err)
 	}
 	if _, err := s.UpdateUser(ctx, uuid.New(), UserChange{IsActive: &off}); !errors.Is(err, ErrNotFound) {
@@ -364,5 +380,23 @@ func BenchmarkPasswordHash(b *testing.B) {
 		if err := h.Verify(context.Background(), "correct horse battery staple", enc); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestSessionsPerAccountAreCapped(t *testing.T) {
+	s, _, dbURL := newService(t)
+	ctx := context.Background()
+	register(t, s, "erin", RoleUser)
+	first, _, _ := s.Login(ctx, "erin", "password-of-erin")
+	for range MaxSessions {
+		if _, _, err := s.Login(ctx, "erin", "password-of-erin"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := pgtest.QueryInt(t, dbURL, `SELECT count(*) FROM auth_sessions WHERE revoked_at IS NULL`); n != MaxSessions {
+		t.Fatalf("%d open sessions, want %d", n, MaxSessions)
+	}
+	if _, err := s.Authenticate(ctx, first.AccessToken); !errors.Is(err, ErrSessionEnded) {
+		t.Fatalf("the oldest session is still open: %v", err)
 	}
 }

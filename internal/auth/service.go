@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,13 +40,16 @@ type Config struct {
 
 // Service is the accounts, sessions and API tokens store.
 type Service struct {
-	db     *db.DB
-	cfg    Config
-	sign   *signer
-	hash   *hasher
-	log    *slog.Logger
-	decoy  string
-	decoyM sync.Once
+	db   *db.DB
+	cfg  Config
+	sign *signer
+	hash *hasher
+	log  *slog.Logger
+	// decoy is verified against when the account does not exist, so that
+	// a failed sign-in takes as long whether or not the name is
+	// registered. Built in New: a lazily built one could be lost to the
+	// first caller's cancelled context.
+	decoy string
 }
 
 // New checks cfg and returns a Service. It does not touch the database.
@@ -79,9 +81,14 @@ func New(database *db.DB, cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{db: database, cfg: cfg, log: log,
+	s := &Service{db: database, cfg: cfg, log: log,
 		sign: &signer{secret: cfg.Secret, issuer: cfg.Issuer, audience: cfg.Audience, now: cfg.Now},
-		hash: newHasher(cfg.Hash, cfg.MaxHashes)}, nil
+		hash: newHasher(cfg.Hash, cfg.MaxHashes)}
+	var err error
+	if s.decoy, err = s.hash.Hash(context.Background(), rand.Text()); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // AccessTTL is how long an access token lives.
@@ -89,6 +96,10 @@ func (s *Service) AccessTTL() time.Duration { return s.cfg.AccessTTL }
 
 // RefreshTTL is how long a refresh token lives.
 func (s *Service) RefreshTTL() time.Duration { return s.cfg.RefreshTTL }
+
+// MaxSessions is how many sign-ins an account keeps open at once; the
+// oldest beyond it end.
+const MaxSessions = 50
 
 // Registration is a new account.
 type Registration struct {
@@ -164,15 +175,6 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, username, password str
 	return err == nil, err
 }
 
-// decoyHash is verified against when the account does not exist, so that a
-// failed sign-in takes as long whether or not the name is registered.
-func (s *Service) decoyHash(ctx context.Context) string {
-	s.decoyM.Do(func() {
-		s.decoy, _ = s.hash.Hash(ctx, rand.Text())
-	})
-	return s.decoy
-}
-
 // Login checks a username (or email) and password and opens a session.
 func (s *Service) Login(ctx context.Context, login, password string) (Tokens, User, error) {
 	return s.LoginChecked(ctx, login, password, nil)
@@ -212,7 +214,7 @@ func (s *Service) LoginChecked(ctx context.Context, login, password string, chec
 		return Tokens{}, User{}, err
 	}
 	if !found {
-		hash = s.decoyHash(ctx)
+		hash = s.decoy
 	} else if check != nil {
 		if err := check(u.Username); err != nil {
 			return Tokens{}, User{}, err
@@ -228,7 +230,7 @@ func (s *Service) LoginChecked(ctx context.Context, login, password string, chec
 		return Tokens{}, User{}, &CredentialsError{}
 	}
 	if !u.IsActive {
-		return Tokens{}, User{}, ErrInactive
+		return Tokens{}, User{}, &CredentialsError{Account: u.Username}
 	}
 	sid, jti := uuid.New(), uuid.New()
 	t, err := s.issue(u, sid, jti)
@@ -236,10 +238,29 @@ func (s *Service) LoginChecked(ctx context.Context, login, password string, chec
 		return Tokens{}, User{}, err
 	}
 	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO auth_sessions (id, user_id, current_jti, expires_at) VALUES ($1, $2, $3, $4)`,
-			sid, u.ID, jti, t.RefreshExpiresAt)
+		// Only for an account still active: a deactivation that commits
+		// between the check above and here must not leave a session.
+		tag, err := tx.Exec(ctx, `INSERT INTO auth_sessions (id, user_id, current_jti, expires_at)
+			SELECT $1, id, $3, $4 FROM users WHERE id = $2 AND is_active`, sid, u.ID, jti, t.RefreshExpiresAt)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return &CredentialsError{Account: u.Username}
+		}
+		// Each sign-in is a row for up to RefreshTTL: keep the newest
+		// MaxSessions open and end the others, so that a script signing in
+		// in a loop cannot grow the table without bound.
+		_, err = tx.Exec(ctx, `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'too-many-sessions'
+			WHERE user_id = $1 AND revoked_at IS NULL AND id NOT IN (
+				SELECT id FROM auth_sessions WHERE user_id = $1 AND revoked_at IS NULL
+				ORDER BY created_at DESC, id LIMIT $2)`, u.ID, MaxSessions)
 		return err
 	})
+	var ce *CredentialsError
+	if errors.As(err, &ce) {
+		return Tokens{}, User{}, ce
+	}
 	if err != nil {
 		return Tokens{}, User{}, fmt.Errorf("open session: %w", err)
 	}
@@ -266,12 +287,12 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Tokens, User, error)
 		return Tokens{}, User{}, err
 	}
 	var (
-		t      Tokens
-		u      User
-		reused bool
+		t              Tokens
+		u              User
+		reused, graced bool
 	)
 	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		reused = false
+		reused, graced = false, false
 		var (
 			current, userID uuid.UUID
 			previous        *uuid.UUID
@@ -294,6 +315,12 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Tokens, User, error)
 			return ErrSessionEnded
 		case jti == current:
 		case previous != nil && jti == *previous && now.Sub(rotatedAt) <= s.cfg.ReuseGrace:
+			// The token just replaced, within the grace (a retry whose
+			// answer was lost, a second tab): the caller gets the
+			// current token again, not a new rotation, so that the two
+			// holders end up with the same jti and neither later looks
+			// like a replay.
+			graced = true
 		default:
 			// Committed, not rolled back: the revocation must stick.
 			reused = true
@@ -309,7 +336,14 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Tokens, User, error)
 			return ErrInactive
 		}
 		next := uuid.New()
+		if graced {
+			next = current
+		}
 		if t, err = s.issue(u, sid, next); err != nil {
+			return err
+		}
+		if graced {
+			_, err = tx.Exec(ctx, `UPDATE auth_sessions SET expires_at = $2 WHERE id = $1`, sid, t.RefreshExpiresAt)
 			return err
 		}
 		// The service's clock, not the server's: the grace is measured

@@ -94,6 +94,9 @@ type Auth struct {
 	AccessTTL       time.Duration
 	RefreshTTL      time.Duration
 	ReuseGrace      time.Duration
+	// StreamRecheck: how often an open stream's credential is checked
+	// again in mode all.
+	StreamRecheck time.Duration
 	// The first admin, created on start unless the account exists.
 	AdminEmail, AdminUsername, AdminPassword string
 }
@@ -133,7 +136,7 @@ var Vars = []string{
 	"TLS_CERT_FILE", "TLS_KEY_FILE",
 	"AUTH_MODE", "AUTH_REGISTRATION", "JWT_SECRET_KEY", "JWT_ISSUER", "JWT_AUDIENCE",
 	"JWT_ACCESS_TOKEN_EXPIRE_MINUTES", "JWT_REFRESH_TOKEN_EXPIRE_DAYS", "JWT_REFRESH_REUSE_GRACE",
-	"ADMIN_EMAIL", "ADMIN_USERNAME", "ADMIN_PASSWORD",
+	"ADMIN_EMAIL", "ADMIN_USERNAME", "ADMIN_PASSWORD", "AUTH_STREAM_RECHECK",
 	"RATE_LIMITING_ENABLED", "RATE_LIMIT_READ", "RATE_LIMIT_WRITE", "RATE_LIMIT_AUTH",
 	"RATE_LIMIT_LOGIN_ACCOUNT", "RATE_LIMIT_LOGIN_ADDRESS",
 }
@@ -246,7 +249,7 @@ func Load(lookup Lookup) (Config, error) {
 		Write:        p.limit("RATE_LIMIT_WRITE", "120/minute"),
 		Auth:         p.limit("RATE_LIMIT_AUTH", "30/minute"),
 		LoginAccount: p.limit("RATE_LIMIT_LOGIN_ACCOUNT", "10/15m"),
-		LoginAddress: p.limit("RATE_LIMIT_LOGIN_ADDRESS", "30/15m"),
+		LoginAddress: p.limit("RATE_LIMIT_LOGIN_ADDRESS", "60/15m"),
 	}
 	if err := errors.Join(p.errs...); err != nil {
 		return Config{}, err
@@ -448,13 +451,18 @@ func (p *parser) auth(environment string) Auth {
 		registration = "admin"
 	}
 	a := Auth{
-		Mode:         p.oneOf("AUTH_MODE", "writes", "off", "writes", "all"),
-		Registration: p.oneOf("AUTH_REGISTRATION", registration, "open", "admin", "closed"),
-		Issuer:       p.str("JWT_ISSUER", "rca-engine"),
-		Audience:     p.str("JWT_AUDIENCE", "rca-users"),
-		AccessTTL:    time.Duration(p.intRange("JWT_ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1, 24*60)) * time.Minute,
-		RefreshTTL:   time.Duration(p.intRange("JWT_REFRESH_TOKEN_EXPIRE_DAYS", 7, 1, 365)) * 24 * time.Hour,
-		ReuseGrace:   p.duration("JWT_REFRESH_REUSE_GRACE", 10*time.Second),
+		Mode:          p.oneOf("AUTH_MODE", "writes", "off", "writes", "all"),
+		Registration:  p.oneOf("AUTH_REGISTRATION", registration, "open", "admin", "closed"),
+		Issuer:        p.str("JWT_ISSUER", "rca-engine"),
+		Audience:      p.str("JWT_AUDIENCE", "rca-users"),
+		AccessTTL:     time.Duration(p.intRange("JWT_ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1, 24*60)) * time.Minute,
+		RefreshTTL:    time.Duration(p.intRange("JWT_REFRESH_TOKEN_EXPIRE_DAYS", 7, 1, 365)) * 24 * time.Hour,
+		ReuseGrace:    p.duration("JWT_REFRESH_REUSE_GRACE", 10*time.Second),
+		StreamRecheck: p.duration("AUTH_STREAM_RECHECK", 30*time.Second),
+	}
+	// A long grace would let a copied refresh token be replayed unnoticed.
+	if a.ReuseGrace > time.Minute {
+		p.fail("JWT_REFRESH_REUSE_GRACE", "must be at most 1m (it is the window in which a replayed refresh token goes unnoticed)")
 	}
 	// Not trimmed: a secret's spaces are part of it.
 	secret, _ := p.lookup("JWT_SECRET_KEY")
@@ -504,6 +512,12 @@ func (p *parser) prefixes(key string) []netip.Prefix {
 	var out []netip.Prefix
 	for _, v := range p.list(key) {
 		if pfx, err := netip.ParsePrefix(v); err == nil {
+			if pfx.Bits() == 0 {
+				// Trusting everyone lets any client choose its address
+				// and escape every per-address limit.
+				p.fail(key, fmt.Sprintf("%q trusts every address; list the proxies themselves", v))
+				continue
+			}
 			out = append(out, pfx.Masked())
 			continue
 		}

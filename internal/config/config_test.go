@@ -171,6 +171,8 @@ func TestAuthSettings(t *testing.T) {
 			return c.RateLimits.Read.IsZero() && c.RateLimits.Write.Rate == 5 && c.RateLimits.Write.Period == time.Second &&
 				len(c.TrustedProxies) == 3 && c.TrustedProxies[1].Bits() == 32
 		}},
+		{"trusting every address is refused", map[string]string{"TRUSTED_PROXIES": "0.0.0.0/0"}, false, nil},
+		{"a long refresh grace is refused", map[string]string{"JWT_REFRESH_REUSE_GRACE": "1h"}, false, nil},
 		{"TLS files must come in pairs", map[string]string{"TLS_KEY_FILE": "../../go.mod"}, false, nil},
 	}
 	for _, tt := range tests {
