@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,14 +24,7 @@ import (
 // LOAD_SECONDS (default 5) and LOAD_CONCURRENCY (default 16) as for
 // BenchmarkAPIvsBare.
 func BenchmarkAuthCost(b *testing.B) {
-	seconds, _ := strconv.Atoi(os.Getenv("LOAD_SECONDS"))
-	if seconds <= 0 {
-		seconds = 5
-	}
-	conc, _ := strconv.Atoi(os.Getenv("LOAD_CONCURRENCY"))
-	if conc <= 0 {
-		conc = 16
-	}
+	seconds, conc := loadSettings()
 	dbURL, _ := pgtest.NewDatabase(b)
 	base := fastEnv(dbURL)
 	base["LOG_LEVEL"] = "error"

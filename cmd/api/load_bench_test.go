@@ -34,14 +34,7 @@ import (
 // LOAD_SECONDS (default 5) sets the length of each round, LOAD_CONCURRENCY
 // (default 16) the number of concurrent clients.
 func BenchmarkAPIvsBare(b *testing.B) {
-	seconds, _ := strconv.Atoi(os.Getenv("LOAD_SECONDS"))
-	if seconds <= 0 {
-		seconds = 5
-	}
-	conc, _ := strconv.Atoi(os.Getenv("LOAD_CONCURRENCY"))
-	if conc <= 0 {
-		conc = 16
-	}
+	seconds, conc := loadSettings()
 	dbURL, _ := pgtest.NewDatabase(b)
 	env := fastEnv(dbURL)
 	env["LOG_LEVEL"] = "error"
@@ -102,6 +95,20 @@ func BenchmarkAPIvsBare(b *testing.B) {
 			b.ReportMetric(oursR.p99()/bareR.p99(), "p99-ratio")
 		})
 	}
+}
+
+// loadSettings reads LOAD_SECONDS (default 5), the length of one round,
+// and LOAD_CONCURRENCY (default 16), the number of concurrent clients.
+func loadSettings() (seconds, conc int) {
+	seconds, _ = strconv.Atoi(os.Getenv("LOAD_SECONDS"))
+	if seconds <= 0 {
+		seconds = 5
+	}
+	conc, _ = strconv.Atoi(os.Getenv("LOAD_CONCURRENCY"))
+	if conc <= 0 {
+		conc = 16
+	}
+	return seconds, conc
 }
 
 type loadResult struct {
