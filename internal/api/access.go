@@ -148,21 +148,18 @@ func (s *server) identify(ctx context.Context, token string, present, ok bool) c
 			ctx = context.WithValue(ctx, authFailureKey, authFailure{err})
 		} else {
 			ctx = context.WithValue(ctx, principalKey, p)
-			ctx = context.WithValue(ctx, credentialKey, token)
 		}
 	}
 	return ctx
 }
 
-const credentialKey ctxKey = 201
-
 // streamAuth is authenticate for event streams. EventSource cannot set
 // headers, so a stream may carry its token as the access_token query
 // parameter (taken out of the URL before anything logs or parses it; only
 // this route group reads it). A stream lives for hours, so in mode "all"
-// its credential is checked again every Options.StreamRecheck, and the stream ends
-// once a logout, a revocation, a deactivation or the token's expiry
-// refuses it; the client reconnects with a fresh token.
+// its credential is checked again every Options.StreamRecheck, and the
+// stream ends once a logout, a revocation, a deactivation or the token's
+// expiry refuses it; the client reconnects with a fresh token.
 func (s *server) streamAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, present, ok := bearer(r.Header.Get("Authorization"))
