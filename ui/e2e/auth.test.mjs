@@ -7,26 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Harness, SCREENSHOT_DIR } from './harness.mjs';
-
-const T = 15_000; // per expectation
+import { Harness, SCREENSHOT_DIR, T, see, until } from './harness.mjs';
 
 const ADMIN = { username: 'admin', email: 'admin@example.com', password: `pw-${randomBytes(12).toString('hex')}` };
-
-/** Waits until `locator` matches (visible). */
-async function see(locator, timeout = T) {
-  await locator.first().waitFor({ state: 'visible', timeout });
-}
-
-/** Waits until `fn()` returns true. */
-async function until(what, fn, timeout = T) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeout} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Everything the page keeps in Web Storage, and what its scripts can see of cookies. */
 function storage(page) {

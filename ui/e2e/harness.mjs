@@ -4,6 +4,7 @@
 // playwright-core. Everything started here is stopped by stop(), and, should
 // the runner die first, by the exit and signal handlers below.
 
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -13,6 +14,24 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+
+export const T = 15_000; // per expectation
+
+/** Waits until `locator` matches (visible). */
+export async function see(locator, timeout = T) {
+  await locator.first().waitFor({ state: 'visible', timeout });
+}
+
+/** Waits until `fn()` returns true. */
+export async function until(what, fn, timeout = T) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > deadline) assert.fail(`timed out after ${timeout} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export const UI_DIR = path.resolve(here, '..');
 export const REPO_DIR = path.resolve(UI_DIR, '..');
 export const BINARY = path.resolve(UI_DIR, '../bin/api');

@@ -5,25 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Harness, SCREENSHOT_DIR } from './harness.mjs';
+import { Harness, SCREENSHOT_DIR, see, until } from './harness.mjs';
 
-const T = 15_000; // per expectation
 const OUTAGE_T = 20_000; // per outage transition
-
-/** Waits until `locator` matches (visible). */
-async function see(locator, timeout = T) {
-  await locator.first().waitFor({ state: 'visible', timeout });
-}
-
-/** Waits until `fn()` returns true. */
-async function until(what, fn, timeout = T) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeout} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('web UI end to end', { concurrency: 1, timeout: 180_000 }, () => {
   const h = new Harness();
