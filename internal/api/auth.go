@@ -428,12 +428,12 @@ func (s *server) listTokens(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := principalOf(r.Context())
-	if all && p.Role != auth.RoleAdmin {
+	list, err := s.auth.ListAPITokens(r.Context(), p, all)
+	if errors.Is(err, auth.ErrForbidden) {
 		writeProblem(w, r, Problem{Type: typeForbidden, Status: http.StatusForbidden,
 			Detail: "Only admins may list everyone's tokens."})
 		return
 	}
-	list, err := s.auth.ListAPITokens(r.Context(), p, all)
 	if err != nil {
 		s.fail(w, r, err)
 		return
