@@ -29,9 +29,11 @@ import (
 	"github.com/rca-engine/api/internal/config"
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/eventlog"
 	"github.com/rca-engine/api/internal/events"
 	"github.com/rca-engine/api/internal/idempotency"
 	"github.com/rca-engine/api/internal/jobs"
+	"github.com/rca-engine/api/internal/lifecycle"
 	"github.com/rca-engine/api/internal/metrics"
 	"github.com/rca-engine/api/internal/ratelimit"
 	"github.com/rca-engine/api/internal/redisconn"
@@ -110,7 +112,14 @@ func buildVersion() string {
 }
 
 // run serves until ctx ends. If ready is not nil, it receives the listener's
-// address once the server accepts connections (tests use port 0).
+// address once the server accepts connections and every background
+// component has started (tests use port 0).
+//
+// It is load (configuration), build (every part, connecting to nothing),
+// serve (listen first, then start the background components), and, on
+// SIGTERM, an ordered stop within HTTP_SHUTDOWN_TIMEOUT: the HTTP server
+// first (no new work, in-flight requests finish, streams end), then the
+// components in the reverse order of their start, each waited for.
 func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut io.Writer, ready chan<- string) error {
 	cfg, err := config.Load(lookup)
 	if err != nil {
@@ -120,22 +129,101 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 	for _, k := range envWarnings {
 		log.Warn(".env sets a variable this service does not read", "variable", k)
 	}
+	warnAboutAccess(cfg, log)
 
+	app, err := build(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.close()
+
+	ln, err := net.Listen("tcp", cfg.Addr())
+	if err != nil {
+		return fmt.Errorf("listen on %s (PORT=%d): %w", cfg.Addr(), cfg.Port, err)
+	}
+	srv := &http.Server{
+		Handler:           app.handler,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		// No ReadTimeout/WriteTimeout here: they would cut event streams.
+		// Non-streaming routes get a per-request deadline and a body cap in
+		// the edge middleware instead.
+		IdleTimeout:    cfg.IdleTimeout,
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Requests must outlive the signal: Shutdown lets in-flight ones
+		// finish (cancelling them would fail writes that were about to
+		// commit). Streams are ended by RegisterOnShutdown below.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	// Streams never go idle; end them so that Shutdown can finish.
+	srv.RegisterOnShutdown(app.streams.Shutdown)
+
+	// Serve first, connect second: the dependencies come up in the
+	// background while the API already answers.
+	serveErr := make(chan error, 1)
+	if cfg.TLSCertFile != "" {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		go func() { serveErr <- srv.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile) }()
+	} else {
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
+	if err := app.components.Start(ctx); err != nil {
+		srv.Close()
+		return err
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "version", buildVersion(), "environment", cfg.Environment,
+		"roles", cfg.Roles, "tls", cfg.TLSCertFile != "", "auth_mode", cfg.Auth.Mode, "rate_limits", cfg.RateLimits.Enabled)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	var serveFailed error
+	select {
+	case err := <-serveErr:
+		serveFailed = fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight requests did not finish in time", "error", err)
+		srv.Close()
+	}
+	if err := app.components.Stop(sctx); err != nil {
+		log.Warn("not every component stopped in time", "error", err)
+	}
+	log.Info("stopped")
+	return serveFailed
+}
+
+// app is the built service: the HTTP handler and the background
+// components, in start order.
+type app struct {
+	handler    http.Handler
+	streams    *sse.Server
+	components *lifecycle.Group
+	close      func()
+}
+
+// build makes every part of the service from cfg. It connects to nothing:
+// the components connect once started.
+func build(cfg config.Config, log *slog.Logger) (*app, error) {
 	cfg.DB.Logger = log
 	if cfg.MigrateEnabled() {
 		cfg.DB.Migrations = migrations.FS
 	}
 	database, err := db.New(cfg.DB)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer database.Close()
 	cfg.Redis.Logger = log
 	rdb, err := redisconn.New(cfg.Redis)
 	if err != nil {
-		return err
+		database.Close()
+		return nil, err
 	}
-	defer rdb.Close()
+	closeAll := func() { rdb.Close(); database.Close() }
 
 	deps := dependency.Set{database.Tracker(), rdb.Tracker()}
 	uiFiles, uiBuilt := ui.Dist()
@@ -143,9 +231,10 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		uiFiles = nil
 		log.Info("the web UI is not built into this binary; / says how to build it")
 	}
+	eventLog := eventlog.New(database)
 	idem := idempotency.New(database, cfg.IdempotencyTTL)
 	hub := events.NewHub()
-	tailer := events.NewTailer(database, hub, events.TailerConfig{
+	tailer := events.NewTailer(eventLog, hub, events.TailerConfig{
 		FastPoll: cfg.EventsPoll,
 		SlowPoll: cfg.EventsSafetyPoll,
 		// With Redis up, other replicas wake this one; poll slowly then.
@@ -153,25 +242,14 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		Logger: log,
 	})
 	relay := events.NewRelay(tailer, rdb, log)
-	streams := sse.New(cfg.SSE, hub, database, deps)
-	if cfg.Auth.SecretEphemeral {
-		log.Warn("JWT_SECRET_KEY is not set: using a random secret for this process only; every token dies " +
-			"when it stops and replicas cannot verify each other's tokens. Set it (openssl rand -hex 32) outside development.")
-	}
-	if cfg.Auth.Mode != api.AuthOff && cfg.Auth.Registration == "open" {
-		log.Warn("AUTH_REGISTRATION=open: anyone who can reach this service can create an account and then write " +
-			"(the default outside production); set AUTH_REGISTRATION=admin to allow only accounts an admin creates")
-	}
-	if cfg.Auth.Mode == api.AuthOff {
-		log.Warn("AUTH_MODE=off: anyone who can reach this service may create jobs, file tickets and change integrations")
-	}
-	authn, err := auth.New(database, auth.Config{
-		Secret: cfg.Auth.Secret, Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience,
-		AccessTTL: cfg.Auth.AccessTTL, RefreshTTL: cfg.Auth.RefreshTTL, ReuseGrace: cfg.Auth.ReuseGrace,
-		Logger: log,
-	})
+	eventLog.OnCommit(relay.Notify)
+	streams := sse.New(cfg.SSE, hub, eventLog, deps)
+	authCfg := cfg.Auth.Config
+	authCfg.Logger = log
+	authn, err := auth.New(database, authCfg)
 	if err != nil {
-		return err
+		closeAll()
+		return nil, err
 	}
 	var (
 		limiter      *ratelimit.Limiter
@@ -193,18 +271,16 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		ReadinessRequiresDB: cfg.ReadinessRequiresDB,
 		UI:                  uiFiles,
 		AuthMode:            cfg.Auth.Mode,
-		Registration:        cfg.Auth.Registration,
-		RateLimits: api.RateLimits{Read: cfg.RateLimits.Read, Write: cfg.RateLimits.Write, Auth: cfg.RateLimits.Auth,
-			LoginAccount: cfg.RateLimits.LoginAccount, LoginAddress: cfg.RateLimits.LoginAddress},
-		TrustedProxies: cfg.TrustedProxies,
-		StreamRecheck:  cfg.Auth.StreamRecheck,
+		RateLimits:          cfg.RateLimits.Classes,
+		TrustedProxies:      cfg.TrustedProxies,
+		StreamRecheck:       cfg.Auth.StreamRecheck,
 	}, api.Deps{
-		DB:           database,
+		Database:     database,
 		Dependencies: deps,
-		Jobs:         jobs.NewStore(database),
-		Tickets:      tickets.New(database, cfg.TicketDefaults, cfg.TicketToggles, nil),
+		Jobs:         jobs.NewService(database, eventLog),
+		Events:       eventLog,
+		Tickets:      tickets.New(database, eventLog, cfg.TicketDefaults, cfg.TicketToggles),
 		Idempotency:  idem,
-		Notifier:     relay,
 		Streams:      streams,
 		Metrics: metrics.New(deps, database.Stat, append(limitMetrics,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rca_sse_streams_open", Help: "Open event streams."},
@@ -217,66 +293,47 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		Limiter: limiter,
 	})
 
-	ln, err := net.Listen("tcp", cfg.Addr())
-	if err != nil {
-		return fmt.Errorf("listen on %s (PORT=%d): %w", cfg.Addr(), cfg.Port, err)
+	// Start order: the connections first (everything else uses them),
+	// then what reads and announces events, then the maintenance loops.
+	// Stop order is the reverse, so nothing loses its database while it
+	// still works.
+	g := lifecycle.NewGroup(log)
+	g.Add("postgres", lifecycle.Funcs{
+		OnStart: func(context.Context) error { database.Start(context.Background()); return nil },
+		OnStop:  func(context.Context) error { database.Close(); return nil },
+	})
+	g.Add("redis", lifecycle.Funcs{
+		OnStart: func(context.Context) error { rdb.Start(context.Background()); return nil },
+		OnStop:  func(context.Context) error { rdb.Close(); return nil },
+	})
+	g.Add("event-tailer", lifecycle.NewLoop(tailer.Run))
+	g.Add("event-relay", lifecycle.NewLoop(relay.Run))
+	g.Add("dependency-events", lifecycle.NewLoop(func(ctx context.Context) { events.WatchDependencies(ctx, hub, deps) }))
+	if cfg.HasRole(config.RoleAPI) {
+		g.Add("idempotency-sweep", lifecycle.NewLoop(func(ctx context.Context) { idem.Sweep(ctx, time.Hour, log) }))
+		g.Add("session-sweep", lifecycle.NewLoop(func(ctx context.Context) { authn.Sweep(ctx, time.Hour) }))
+		if cfg.Auth.AdminUsername != "" {
+			g.Add("first-admin", lifecycle.NewLoop(func(ctx context.Context) {
+				ensureAdmin(ctx, authn, database.Tracker(), cfg.Auth, log)
+			}))
+		}
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		// No ReadTimeout/WriteTimeout here: they would cut event streams.
-		// Non-streaming routes get a per-request deadline and a body cap in
-		// the edge middleware instead.
-		IdleTimeout:    cfg.IdleTimeout,
-		MaxHeaderBytes: cfg.MaxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		// Requests must outlive the signal: Shutdown lets in-flight ones
-		// finish (cancelling them would fail writes that were about to
-		// commit). Streams are ended by RegisterOnShutdown below.
-		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	// Streams never go idle; end them so that Shutdown can finish.
-	srv.RegisterOnShutdown(streams.Shutdown)
+	return &app{handler: handler, streams: streams, components: g, close: closeAll}, nil
+}
 
-	// Serve first, connect second: the dependencies come up in the
-	// background while the API already answers.
-	serveErr := make(chan error, 1)
-	if cfg.TLSCertFile != "" {
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		go func() { serveErr <- srv.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile) }()
-	} else {
-		go func() { serveErr <- srv.Serve(ln) }()
+// warnAboutAccess says loudly what the access settings let strangers do.
+func warnAboutAccess(cfg config.Config, log *slog.Logger) {
+	if cfg.Auth.SecretEphemeral {
+		log.Warn("JWT_SECRET_KEY is not set: using a random secret for this process only; every token dies " +
+			"when it stops and replicas cannot verify each other's tokens. Set it (openssl rand -hex 32) outside development.")
 	}
-	database.Start(ctx)
-	rdb.Start(ctx)
-	go idem.Sweep(ctx, time.Hour, log)
-	go authn.Sweep(ctx, time.Hour)
-	if cfg.Auth.AdminUsername != "" {
-		go ensureAdmin(ctx, authn, database.Tracker(), cfg.Auth, log)
+	if cfg.Auth.Mode != auth.ModeOff && cfg.Auth.Registration == auth.RegistrationOpen {
+		log.Warn("AUTH_REGISTRATION=open: anyone who can reach this service can create an account and then write " +
+			"(the default outside production); set AUTH_REGISTRATION=admin to allow only accounts an admin creates")
 	}
-	go tailer.Run(ctx)
-	go relay.Run(ctx)
-	sse.WatchDependencies(ctx, hub, deps)
-	log.Info("serving", "addr", ln.Addr().String(), "version", buildVersion(), "environment", cfg.Environment,
-		"tls", cfg.TLSCertFile != "", "auth_mode", cfg.Auth.Mode, "rate_limits", cfg.RateLimits.Enabled)
-	if ready != nil {
-		ready <- ln.Addr().String()
+	if cfg.Auth.Mode == auth.ModeOff {
+		log.Warn("AUTH_MODE=off: anyone who can reach this service may create jobs, file tickets and change integrations")
 	}
-
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down", "grace", cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("in-flight requests did not finish in time", "error", err)
-		srv.Close()
-	}
-	log.Info("stopped")
-	return nil
 }
 
 // ensureAdmin creates the first admin from the environment as soon as the

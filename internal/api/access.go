@@ -16,19 +16,6 @@ import (
 	"github.com/rca-engine/api/internal/ratelimit"
 )
 
-// Authentication modes (AUTH_MODE).
-const (
-	AuthOff    = "off"    // everything open: local experiments only
-	AuthWrites = "writes" // state-changing routes need a token; reads are open
-	AuthAll    = "all"    // everything but health, metrics and sign-in needs a token
-)
-
-// RateLimits are the limits per route class; zero limits are off.
-type RateLimits struct {
-	Read, Write, Auth          ratelimit.Limit
-	LoginAccount, LoginAddress ratelimit.Limit
-}
-
 const (
 	principalKey ctxKey = iota + 100
 	clientAddrKey
@@ -175,7 +162,7 @@ func (s *server) streamAuth(next http.Handler) http.Handler {
 			r.RequestURI = u.RequestURI()
 		}
 		ctx := s.identify(r.Context(), token, present, ok)
-		if _, signed := principalOf(ctx); signed && s.opts.AuthMode == AuthAll {
+		if _, signed := principalOf(ctx); signed && s.opts.AuthMode == auth.ModeAll {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithCancel(ctx)
 			defer cancel()
@@ -207,7 +194,7 @@ func (s *server) recheck(ctx context.Context, end context.CancelFunc, token stri
 // principal of at least role. signedIn routes (the caller's own account)
 // need one in every mode; the others follow AUTH_MODE: reads only in
 // "all", writes and admin actions in "writes" and "all".
-func (s *server) need(role auth.Role, applies func(mode string) bool) func(http.Handler) http.Handler {
+func (s *server) need(role auth.Role, applies func(mode auth.Mode) bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !applies(s.opts.AuthMode) {
@@ -230,9 +217,9 @@ func (s *server) need(role auth.Role, applies func(mode string) bool) func(http.
 	}
 }
 
-func always(string) bool                                    { return true }
-func modeAll(m string) bool                                 { return m == AuthAll }
-func modeNotOff(m string) bool                              { return m != AuthOff }
+func always(auth.Mode) bool                                 { return true }
+func modeAll(m auth.Mode) bool                              { return m == auth.ModeAll }
+func modeNotOff(m auth.Mode) bool                           { return m != auth.ModeOff }
 func (s *server) signedIn() func(http.Handler) http.Handler { return s.need(auth.RoleUser, always) }
 func (s *server) readAccess() func(http.Handler) http.Handler {
 	return s.need(auth.RoleUser, modeAll)
@@ -254,7 +241,16 @@ const (
 // saying why, or 503 if the credential could not be checked because the
 // database is down (the credential may well be fine).
 func (s *server) unauthenticated(w http.ResponseWriter, r *http.Request) {
+	s.unauthenticatedBecause(w, r, "")
+}
+
+// unauthenticatedBecause is unauthenticated with the domain's reason for
+// needing a credential (empty: the route's).
+func (s *server) unauthenticatedBecause(w http.ResponseWriter, r *http.Request, why string) {
 	detail := "This route needs a signed-in user: send Authorization: Bearer <access token or API token>."
+	if why != "" {
+		detail = why
+	}
 	challenge := `Bearer realm="rca-engine"`
 	if f, ok := r.Context().Value(authFailureKey).(authFailure); ok {
 		var tokErr *auth.TokenError
@@ -282,7 +278,7 @@ func (s *server) unauthenticated(w http.ResponseWriter, r *http.Request) {
 // caller is authenticated, per address otherwise (IPv6 per /64, which is
 // what one client usually holds). Every answer carries the limit's state,
 // in the IETF draft's RateLimit-* headers and the original's X-RateLimit-*.
-func (s *server) limited(class string, lim func(RateLimits) ratelimit.Limit) func(http.Handler) http.Handler {
+func (s *server) limited(class string, lim func(ratelimit.Classes) ratelimit.Limit) func(http.Handler) http.Handler {
 	return s.limitedBy(class, lim, clientKey)
 }
 
@@ -290,7 +286,7 @@ func (s *server) limited(class string, lim func(RateLimits) ratelimit.Limit) fun
 // credential: the sign-in routes' limit is about the address.
 func byAddress(r *http.Request) string { return "ip:" + addrKey(clientAddr(r.Context())) }
 
-func (s *server) limitedBy(class string, lim func(RateLimits) ratelimit.Limit, key func(*http.Request) string) func(http.Handler) http.Handler {
+func (s *server) limitedBy(class string, lim func(ratelimit.Classes) ratelimit.Limit, key func(*http.Request) string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		l := lim(s.opts.RateLimits)
 		if s.limiter == nil || l.IsZero() {

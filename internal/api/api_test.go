@@ -11,6 +11,7 @@ import (
 	"github.com/rca-engine/api/internal/auth"
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/eventlog"
 	"github.com/rca-engine/api/internal/events"
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/metrics"
@@ -27,14 +28,15 @@ func newTestServer(t testing.TB) (*server, http.Handler) {
 	}
 	t.Cleanup(d.Close)
 	deps := dependency.Set{d.Tracker()}
-	streams := sse.New(sse.Config{}, events.NewHub(), d, deps)
+	log := eventlog.New(d)
+	streams := sse.New(sse.Config{}, events.NewHub(), log, deps)
 	t.Cleanup(streams.Shutdown)
 	a, err := auth.New(d, auth.Config{Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := NewHandler(Options{Version: "test", MaxBodyBytes: 1 << 10, RequestTimeout: time.Second, ReadinessRequiresDB: true,
-		AuthMode: AuthOff}, Deps{DB: d, Dependencies: deps, Jobs: jobs.NewStore(d), Streams: streams,
+		AuthMode: auth.ModeOff}, Deps{Database: d, Dependencies: deps, Jobs: jobs.NewService(d, log), Events: log, Streams: streams,
 		Metrics: metrics.New(deps, d.Stat), Auth: a})
 	s := &server{deps: deps, metrics: metrics.New(deps, d.Stat), log: discard()}
 	return s, h

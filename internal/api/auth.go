@@ -29,7 +29,7 @@ const (
 func (s *server) authConfig(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"mode":                      s.opts.AuthMode,
-		"registration":              s.opts.Registration,
+		"registration":              s.auth.Registration(),
 		"access_token_ttl_seconds":  int(s.auth.AccessTTL().Seconds()),
 		"refresh_token_ttl_seconds": int(s.auth.RefreshTTL().Seconds()),
 	})
@@ -44,45 +44,24 @@ type registerRequest struct {
 }
 
 func (s *server) register(w http.ResponseWriter, r *http.Request) {
-	p, signedIn := principalOf(r.Context())
-	isAdmin := signedIn && p.Role == auth.RoleAdmin
-	switch {
-	case s.opts.Registration == "closed" && !isAdmin:
-		writeProblem(w, r, Problem{Type: typeForbidden, Status: http.StatusForbidden,
-			Detail: "Registration is closed; an admin creates accounts."})
-		return
-	case s.opts.Registration == "admin" && !isAdmin:
-		if !signedIn {
-			s.unauthenticated(w, r)
-			return
-		}
-		writeProblem(w, r, Problem{Type: typeForbidden, Status: http.StatusForbidden,
-			Detail: "Only an admin may register accounts."})
+	var by *auth.Principal
+	if p, ok := principalOf(r.Context()); ok {
+		by = &p
+	}
+	if err := s.auth.MayRegister(by); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	var in registerRequest
 	if _, ok := s.decodeJSON(w, r, &in); !ok {
 		return
 	}
-	role := auth.RoleUser
-	if in.Role != nil && *in.Role != auth.RoleUser {
-		if !isAdmin {
-			writeProblem(w, r, Problem{Type: typeForbidden, Status: http.StatusForbidden,
-				Detail: "Only an admin may register an account with the admin role."})
-			return
-		}
+	var role auth.Role
+	if in.Role != nil {
 		role = *in.Role
 	}
-	u, err := s.auth.Register(r.Context(), auth.Registration{Email: in.Email, Username: in.Username,
+	u, err := s.auth.Register(r.Context(), by, auth.NewAccount{Email: in.Email, Username: in.Username,
 		Password: in.Password, FullName: in.FullName, Role: role})
-	var dup *auth.DuplicateError
-	if errors.As(err, &dup) {
-		// 400, as the original answered; the field says which.
-		writeProblem(w, r, Problem{Type: typeValidation, Status: http.StatusBadRequest, Title: "Already registered",
-			Detail: fmt.Sprintf("This %s is already registered.", dup.Field),
-			Errors: []FieldError{{Field: dup.Field, Message: "is already registered"}}})
-		return
-	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -389,9 +368,8 @@ type createdToken struct {
 
 func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 	p, _ := principalOf(r.Context())
-	if p.Kind != auth.KindSession {
-		writeProblem(w, r, Problem{Type: typeForbidden, Status: http.StatusForbidden,
-			Detail: "API tokens are created by a signed-in user, not by another API token."})
+	if err := auth.MayCreateAPIToken(p); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	var in createTokenRequest
@@ -407,11 +385,6 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 		ttl = time.Duration(*in.ExpiresInDays) * 24 * time.Hour
 	}
 	t, secret, err := s.auth.CreateAPIToken(r.Context(), p, in.Name, role, ttl)
-	if errors.Is(err, auth.ErrForbidden) {
-		writeProblem(w, r, Problem{Type: typeForbidden, Status: http.StatusForbidden,
-			Detail: "You cannot create a token with a role above your own."})
-		return
-	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -429,11 +402,6 @@ func (s *server) listTokens(w http.ResponseWriter, r *http.Request) {
 	}
 	p, _ := principalOf(r.Context())
 	list, err := s.auth.ListAPITokens(r.Context(), p, all)
-	if errors.Is(err, auth.ErrForbidden) {
-		writeProblem(w, r, Problem{Type: typeForbidden, Status: http.StatusForbidden,
-			Detail: "Only admins may list everyone's tokens."})
-		return
-	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -448,10 +416,6 @@ func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	p, _ := principalOf(r.Context())
 	t, err := s.auth.RevokeAPIToken(r.Context(), p, id)
-	if errors.Is(err, auth.ErrNotFound) {
-		notFound(w, r, "API token not found")
-		return
-	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -483,16 +447,7 @@ func (s *server) updateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := principalOf(r.Context())
-	if id == p.User.ID && ((in.Role != nil && *in.Role != auth.RoleAdmin) || (in.IsActive != nil && !*in.IsActive)) {
-		writeProblem(w, r, Problem{Status: http.StatusConflict,
-			Detail: "You cannot demote or deactivate your own account; ask another admin."})
-		return
-	}
-	u, err := s.auth.UpdateUser(r.Context(), id, auth.UserChange{Role: in.Role, IsActive: in.IsActive})
-	if errors.Is(err, auth.ErrNotFound) {
-		notFound(w, r, "User not found")
-		return
-	}
+	u, err := s.auth.UpdateUser(r.Context(), p, id, auth.UserChange{Role: in.Role, IsActive: in.IsActive})
 	if err != nil {
 		s.fail(w, r, err)
 		return

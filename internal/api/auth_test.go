@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/rca-engine/api/internal/auth"
 	"github.com/rca-engine/api/internal/pgtest"
 	"github.com/rca-engine/api/internal/ratelimit"
 	"github.com/rca-engine/api/internal/redisconn"
@@ -130,7 +131,7 @@ func setUpWorld(t *testing.T, h http.Handler) world {
 
 func TestSignInFlowOverHTTP(t *testing.T) {
 	d := newLiveDB(t)
-	h := newEdge(t, d, Options{AuthMode: AuthWrites}, nil, nil)
+	h := newEdge(t, d, Options{AuthMode: auth.ModeWrites}, nil)
 	c := &client{h: h}
 	hostile := `Zoë "<img src=x onerror=alert(1)>" '; DROP TABLE users;-- 🎉`
 	rec := c.json("POST", "/api/auth/register", `{"email":"zoe@example.com","username":"zoe","password":"a-good-password","full_name":`+strconv.Quote(hostile)+`}`)
@@ -244,7 +245,7 @@ func TestSignInFlowOverHTTP(t *testing.T) {
 
 func TestAPITokensOverHTTP(t *testing.T) {
 	d := newLiveDB(t)
-	h := newEdge(t, d, Options{AuthMode: AuthWrites}, nil, nil)
+	h := newEdge(t, d, Options{AuthMode: auth.ModeWrites}, nil)
 	w := setUpWorld(t, h)
 	c := &client{h: h}
 	c.signIn(t, "alice", w.userPass)
@@ -286,17 +287,17 @@ func TestAPITokensOverHTTP(t *testing.T) {
 // without deciding who may call it.
 func TestEveryRouteByRole(t *testing.T) {
 	d := newLiveDB(t)
-	edges := map[string]http.Handler{}
-	for _, m := range []string{AuthOff, AuthWrites, AuthAll} {
-		edges[m] = newEdge(t, d, Options{AuthMode: m}, nil, nil)
+	edges := map[auth.Mode]http.Handler{}
+	for _, m := range []auth.Mode{auth.ModeOff, auth.ModeWrites, auth.ModeAll} {
+		edges[m] = newEdge(t, d, Options{AuthMode: m}, nil)
 	}
-	w := setUpWorld(t, edges[AuthWrites])
+	w := setUpWorld(t, edges[auth.ModeWrites])
 	if _, err := d.Exec(context.Background(), `UPDATE users SET role = 'admin' WHERE username = 'root'`); err != nil {
 		t.Fatal(err)
 	}
 	tokens := map[string]string{}
 	for _, who := range []struct{ name, pass, role string }{{"alice", w.userPass, "user"}, {"root", w.adminPass, "admin"}} {
-		c := &client{h: edges[AuthWrites]}
+		c := &client{h: edges[auth.ModeWrites]}
 		tr := c.signIn(t, who.name, who.pass)
 		tokens[who.role] = tr.AccessToken
 		rec := c.json("POST", "/api/auth/tokens", `{"name":"bot"}`)
@@ -307,15 +308,15 @@ func TestEveryRouteByRole(t *testing.T) {
 
 	// Who may pass: "all" anyone; "signed" any principal; "user"/"admin"
 	// by role; in the route table each mode maps to one of these.
-	type rule map[string]string // mode -> who
-	open := rule{AuthOff: "all", AuthWrites: "all", AuthAll: "all"}
-	read := rule{AuthOff: "all", AuthWrites: "all", AuthAll: "signed"}
-	write := rule{AuthOff: "all", AuthWrites: "user", AuthAll: "user"}
-	adminByMode := rule{AuthOff: "all", AuthWrites: "admin", AuthAll: "admin"}
-	signed := rule{AuthOff: "signed", AuthWrites: "signed", AuthAll: "signed"}
-	admin := rule{AuthOff: "admin", AuthWrites: "admin", AuthAll: "admin"}
+	type rule map[auth.Mode]string // mode -> who
+	open := rule{auth.ModeOff: "all", auth.ModeWrites: "all", auth.ModeAll: "all"}
+	read := rule{auth.ModeOff: "all", auth.ModeWrites: "all", auth.ModeAll: "signed"}
+	write := rule{auth.ModeOff: "all", auth.ModeWrites: "user", auth.ModeAll: "user"}
+	adminByMode := rule{auth.ModeOff: "all", auth.ModeWrites: "admin", auth.ModeAll: "admin"}
+	signed := rule{auth.ModeOff: "signed", auth.ModeWrites: "signed", auth.ModeAll: "signed"}
+	admin := rule{auth.ModeOff: "admin", auth.ModeWrites: "admin", auth.ModeAll: "admin"}
 	// Tokens are minted by people, not by other tokens.
-	session := rule{AuthOff: "session", AuthWrites: "session", AuthAll: "session"}
+	session := rule{auth.ModeOff: "session", auth.ModeWrites: "session", auth.ModeAll: "session"}
 	job := "00000000-0000-4000-8000-000000000000"
 	routes := []struct {
 		method, route, path, body string
@@ -363,7 +364,7 @@ func TestEveryRouteByRole(t *testing.T) {
 	for _, r := range routes {
 		inTable[r.method+" "+r.route] = true
 	}
-	_ = chi.Walk(edges[AuthWrites].(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+	_ = chi.Walk(edges[auth.ModeWrites].(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		if route != "/*" && !inTable[method+" "+route] {
 			t.Errorf("route %s %s is not in the access table", method, route)
 		}
@@ -377,10 +378,10 @@ func TestEveryRouteByRole(t *testing.T) {
 		{"user API token", tokens["user-token"], "user"},
 		{"admin API token", tokens["admin-token"], "admin"},
 	}
-	for _, mode := range []string{AuthOff, AuthWrites, AuthAll} {
+	for _, mode := range []auth.Mode{auth.ModeOff, auth.ModeWrites, auth.ModeAll} {
 		for _, r := range routes {
 			for _, caller := range callers {
-				t.Run(mode+" "+r.method+" "+r.path+" "+caller.name, func(t *testing.T) {
+				t.Run(string(mode)+" "+r.method+" "+r.path+" "+caller.name, func(t *testing.T) {
 					if r.route == "/api/auth/logout" && caller.bearer != "" {
 						return // it would end the session the other cases use
 					}
@@ -443,11 +444,11 @@ func testRedisConn(t *testing.T) *redisconn.Conn {
 func TestRateLimitsAreSharedByReplicas(t *testing.T) {
 	d := newLiveDB(t)
 	prefix := "test:" + rand.Text() + ":"
-	lims := RateLimits{Read: ratelimit.Limit{Rate: 5, Period: time.Minute}}
-	a := newEdge(t, d, Options{AuthMode: AuthWrites, RateLimits: lims}, nil, ratelimit.New(testRedisConn(t), ratelimit.Config{Prefix: prefix}))
-	b := newEdge(t, d, Options{AuthMode: AuthWrites, RateLimits: lims}, nil, ratelimit.New(testRedisConn(t), ratelimit.Config{Prefix: prefix}))
+	lims := ratelimit.Classes{Read: ratelimit.Limit{Rate: 5, Period: time.Minute}}
+	a := newEdge(t, d, Options{AuthMode: auth.ModeWrites, RateLimits: lims}, ratelimit.New(testRedisConn(t), ratelimit.Config{Prefix: prefix}))
+	b := newEdge(t, d, Options{AuthMode: auth.ModeWrites, RateLimits: lims}, ratelimit.New(testRedisConn(t), ratelimit.Config{Prefix: prefix}))
 	noRedis, _ := redisconn.New(redisconn.Config{})
-	solo := newEdge(t, d, Options{AuthMode: AuthWrites, RateLimits: lims}, nil, ratelimit.New(noRedis, ratelimit.Config{}))
+	solo := newEdge(t, d, Options{AuthMode: auth.ModeWrites, RateLimits: lims}, ratelimit.New(noRedis, ratelimit.Config{}))
 
 	me := "198.51.100.7:4242"
 	for i, h := range []http.Handler{a, b, a, b, a} {
@@ -488,9 +489,9 @@ func TestRateLimitsAreSharedByReplicas(t *testing.T) {
 
 func TestLoginBruteForceIsLimited(t *testing.T) {
 	d := newLiveDB(t)
-	lims := RateLimits{LoginAccount: ratelimit.Limit{Rate: 3, Period: 15 * time.Minute},
+	lims := ratelimit.Classes{LoginAccount: ratelimit.Limit{Rate: 3, Period: 15 * time.Minute},
 		LoginAddress: ratelimit.Limit{Rate: 6, Period: 15 * time.Minute}}
-	h := newEdge(t, d, Options{AuthMode: AuthWrites, RateLimits: lims}, nil,
+	h := newEdge(t, d, Options{AuthMode: auth.ModeWrites, RateLimits: lims},
 		ratelimit.New(testRedisConn(t), ratelimit.Config{Prefix: "test:" + rand.Text() + ":"}))
 	w := setUpWorld(t, h)
 	attacker := &client{h: h, addr: "203.0.113.5:1000"}
@@ -538,8 +539,8 @@ func TestLoginBruteForceIsLimited(t *testing.T) {
 // the limit.
 func TestParallelGuessesAreCharged(t *testing.T) {
 	d := newLiveDB(t)
-	lims := RateLimits{LoginAccount: ratelimit.Limit{Rate: 3, Period: 15 * time.Minute}}
-	h := newEdge(t, d, Options{AuthMode: AuthWrites, RateLimits: lims}, nil,
+	lims := ratelimit.Classes{LoginAccount: ratelimit.Limit{Rate: 3, Period: 15 * time.Minute}}
+	h := newEdge(t, d, Options{AuthMode: auth.ModeWrites, RateLimits: lims},
 		ratelimit.New(testRedisConn(t), ratelimit.Config{Prefix: "test:" + rand.Text() + ":"}))
 	setUpWorld(t, h)
 	codes := make(chan int, 40)
@@ -566,7 +567,7 @@ func TestMultipartSignInLeavesNoFiles(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	d := newLiveDB(t)
-	h := newEdge(t, d, Options{AuthMode: AuthWrites, MaxBodyBytes: 1 << 20}, nil, nil)
+	h := newEdge(t, d, Options{AuthMode: auth.ModeWrites, MaxBodyBytes: 1 << 20}, nil)
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	_ = mw.WriteField("username", "nobody")
@@ -673,7 +674,7 @@ func FuzzLoginForm(f *testing.F) {
 		f.Add(s, true)
 	}
 	d := newLiveDB(f)
-	h := newEdge(f, d, Options{AuthMode: AuthWrites}, nil, nil)
+	h := newEdge(f, d, Options{AuthMode: auth.ModeWrites}, nil)
 	f.Fuzz(func(t *testing.T, body string, multi bool) {
 		req := httptest.NewRequest("POST", "/api/auth/login", strings.NewReader(body))
 		if multi {

@@ -10,10 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
-	"unicode"
 	"unicode/utf8"
-
-	"github.com/go-playground/validator/v10"
 )
 
 // Request bodies are decoded strictly: a body must be one JSON object, in
@@ -21,30 +18,6 @@ import (
 // Unknown fields are rejected (422) rather than ignored, so a misspelt
 // field ("dryrun") is reported instead of silently falling back to its
 // default, which for dry_run would file a real ticket.
-
-// newValidator returns a validator that names fields by their JSON names
-// and knows this API's extra rules.
-func newValidator() *validator.Validate {
-	v := validator.New(validator.WithRequiredStructEnabled())
-	v.RegisterTagNameFunc(func(f reflect.StructField) string {
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
-			return ""
-		}
-		return name
-	})
-	// object: absent, null or a JSON object (json.RawMessage fields).
-	_ = v.RegisterValidation("object", func(fl validator.FieldLevel) bool {
-		raw := bytes.TrimSpace(fl.Field().Bytes())
-		return len(raw) == 0 || string(raw) == "null" || raw[0] == '{'
-	})
-	// text: no control characters (NUL included: PostgreSQL cannot store it).
-	_ = v.RegisterValidation("text", func(fl validator.FieldLevel) bool {
-		s := fl.Field().String()
-		return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
-	})
-	return v
-}
 
 // decodeJSON reads the body into dst and validates it. It writes the
 // problem and returns false if anything is wrong. It returns the raw body
@@ -74,8 +47,8 @@ func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) ([]
 		invalid(w, r, errs)
 		return nil, false
 	}
-	if errs := s.validationErrors(dst); len(errs) > 0 {
-		invalid(w, r, errs)
+	if err := s.check(dst); err != nil {
+		s.fail(w, r, err)
 		return nil, false
 	}
 	return body, true
@@ -160,49 +133,11 @@ func describeKind(t reflect.Type) string {
 	return "a " + t.Kind().String()
 }
 
-// validationErrors runs the struct's validate tags.
-func (s *server) validationErrors(dst any) []FieldError {
-	err := s.validate.Struct(dst)
-	var verrs validator.ValidationErrors
-	if !errors.As(err, &verrs) {
-		return nil
+// check applies dst's rules: its own Validate method (a domain type,
+// whose rules are the same for a worker or the watcher), else its tags.
+func (s *server) check(dst any) error {
+	if v, ok := dst.(interface{ Validate() error }); ok {
+		return v.Validate()
 	}
-	out := make([]FieldError, 0, len(verrs))
-	for _, fe := range verrs {
-		field := fe.Namespace()
-		if _, rest, ok := strings.Cut(field, "."); ok {
-			field = rest
-		}
-		out = append(out, FieldError{Field: field, Message: validationMessage(fe)})
-	}
-	return out
-}
-
-func validationMessage(fe validator.FieldError) string {
-	isText := fe.Kind() == reflect.String
-	switch fe.Tag() {
-	case "required":
-		return "is required"
-	case "max":
-		if isText {
-			return "must be at most " + fe.Param() + " characters"
-		}
-		return "must be at most " + fe.Param()
-	case "min":
-		if isText {
-			return "must be at least " + fe.Param() + " characters"
-		}
-		return "must be at least " + fe.Param()
-	case "oneof":
-		return "must be one of " + strings.ReplaceAll(fe.Param(), " ", ", ")
-	case "uuid":
-		return "must be a UUID"
-	case "http_url":
-		return "must be an http or https URL"
-	case "object":
-		return "must be a JSON object"
-	case "text":
-		return "must be text without control characters"
-	}
-	return "is invalid (" + fe.Tag() + ")"
+	return s.validate.Struct(dst)
 }

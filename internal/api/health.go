@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
 )
 
@@ -24,7 +23,7 @@ func (s *server) live(w http.ResponseWriter, r *http.Request) {
 // traffic elsewhere while it is not. READINESS_REQUIRES_DATABASE=false keeps
 // it 200 for single-instance set-ups, where there is nowhere else to send it.
 func (s *server) ready(w http.ResponseWriter, r *http.Request) {
-	st := s.db.State()
+	st := s.database.State()
 	up := st.Status == dependency.Up
 	body := map[string]any{"status": "ready", "database": up, "environment": s.opts.Environment}
 	code := http.StatusOK
@@ -101,12 +100,12 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) {
 		Description: s.opts.AppName, Checks: map[string][]checkEntry{}}
 	for _, st := range s.deps.States() {
 		e := dependencyEntry(st)
-		if st.Name == db.Name {
-			ps := s.db.Stat()
-			e.Pool = &poolStat{Total: ps.TotalConns(), Idle: ps.IdleConns(), Acquired: ps.AcquiredConns(),
-				Constructing: ps.ConstructingConns(), Max: ps.MaxConns(), Acquires: ps.AcquireCount(),
-				EmptyWaits: ps.EmptyAcquireCount(), Canceled: ps.CanceledAcquireCount(), Opened: ps.NewConnsCount(),
-				ClosedIdle: ps.MaxIdleDestroyCount(), ClosedOld: ps.MaxLifetimeDestroyCount()}
+		if st.Name == s.database.State().Name {
+			ps := s.database.PoolStats()
+			e.Pool = &poolStat{Total: ps.Total, Idle: ps.Idle, Acquired: ps.Acquired,
+				Constructing: ps.Constructing, Max: ps.Max, Acquires: ps.Acquires,
+				EmptyWaits: ps.EmptyAcquires, Canceled: ps.CanceledAcquires, Opened: ps.Opened,
+				ClosedIdle: ps.ClosedIdle, ClosedOld: ps.ClosedLifetime}
 			if st.Degraded() {
 				e.Status = "fail"
 				rep.Status = "fail"

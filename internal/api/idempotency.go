@@ -7,10 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/rca-engine/api/internal/idempotency"
-	"github.com/rca-engine/api/internal/jobs"
 )
 
 // idempotencyKey reads the Idempotency-Key header: an RFC 8941 string
@@ -36,12 +33,14 @@ func idempotencyKey(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return v, true
 }
 
-// writeOnce runs a state-changing operation at most once per
+// writeOnce runs a state-changing use case at most once per
 // Idempotency-Key and answers with its response, or with the stored one on
-// a retry. op returns the status, the value to send and the events to
-// announce once the transaction has committed.
+// a retry. op calls one service method in the transaction it is given
+// (the one the stored response commits in) and returns the status, the
+// value to send and the Location, if any. Announcing the events of the
+// write is the event log's business, after commit; nothing to do here.
 func (s *server) writeOnce(w http.ResponseWriter, r *http.Request, body []byte,
-	op func(ctx context.Context, tx pgx.Tx) (status int, v any, location string, events []jobs.Event, err error)) {
+	op func(ctx context.Context, tx *idempotency.Tx) (status int, v any, location string, err error)) {
 	key, ok := idempotencyKey(w, r)
 	if !ok {
 		return
@@ -54,13 +53,11 @@ func (s *server) writeOnce(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	req := idempotency.Request{Key: key, Scope: scope}
 	req.Fingerprint = sha256.Sum256(body)
-	var events []jobs.Event
-	resp, replayed, err := s.idem.Run(r.Context(), req, func(ctx context.Context, tx pgx.Tx) (idempotency.Response, error) {
-		status, v, location, evs, err := op(ctx, tx)
+	resp, replayed, err := s.idem.Run(r.Context(), req, func(ctx context.Context, tx *idempotency.Tx) (idempotency.Response, error) {
+		status, v, location, err := op(ctx, tx)
 		if err != nil {
 			return idempotency.Response{}, err
 		}
-		events = evs // the last run's: earlier runs were rolled back
 		b, err := json.Marshal(v)
 		if err != nil {
 			return idempotency.Response{}, err
@@ -73,8 +70,6 @@ func (s *server) writeOnce(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
-	} else if s.notifier != nil && len(events) > 0 {
-		s.notifier.Notify(events...)
 	}
 	if resp.Location != "" {
 		w.Header().Set("Location", resp.Location)

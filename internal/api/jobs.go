@@ -12,8 +12,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-
+	"github.com/rca-engine/api/internal/eventlog"
+	"github.com/rca-engine/api/internal/idempotency"
 	"github.com/rca-engine/api/internal/jobs"
 )
 
@@ -136,9 +136,6 @@ func (s *server) listJobs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if list == nil {
-		list = []jobs.Job{}
-	}
 	writeJSON(w, http.StatusOK, list)
 }
 
@@ -160,14 +157,10 @@ func (s *server) createJob(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// A signed-in caller's jobs are theirs: the free-text user_id the
-	// original trusted could name anyone.
-	if p, ok := principalOf(r.Context()); ok {
-		in.UserID = p.User.Username
-	}
-	s.writeOnce(w, r, body, func(ctx context.Context, tx pgx.Tx) (int, any, string, []jobs.Event, error) {
-		j, ev, err := s.jobs.Create(ctx, tx, in)
-		return http.StatusCreated, j, "/api/jobs/" + j.ID.String(), []jobs.Event{ev}, err
+	owner := ownerOf(r.Context())
+	s.writeOnce(w, r, body, func(ctx context.Context, tx *idempotency.Tx) (int, any, string, error) {
+		j, err := s.jobs.CreateTx(ctx, tx, owner, in)
+		return http.StatusCreated, j, "/api/jobs/" + j.ID.String(), err
 	})
 }
 
@@ -197,7 +190,7 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := newQuery(r, "since", "limit")
-	f := jobs.EventFilter{Since: q.timestamp("since"), Limit: q.intRange("limit", 100, 1, 500)}
+	f := eventlog.Filter{Since: q.timestamp("since"), Limit: q.intRange("limit", 100, 1, 500)}
 	if len(q.errs) > 0 {
 		invalid(w, r, q.errs)
 		return
@@ -206,9 +199,6 @@ func (s *server) jobEvents(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	if events == nil {
-		events = []jobs.Event{}
 	}
 	writeJSON(w, http.StatusOK, events)
 }
@@ -228,8 +218,17 @@ func (s *server) cancelJob(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.writeOnce(w, r, body, func(ctx context.Context, tx pgx.Tx) (int, any, string, []jobs.Event, error) {
-		j, ev, err := s.jobs.Cancel(ctx, tx, id, in.Reason)
-		return http.StatusOK, j, "", []jobs.Event{ev}, err
+	s.writeOnce(w, r, body, func(ctx context.Context, tx *idempotency.Tx) (int, any, string, error) {
+		j, err := s.jobs.CancelTx(ctx, tx, id, in)
+		return http.StatusOK, j, "", err
 	})
+}
+
+// ownerOf is the signed-in caller as a job owner, or nil.
+func ownerOf(ctx context.Context) *jobs.Owner {
+	p, ok := principalOf(ctx)
+	if !ok {
+		return nil
+	}
+	return &jobs.Owner{ID: p.User.ID, Username: p.User.Username}
 }

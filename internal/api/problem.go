@@ -1,21 +1,12 @@
 package api
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
-	"github.com/rca-engine/api/internal/idempotency"
-	"github.com/rca-engine/api/internal/jobs"
 )
 
 // Problem is an RFC 9457 problem detail. The original UI shows `detail`, so
@@ -81,7 +72,7 @@ func invalid(w http.ResponseWriter, r *http.Request, errs []FieldError) {
 		Title: "Invalid request", Detail: detail, Errors: errs})
 }
 
-var dependencyTitles = map[string]string{db.Name: "PostgreSQL", "redis": "Redis"}
+var dependencyTitles = map[string]string{"postgres": "PostgreSQL", "redis": "Redis"}
 
 // unavailable answers 503 with Retry-After for a dependency that is down.
 func unavailable(w http.ResponseWriter, r *http.Request, st dependency.State, now time.Time) {
@@ -113,54 +104,4 @@ func unavailable(w http.ResponseWriter, r *http.Request, st dependency.State, no
 	w.Header().Add("X-Degraded", st.Name)
 	writeProblem(w, r, Problem{Type: typeUnavailable, Status: http.StatusServiceUnavailable,
 		Title: "Dependency unavailable", Detail: detail, Dependency: info})
-}
-
-// fail decides how an error from below looks to the client. Errors that
-// carry no meaning for a client become a 500 whose detail says nothing
-// about internals; the log has the whole error under the request id.
-func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var (
-		unavail  *db.UnavailableError
-		conflict *jobs.ConflictError
-		pgErr    *pgconn.PgError
-	)
-	switch {
-	case errors.As(err, &unavail):
-		unavailable(w, r, unavail.State, time.Now())
-	case errors.Is(err, jobs.ErrNotFound):
-		notFound(w, r, "Job not found")
-	case errors.As(err, &conflict):
-		writeProblem(w, r, Problem{Status: http.StatusConflict, Detail: fmt.Sprintf(
-			"The job is already %s; only pending or running jobs can be %s.", conflict.Status, conflict.Action)})
-	case errors.Is(err, idempotency.ErrInProgress):
-		w.Header().Set("Retry-After", "1")
-		writeProblem(w, r, Problem{Status: http.StatusConflict,
-			Detail: "A request with this Idempotency-Key is still being processed; retry when it has finished."})
-	case errors.Is(err, idempotency.ErrMismatch):
-		writeProblem(w, r, Problem{Status: http.StatusUnprocessableEntity,
-			Detail: "This Idempotency-Key was already used for a different request; use a new key for a new request."})
-	case errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == "54001"):
-		// Data exceptions (a NUL in JSON text, a number PostgreSQL cannot
-		// hold, nesting deeper than it parses): the input's fault.
-		writeProblem(w, r, Problem{Type: typeValidation, Status: http.StatusUnprocessableEntity,
-			Title: "Invalid request", Detail: "A value in the request cannot be stored: " + pgErr.Message + "."})
-	case errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "23"):
-		// Integrity violations that validation could not foresee, such as
-		// a job deleted between the check and the insert.
-		writeProblem(w, r, Problem{Status: http.StatusConflict,
-			Detail: "The request conflicts with the current state of the data; reload and try again."})
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		// The client went away; nobody is there to read an answer.
-		s.log.LogAttrs(r.Context(), slog.LevelDebug, "client gone", slog.String("request_id", requestID(r.Context())))
-		w.WriteHeader(499)
-	case errors.Is(err, context.DeadlineExceeded):
-		w.Header().Set("Retry-After", "1")
-		writeProblem(w, r, Problem{Status: http.StatusServiceUnavailable,
-			Detail: "The request took longer than the service allows. Try again shortly."})
-	default:
-		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
-			slog.String("request_id", requestID(r.Context())), slog.String("error", err.Error()))
-		writeProblem(w, r, Problem{Status: http.StatusInternalServerError,
-			Detail: "An unexpected error occurred. Quote the request id when reporting it."})
-	}
 }

@@ -12,17 +12,17 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/cors"
-	"github.com/go-playground/validator/v10"
 
 	"github.com/rca-engine/api/internal/auth"
-	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/eventlog"
 	"github.com/rca-engine/api/internal/idempotency"
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/metrics"
 	"github.com/rca-engine/api/internal/ratelimit"
 	"github.com/rca-engine/api/internal/sse"
 	"github.com/rca-engine/api/internal/tickets"
+	"github.com/rca-engine/api/internal/validate"
 )
 
 // Options are the edge's settings.
@@ -36,11 +36,10 @@ type Options struct {
 	ReadinessRequiresDB bool
 	// UI is the web UI's build (nil: not built; "/" then says how).
 	UI fs.FS
-	// AuthMode is AuthOff, AuthWrites (the default) or AuthAll;
-	// Registration is open, admin or closed.
-	AuthMode     string
-	Registration string
-	RateLimits   RateLimits
+	// AuthMode says which routes need a signed-in user (default
+	// auth.ModeWrites; auth.ModeOff without Deps.Auth).
+	AuthMode   auth.Mode
+	RateLimits ratelimit.Classes
 	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto.
 	TrustedProxies []netip.Prefix
 	// StreamRecheck is how often an open event stream's credential is
@@ -51,14 +50,14 @@ type Options struct {
 // Deps is what the edge is wired to. Deps.Dependencies lists every tracked
 // dependency, PostgreSQL first.
 type Deps struct {
-	DB           *db.DB
+	// Database is PostgreSQL's state and pool figures, for readiness and
+	// health; Dependencies lists every tracked dependency, PostgreSQL first.
+	Database     Database
 	Dependencies dependency.Set
-	Jobs         *jobs.Store
+	Jobs         *jobs.Service
+	Events       *eventlog.Log
 	Tickets      *tickets.Service
 	Idempotency  *idempotency.Store
-	// Notifier hears of job events after their transaction commits; nil
-	// until the event layer exists.
-	Notifier jobs.Notifier
 	// Streams serves the SSE routes; nil leaves them unregistered.
 	Streams *sse.Server
 	Metrics *metrics.Metrics
@@ -68,17 +67,23 @@ type Deps struct {
 	Limiter *ratelimit.Limiter
 }
 
+// Database is what the edge reads of PostgreSQL: memory only, never a query.
+type Database interface {
+	State() dependency.State
+	PoolStats() dependency.PoolStats
+}
+
 type server struct {
 	opts     Options
-	db       *db.DB
+	database Database
 	deps     dependency.Set
-	jobs     *jobs.Store
+	jobs     *jobs.Service
+	events   *eventlog.Log
 	tickets  *tickets.Service
 	idem     *idempotency.Store
-	notifier jobs.Notifier
 	streams  *sse.Server
 	metrics  *metrics.Metrics
-	validate *validator.Validate
+	validate *validate.Validator
 	auth     *auth.Service
 	limiter  *ratelimit.Limiter
 	log      *slog.Logger
@@ -90,20 +95,20 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	if opts.AppName == "" {
 		opts.AppName = "RCA Engine API"
 	}
-	s := &server{opts: opts, db: d.DB, deps: d.Dependencies, jobs: d.Jobs, tickets: d.Tickets,
-		idem: d.Idempotency, notifier: d.Notifier, streams: d.Streams, metrics: d.Metrics, validate: newValidator(),
+	s := &server{opts: opts, database: d.Database, deps: d.Dependencies, jobs: d.Jobs, events: d.Events, tickets: d.Tickets,
+		idem: d.Idempotency, streams: d.Streams, metrics: d.Metrics, validate: validate.New(),
 		auth: d.Auth, limiter: d.Limiter, log: d.Logger, started: time.Now()}
 	if s.opts.StreamRecheck <= 0 {
 		s.opts.StreamRecheck = 30 * time.Second
 	}
 	switch {
-	case d.Auth == nil && (opts.AuthMode == "" || opts.AuthMode == AuthOff):
+	case d.Auth == nil && (opts.AuthMode == "" || opts.AuthMode == auth.ModeOff):
 		// An edge built without accounts (some tests) has nothing to check.
-		s.opts.AuthMode = AuthOff
+		s.opts.AuthMode = auth.ModeOff
 	case d.Auth == nil:
-		panic("api: AuthMode " + opts.AuthMode + " needs Deps.Auth")
+		panic("api: AuthMode " + string(opts.AuthMode) + " needs Deps.Auth")
 	case opts.AuthMode == "":
-		s.opts.AuthMode = AuthWrites
+		s.opts.AuthMode = auth.ModeWrites
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -134,8 +139,8 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	r.With(bounded(opts.RequestTimeout, opts.MaxBodyBytes)).Get("/*", s.serveUI)
 
 	r.Route("/api", func(r chi.Router) {
-		read := s.limited("read", func(l RateLimits) ratelimit.Limit { return l.Read })
-		write := s.limited("write", func(l RateLimits) ratelimit.Limit { return l.Write })
+		read := s.limited("read", func(l ratelimit.Classes) ratelimit.Limit { return l.Read })
+		write := s.limited("write", func(l ratelimit.Classes) ratelimit.Limit { return l.Write })
 		byMethod := func(next http.Handler) http.Handler {
 			reads, writes := read(next), write(next)
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -163,7 +168,7 @@ func NewHandler(opts Options, d Deps) http.Handler {
 				r.Use(bounded(opts.RequestTimeout, opts.MaxBodyBytes))
 				r.Get("/auth/config", s.authConfig)
 				r.Group(func(r chi.Router) {
-					r.Use(s.limitedBy("auth", func(l RateLimits) ratelimit.Limit { return l.Auth }, byAddress), s.authenticate)
+					r.Use(s.limitedBy("auth", func(l ratelimit.Classes) ratelimit.Limit { return l.Auth }, byAddress), s.authenticate)
 					r.Post("/auth/login", s.login)
 					r.Post("/auth/register", s.register)
 					r.Post("/auth/refresh", s.refresh)

@@ -24,7 +24,7 @@ func (s *server) jobStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if job.Status.Terminal() {
-		last, err := s.jobs.LastEventID(ctx, id)
+		last, err := s.events.NewestOfJob(ctx, id)
 		if err != nil {
 			s.fail(w, r, err)
 			return

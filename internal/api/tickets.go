@@ -6,9 +6,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-
-	"github.com/rca-engine/api/internal/jobs"
+	"github.com/rca-engine/api/internal/idempotency"
 	"github.com/rca-engine/api/internal/tickets"
 )
 
@@ -20,9 +18,9 @@ func (s *server) createTicket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.writeOnce(w, r, body, func(ctx context.Context, tx pgx.Tx) (int, any, string, []jobs.Event, error) {
-		t, ev, err := s.tickets.Create(ctx, tx, in)
-		return http.StatusCreated, t, "", []jobs.Event{ev}, err
+	s.writeOnce(w, r, body, func(ctx context.Context, tx *idempotency.Tx) (int, any, string, error) {
+		t, err := s.tickets.CreateTx(ctx, tx, in)
+		return http.StatusCreated, t, "", err
 	})
 }
 
@@ -34,12 +32,9 @@ func (s *server) dispatch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.writeOnce(w, r, body, func(ctx context.Context, tx pgx.Tx) (int, any, string, []jobs.Event, error) {
-		list, events, err := s.tickets.Dispatch(ctx, tx, in)
-		if list == nil {
-			list = []tickets.Ticket{}
-		}
-		return http.StatusCreated, jobTickets{JobID: in.JobID, Tickets: list}, "", events, err
+	s.writeOnce(w, r, body, func(ctx context.Context, tx *idempotency.Tx) (int, any, string, error) {
+		list, err := s.tickets.DispatchTx(ctx, tx, in)
+		return http.StatusCreated, jobTickets{JobID: in.JobID, Tickets: list}, "", err
 	})
 }
 
@@ -120,12 +115,7 @@ func (s *server) putSettings(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.decodeJSON(w, r, &in); !ok {
 		return
 	}
-	var out tickets.Settings
-	err := s.db.Tx(r.Context(), func(ctx context.Context, tx pgx.Tx) error {
-		var err error
-		out, err = s.tickets.UpdateSettings(ctx, tx, in)
-		return err
-	})
+	out, err := s.tickets.UpdateSettings(r.Context(), in)
 	if err != nil {
 		s.fail(w, r, err)
 		return

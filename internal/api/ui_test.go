@@ -10,6 +10,7 @@ import (
 
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/eventlog"
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/metrics"
 )
@@ -32,7 +33,7 @@ func TestUIIsServedWithoutShadowingTheAPI(t *testing.T) {
 		if ui {
 			opts.UI = files
 		}
-		return NewHandler(opts, Deps{DB: d, Dependencies: deps, Jobs: jobs.NewStore(d), Metrics: metrics.New(deps, d.Stat)})
+		return NewHandler(opts, Deps{Database: d, Dependencies: deps, Jobs: jobs.NewService(d, eventlog.New(d)), Metrics: metrics.New(deps, d.Stat)})
 	}
 	withUI, withoutUI := handler(true), handler(false)
 	get := func(h http.Handler, method, path string) *httptest.ResponseRecorder {

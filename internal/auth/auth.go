@@ -106,6 +106,30 @@ var (
 	ErrNotFound = errors.New("not found")
 )
 
+// Mode says which routes need a signed-in user (AUTH_MODE).
+type Mode string
+
+const (
+	ModeOff    Mode = "off"    // everything open: local experiments only
+	ModeWrites Mode = "writes" // state-changing routes need a credential; reads are open
+	ModeAll    Mode = "all"    // everything but health, metrics and signing in needs one
+)
+
+// Modes lists the modes, for parsing.
+var Modes = []Mode{ModeOff, ModeWrites, ModeAll}
+
+// Registration says who may create accounts (AUTH_REGISTRATION).
+type Registration string
+
+const (
+	RegistrationOpen   Registration = "open"   // anyone
+	RegistrationAdmin  Registration = "admin"  // only an admin
+	RegistrationClosed Registration = "closed" // only an admin, and the UI offers none
+)
+
+// Registrations lists the policies, for parsing.
+var Registrations = []Registration{RegistrationOpen, RegistrationAdmin, RegistrationClosed}
+
 // DuplicateError is a registration whose email or username is taken.
 type DuplicateError struct{ Field string }
 

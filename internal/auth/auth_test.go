@@ -48,7 +48,9 @@ func newService(t *testing.T) (*Service, *clock, string) {
 
 func register(t *testing.T, s *Service, name string, role Role) User {
 	t.Helper()
-	u, err := s.Register(context.Background(), Registration{Email: name + "@example.com", Username: name,
+	// An admin registers them, as the policy requires for the admin role.
+	by := &Principal{Role: RoleAdmin}
+	u, err := s.Register(context.Background(), by, NewAccount{Email: name + "@example.com", Username: name,
 		Password: "password-of-" + name, Role: role})
 	if err != nil {
 		t.Fatal(err)
@@ -251,14 +253,14 @@ func TestDeactivationAndRoleChangesApplyAtOnce(t *testing.T) {
 	u := register(t, s, "bob", RoleUser)
 	tok, _, _ := s.Login(ctx, "bob", "password-of-bob")
 	admin := RoleAdmin
-	if _, err := s.UpdateUser(ctx, u.ID, UserChange{Role: &admin}); err != nil {
+	if _, err := s.UpdateUser(ctx, Principal{}, u.ID, UserChange{Role: &admin}); err != nil {
 		t.Fatal(err)
 	}
 	if p, err := s.Authenticate(ctx, tok.AccessToken); err != nil || p.Role != RoleAdmin {
 		t.Fatalf("promotion not seen by a live token: %+v %v", p, err)
 	}
 	off := false
-	if _, err := s.UpdateUser(ctx, u.ID, UserChange{IsActive: &off}); err != nil {
+	if _, err := s.UpdateUser(ctx, Principal{}, u.ID, UserChange{IsActive: &off}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Authenticate(ctx, tok.AccessToken); err == nil {
@@ -269,7 +271,7 @@ func TestDeactivationAndRoleChangesApplyAtOnce(t *testing.T) {
 	if _, _, err := s.Login(ctx, "bob", "password-of-bob"); !errors.Is(err, ErrInvalidCredentials) {
 		t.Fatalf("deactivated login: %v", err)
 	}
-	if _, err := s.UpdateUser(ctx, uuid.New(), UserChange{IsActive: &off}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.UpdateUser(ctx, Principal{}, uuid.New(), UserChange{IsActive: &off}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown user: %v", err)
 	}
 }
@@ -304,7 +306,7 @@ func TestAPITokens(t *testing.T) {
 	}
 	_, adminSecret, _ := s.CreateAPIToken(ctx, p, "ci", RoleAdmin, time.Hour)
 	demote := RoleUser
-	if _, err := s.UpdateUser(ctx, owner.ID, UserChange{Role: &demote}); err != nil {
+	if _, err := s.UpdateUser(ctx, Principal{}, owner.ID, UserChange{Role: &demote}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.Authenticate(ctx, adminSecret); got.Role != RoleUser {
@@ -333,7 +335,7 @@ func TestRegistrationKeepsHostileStringsVerbatim(t *testing.T) {
 	s, _, _ := newService(t)
 	ctx := context.Background()
 	full := `Robert'); DROP TABLE users;-- <script>alert(1)</script> "ünïcødé" 🎉 \u0000`
-	u, err := s.Register(ctx, Registration{Email: "x@example.com", Username: "o'brien<b>", Password: "p4ssword!!", FullName: &full})
+	u, err := s.Register(ctx, nil, NewAccount{Email: "x@example.com", Username: "o'brien<b>", Password: "p4ssword!!", FullName: &full})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,10 +344,10 @@ func TestRegistrationKeepsHostileStringsVerbatim(t *testing.T) {
 		t.Fatalf("stored %+v, %v", got, err)
 	}
 	var dup *DuplicateError
-	if _, err := s.Register(ctx, Registration{Email: "X@EXAMPLE.com", Username: "other", Password: "p4ssword!!"}); !errors.As(err, &dup) || dup.Field != "email" {
+	if _, err := s.Register(ctx, nil, NewAccount{Email: "X@EXAMPLE.com", Username: "other", Password: "p4ssword!!"}); !errors.As(err, &dup) || dup.Field != "email" {
 		t.Fatalf("duplicate email in another case: %v", err)
 	}
-	if _, err := s.Register(ctx, Registration{Email: "y@example.com", Username: "O'BRIEN<B>", Password: "p4ssword!!"}); !errors.As(err, &dup) || dup.Field != "username" {
+	if _, err := s.Register(ctx, nil, NewAccount{Email: "y@example.com", Username: "O'BRIEN<B>", Password: "p4ssword!!"}); !errors.As(err, &dup) || dup.Field != "username" {
 		t.Fatalf("duplicate username in another case: %v", err)
 	}
 }

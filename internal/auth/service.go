@@ -15,11 +15,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/rca-engine/api/internal/apperr"
 	"github.com/rca-engine/api/internal/db"
 )
 
 // Config are the service's settings.
 type Config struct {
+	// Registration says who may create accounts; default RegistrationOpen.
+	Registration Registration
 	// Secret signs tokens (HS256); at least MinSecretLen bytes.
 	Secret     []byte
 	Issuer     string        // default "rca-engine"
@@ -77,6 +80,9 @@ func New(database *db.DB, cfg Config) (*Service, error) {
 	if cfg.MaxHashes <= 0 {
 		cfg.MaxHashes = runtime.GOMAXPROCS(0)
 	}
+	if cfg.Registration == "" {
+		cfg.Registration = RegistrationOpen
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -94,6 +100,9 @@ func New(database *db.DB, cfg Config) (*Service, error) {
 // AccessTTL is how long an access token lives.
 func (s *Service) AccessTTL() time.Duration { return s.cfg.AccessTTL }
 
+// Registration is who may create accounts.
+func (s *Service) Registration() Registration { return s.cfg.Registration }
+
 // RefreshTTL is how long a refresh token lives.
 func (s *Service) RefreshTTL() time.Duration { return s.cfg.RefreshTTL }
 
@@ -101,8 +110,8 @@ func (s *Service) RefreshTTL() time.Duration { return s.cfg.RefreshTTL }
 // oldest beyond it end.
 const MaxSessions = 50
 
-// Registration is a new account.
-type Registration struct {
+// NewAccount is a new account, as a client asks for it.
+type NewAccount struct {
 	Email    string
 	Username string
 	Password string
@@ -122,8 +131,36 @@ func scanUser(row pgx.Row, extra ...any) (User, error) {
 	return u, nil
 }
 
-// Register creates an account. The caller has validated the fields.
-func (s *Service) Register(ctx context.Context, r Registration) (User, error) {
+// Register creates an account on behalf of by (nil: nobody signed in), as
+// the registration policy allows: anyone while it is open, only admins
+// when it is admin or closed; only an admin may create another admin.
+func (s *Service) Register(ctx context.Context, by *Principal, r NewAccount) (User, error) {
+	if err := s.MayRegister(by); err != nil {
+		return User{}, err
+	}
+	if r.Role != "" && r.Role != RoleUser && (by == nil || by.Role != RoleAdmin) {
+		return User{}, &apperr.Error{Kind: apperr.Forbidden, Message: "Only an admin may register an account with the admin role.", Err: ErrForbidden}
+	}
+	return s.register(ctx, r)
+}
+
+// MayRegister says whether by (nil: nobody signed in) may register
+// accounts at all under the policy. The edge asks before reading the
+// request, so that a refusal does not depend on what was sent.
+func (s *Service) MayRegister(by *Principal) error {
+	isAdmin := by != nil && by.Role == RoleAdmin
+	switch {
+	case s.cfg.Registration == RegistrationClosed && !isAdmin:
+		return &apperr.Error{Kind: apperr.Forbidden, Message: "Registration is closed; an admin creates accounts.", Err: ErrForbidden}
+	case s.cfg.Registration == RegistrationAdmin && by == nil:
+		return apperr.New(apperr.Unauthorized, "Only an admin may register accounts; sign in as one first.")
+	case s.cfg.Registration == RegistrationAdmin && !isAdmin:
+		return &apperr.Error{Kind: apperr.Forbidden, Message: "Only an admin may register accounts.", Err: ErrForbidden}
+	}
+	return nil
+}
+
+func (s *Service) register(ctx context.Context, r NewAccount) (User, error) {
 	if !r.Role.Valid() {
 		r.Role = RoleUser
 	}
@@ -132,7 +169,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (User, error) {
 		return User{}, err
 	}
 	var u User
-	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err = s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		u, err = scanUser(tx.QueryRow(ctx, `INSERT INTO users (email, username, full_name, password_hash, role)
 			VALUES ($1, $2, $3, $4, $5) RETURNING `+userColumns, r.Email, r.Username, r.FullName, hash, r.Role))
 		return err
@@ -146,10 +183,13 @@ func (s *Service) Register(ctx context.Context, r Registration) (User, error) {
 func duplicate(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		field := "username"
 		if strings.Contains(pgErr.ConstraintName, "email") {
-			return &DuplicateError{Field: "email"}
+			field = "email"
 		}
-		return &DuplicateError{Field: "username"}
+		// 400, as the original answered; the field says which.
+		return &apperr.Error{Kind: apperr.BadRequest, Message: fmt.Sprintf("This %s is already registered.", field),
+			Fields: []apperr.Field{{Name: field, Message: "is already registered"}}, Err: &DuplicateError{Field: field}}
 	}
 	return err
 }
@@ -167,7 +207,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, username, password str
 	if err != nil || exists {
 		return false, err
 	}
-	_, err = s.Register(ctx, Registration{Email: email, Username: username, Password: password, Role: RoleAdmin})
+	_, err = s.register(ctx, NewAccount{Email: email, Username: username, Password: password, Role: RoleAdmin})
 	var dup *DuplicateError
 	if errors.As(err, &dup) {
 		return false, nil // another replica was first
@@ -237,7 +277,7 @@ func (s *Service) LoginChecked(ctx context.Context, login, password string, chec
 	if err != nil {
 		return Tokens{}, User{}, err
 	}
-	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err = s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		// Only for an account still active: a deactivation that commits
 		// between the check above and here must not leave a session.
 		tag, err := tx.Exec(ctx, `INSERT INTO auth_sessions (id, user_id, current_jti, expires_at)
@@ -291,7 +331,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Tokens, User, error)
 		u              User
 		reused, graced bool
 	)
-	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err = s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		reused, graced = false, false
 		var (
 			current, userID uuid.UUID
@@ -481,13 +521,19 @@ func scanToken(row pgx.Row) (APIToken, error) {
 }
 
 // CreateAPIToken makes a token for p's account with at most p's role, and
-// returns the secret, which is not stored and cannot be shown again.
+// returns the secret, which is not stored and cannot be shown again. Only
+// a signed-in user may: a token that mints tokens would outlive any
+// revocation of itself.
 func (s *Service) CreateAPIToken(ctx context.Context, p Principal, name string, role Role, ttl time.Duration) (APIToken, string, error) {
+	if err := MayCreateAPIToken(p); err != nil {
+		return APIToken{}, "", err
+	}
 	if role == "" {
 		role = p.Role
 	}
 	if !p.Role.AtLeast(role) {
-		return APIToken{}, "", fmt.Errorf("%w: a %s cannot create an %s token", ErrForbidden, p.Role, role)
+		return APIToken{}, "", &apperr.Error{Kind: apperr.Forbidden,
+			Message: "You cannot create a token with a role above your own.", Err: ErrForbidden}
 	}
 	secret := APITokenPrefix + rand.Text() + rand.Text() // 260 bits
 	var expires *time.Time
@@ -496,7 +542,7 @@ func (s *Service) CreateAPIToken(ctx context.Context, p Principal, name string, 
 		expires = &e
 	}
 	var t APIToken
-	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		t, err = scanToken(tx.QueryRow(ctx, `WITH t AS (
 				INSERT INTO api_tokens (user_id, name, token_hash, prefix, role, expires_at)
@@ -511,10 +557,19 @@ func (s *Service) CreateAPIToken(ctx context.Context, p Principal, name string, 
 	return t, secret, nil
 }
 
+// MayCreateAPIToken says whether p may create API tokens at all.
+func MayCreateAPIToken(p Principal) error {
+	if p.Kind != KindSession {
+		return &apperr.Error{Kind: apperr.Forbidden,
+			Message: "API tokens are created by a signed-in user, not by another API token.", Err: ErrForbidden}
+	}
+	return nil
+}
+
 // ListAPITokens lists p's tokens, or everyone's for an admin who asks.
 func (s *Service) ListAPITokens(ctx context.Context, p Principal, all bool) ([]APIToken, error) {
 	if all && p.Role != RoleAdmin {
-		return nil, fmt.Errorf("%w: only admins list everyone's tokens", ErrForbidden)
+		return nil, &apperr.Error{Kind: apperr.Forbidden, Message: "Only admins may list everyone's tokens.", Err: ErrForbidden}
 	}
 	out := []APIToken{}
 	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
@@ -541,7 +596,7 @@ func (s *Service) ListAPITokens(ctx context.Context, p Principal, all bool) ([]A
 // Revoking a revoked token is not an error; someone else's is ErrNotFound.
 func (s *Service) RevokeAPIToken(ctx context.Context, p Principal, id uuid.UUID) (APIToken, error) {
 	var t APIToken
-	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		t, err = scanToken(tx.QueryRow(ctx, `WITH t AS (
 				UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
@@ -550,7 +605,7 @@ func (s *Service) RevokeAPIToken(ctx context.Context, p Principal, id uuid.UUID)
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return APIToken{}, ErrNotFound
+		return APIToken{}, apperr.Wrap(apperr.NotFound, ErrNotFound, "API token not found")
 	}
 	return t, err
 }
@@ -583,11 +638,16 @@ type UserChange struct {
 	IsActive *bool
 }
 
-// UpdateUser applies c. Deactivating an account also revokes its sessions,
-// so that reactivating it later does not bring old sign-ins back.
-func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, c UserChange) (User, error) {
+// UpdateUser applies by's change c to account id. Deactivating an account
+// also revokes its sessions, so that reactivating it later does not bring
+// old sign-ins back. Nobody demotes or deactivates themselves: the last
+// admin could lock every admin out.
+func (s *Service) UpdateUser(ctx context.Context, by Principal, id uuid.UUID, c UserChange) (User, error) {
+	if id == by.User.ID && ((c.Role != nil && *c.Role != RoleAdmin) || (c.IsActive != nil && !*c.IsActive)) {
+		return User{}, apperr.New(apperr.Conflict, "You cannot demote or deactivate your own account; ask another admin.")
+	}
 	var u User
-	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		u, err = scanUser(tx.QueryRow(ctx, `UPDATE users SET role = coalesce($2, role),
 				is_active = coalesce($3, is_active), updated_at = now()
@@ -602,7 +662,7 @@ func (s *Service) UpdateUser(ctx context.Context, id uuid.UUID, c UserChange) (U
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, ErrNotFound
+		return User{}, apperr.Wrap(apperr.NotFound, ErrNotFound, "User not found")
 	}
 	return u, err
 }

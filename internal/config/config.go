@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,8 @@ type Config struct {
 
 	Auth       Auth
 	RateLimits RateLimits
+	// Roles are what this process runs (RCA_ROLES); default all.
+	Roles []Role
 
 	// ReadinessRequiresDB makes /api/health/ready answer 503 while
 	// PostgreSQL is unusable. Single-instance set-ups without a load
@@ -77,23 +80,15 @@ type Config struct {
 	migrate bool
 }
 
-// Auth is who may do what.
+// Auth is who may do what: the accounts service's own settings (secret,
+// issuer, lifetimes, registration policy), and the edge's.
 type Auth struct {
-	// Mode: off (everything open), writes (state-changing routes need a
-	// token) or all (everything but health, metrics and sign-in).
-	Mode string
-	// Registration: open (anyone), admin (only an admin registers
-	// accounts) or closed.
-	Registration string
-	Secret       []byte
+	auth.Config
+	// Mode: which routes need a signed-in user.
+	Mode auth.Mode
 	// SecretEphemeral is set when no JWT_SECRET_KEY was given outside
 	// production: tokens then die with the process.
 	SecretEphemeral bool
-	Issuer          string
-	Audience        string
-	AccessTTL       time.Duration
-	RefreshTTL      time.Duration
-	ReuseGrace      time.Duration
 	// StreamRecheck: how often an open stream's credential is checked
 	// again in mode all.
 	StreamRecheck time.Duration
@@ -103,13 +98,24 @@ type Auth struct {
 
 // RateLimits are the abuse limits, per client and route class.
 type RateLimits struct {
-	Enabled      bool
-	Read         ratelimit.Limit
-	Write        ratelimit.Limit
-	Auth         ratelimit.Limit // sign-in, registration and refresh, per address
-	LoginAccount ratelimit.Limit // failed sign-ins per account
-	LoginAddress ratelimit.Limit // failed sign-ins per address
+	Enabled bool
+	ratelimit.Classes
 }
+
+// Role is a part of the service a process runs (RCA_ROLES): one process
+// may run them all, or replicas may specialise.
+type Role string
+
+// RoleAPI serves HTTP: the API, the event streams and the web UI, with the
+// event tailer and the maintenance sweeps they need. The worker, delivery
+// and watcher roles join it as they land.
+const RoleAPI Role = "api"
+
+// Roles lists every role; the default runs them all.
+var Roles = []Role{RoleAPI}
+
+// HasRole reports whether this process runs r.
+func (c Config) HasRole(r Role) bool { return slices.Contains(c.Roles, r) }
 
 // DefaultDatabaseURL suits a local PostgreSQL with trust authentication.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/rca_engine?sslmode=disable"
@@ -117,7 +123,7 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/rca_engine?sslmod
 // Vars lists every variable Load reads, for documentation and for warning
 // about unknown keys in a .env file.
 var Vars = []string{
-	"HOST", "PORT", "ENVIRONMENT", "LOG_LEVEL", "LOG_FORMAT",
+	"HOST", "PORT", "ENVIRONMENT", "LOG_LEVEL", "LOG_FORMAT", "RCA_ROLES",
 	"DATABASE_URL", "DB_MIGRATE", "DB_ACQUIRE_TIMEOUT", "DB_QUERY_TIMEOUT", "DB_CONNECT_TIMEOUT",
 	"DB_MAX_CONNS", "DB_MAX_CONN_IDLE_TIME", "DB_MAX_CONN_LIFETIME", "DB_MAX_CONN_LIFETIME_JITTER",
 	"DB_HEALTH_CHECK_PERIOD", "DB_PING_TIMEOUT", "DB_KEEPALIVE_IDLE", "DB_KEEPALIVE_INTERVAL",
@@ -167,6 +173,7 @@ func Load(lookup Lookup) (Config, error) {
 		ReadinessRequiresDB: p.boolean("READINESS_REQUIRES_DATABASE", true),
 	}
 	c.LogLevel = p.level("LOG_LEVEL")
+	c.Roles = p.roles("RCA_ROLES")
 	if c.LogFormat == "" {
 		c.LogFormat = "text"
 		if c.Environment == "production" {
@@ -244,12 +251,14 @@ func Load(lookup Lookup) (Config, error) {
 	}
 	c.Auth = p.auth(c.Environment)
 	c.RateLimits = RateLimits{
-		Enabled:      p.boolean("RATE_LIMITING_ENABLED", true),
-		Read:         p.limit("RATE_LIMIT_READ", "600/minute"),
-		Write:        p.limit("RATE_LIMIT_WRITE", "120/minute"),
-		Auth:         p.limit("RATE_LIMIT_AUTH", "30/minute"),
-		LoginAccount: p.limit("RATE_LIMIT_LOGIN_ACCOUNT", "10/15m"),
-		LoginAddress: p.limit("RATE_LIMIT_LOGIN_ADDRESS", "60/15m"),
+		Enabled: p.boolean("RATE_LIMITING_ENABLED", true),
+		Classes: ratelimit.Classes{
+			Read:         p.limit("RATE_LIMIT_READ", "600/minute"),
+			Write:        p.limit("RATE_LIMIT_WRITE", "120/minute"),
+			Auth:         p.limit("RATE_LIMIT_AUTH", "30/minute"),
+			LoginAccount: p.limit("RATE_LIMIT_LOGIN_ACCOUNT", "10/15m"),
+			LoginAddress: p.limit("RATE_LIMIT_LOGIN_ADDRESS", "60/15m"),
+		},
 	}
 	if err := errors.Join(p.errs...); err != nil {
 		return Config{}, err
@@ -385,6 +394,39 @@ func (p *parser) oneOf(key, def string, allowed ...string) string {
 	return def
 }
 
+// oneOf is parser.oneOf for a typed set of values.
+func oneOf[T ~string](p *parser, key string, def T, allowed []T) T {
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	return T(p.oneOf(key, string(def), names...))
+}
+
+// roles reads a comma-separated list of roles; unset or blank means all.
+func (p *parser) roles(key string) []Role {
+	list := p.list(key)
+	if len(list) == 0 {
+		return slices.Clone(Roles)
+	}
+	var out []Role
+	for _, v := range list {
+		r := Role(strings.ToLower(v))
+		if !slices.Contains(Roles, r) {
+			names := make([]string, len(Roles))
+			for i, k := range Roles {
+				names[i] = string(k)
+			}
+			p.fail(key, fmt.Sprintf("%q is not a role; roles are %s", v, strings.Join(names, ", ")))
+			continue
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 func (p *parser) level(key string) slog.Level {
 	switch p.oneOf(key, "info", "debug", "info", "warn", "warning", "error") {
 	case "debug":
@@ -446,18 +488,20 @@ func (p *parser) origins(key string) []string {
 // production and replaced by a random one elsewhere (the caller says so
 // loudly); a short one is always fatal, since it would be the weakest link.
 func (p *parser) auth(environment string) Auth {
-	registration := "open"
+	registration := auth.RegistrationOpen
 	if environment == "production" {
-		registration = "admin"
+		registration = auth.RegistrationAdmin
 	}
 	a := Auth{
-		Mode:          p.oneOf("AUTH_MODE", "writes", "off", "writes", "all"),
-		Registration:  p.oneOf("AUTH_REGISTRATION", registration, "open", "admin", "closed"),
-		Issuer:        p.str("JWT_ISSUER", "rca-engine"),
-		Audience:      p.str("JWT_AUDIENCE", "rca-users"),
-		AccessTTL:     time.Duration(p.intRange("JWT_ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1, 24*60)) * time.Minute,
-		RefreshTTL:    time.Duration(p.intRange("JWT_REFRESH_TOKEN_EXPIRE_DAYS", 7, 1, 365)) * 24 * time.Hour,
-		ReuseGrace:    p.duration("JWT_REFRESH_REUSE_GRACE", 10*time.Second),
+		Config: auth.Config{
+			Registration: oneOf(p, "AUTH_REGISTRATION", registration, auth.Registrations),
+			Issuer:       p.str("JWT_ISSUER", "rca-engine"),
+			Audience:     p.str("JWT_AUDIENCE", "rca-users"),
+			AccessTTL:    time.Duration(p.intRange("JWT_ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1, 24*60)) * time.Minute,
+			RefreshTTL:   time.Duration(p.intRange("JWT_REFRESH_TOKEN_EXPIRE_DAYS", 7, 1, 365)) * 24 * time.Hour,
+			ReuseGrace:   p.duration("JWT_REFRESH_REUSE_GRACE", 10*time.Second),
+		},
+		Mode:          oneOf(p, "AUTH_MODE", auth.ModeWrites, auth.Modes),
 		StreamRecheck: p.duration("AUTH_STREAM_RECHECK", 30*time.Second),
 	}
 	// A long grace would let a copied refresh token be replayed unnoticed.

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rca-engine/api/internal/db"
@@ -29,7 +28,7 @@ func BenchmarkPointRead(b *testing.B) {
 	defer d.Close()
 	pgtest.Eventually(b, 10e9, "up", func() bool { return d.State().Status == dependency.Up })
 	var id uuid.UUID
-	if err := d.Tx(context.Background(), func(ctx context.Context, tx pgx.Tx) error {
+	if err := d.Tx(context.Background(), func(ctx context.Context, tx *db.Tx) error {
 		return tx.QueryRow(ctx, "INSERT INTO jobs (job_type) VALUES ('bench') RETURNING id").Scan(&id)
 	}); err != nil {
 		b.Fatal(err)

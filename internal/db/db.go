@@ -275,6 +275,15 @@ func (d *DB) State() dependency.State { return d.tracker.Get() }
 // Stat returns the pool's figures; it reads memory only.
 func (d *DB) Stat() *pgxpool.Stat { return d.pool.Stat() }
 
+// PoolStats returns the pool's figures as plain numbers; memory only.
+func (d *DB) PoolStats() dependency.PoolStats {
+	ps := d.pool.Stat()
+	return dependency.PoolStats{Total: ps.TotalConns(), Idle: ps.IdleConns(), Acquired: ps.AcquiredConns(),
+		Constructing: ps.ConstructingConns(), Max: ps.MaxConns(), Acquires: ps.AcquireCount(),
+		EmptyAcquires: ps.EmptyAcquireCount(), CanceledAcquires: ps.CanceledAcquireCount(),
+		Opened: ps.NewConnsCount(), ClosedIdle: ps.MaxIdleDestroyCount(), ClosedLifetime: ps.MaxLifetimeDestroyCount()}
+}
+
 // Kick asks the supervisor to try again soon. Calls are rate-limited by
 // KickInterval, so a burst of requests during an outage costs the database
 // one connection attempt, not one per request.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,8 +12,7 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/rca-engine/api/internal/apperr"
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
 	"github.com/rca-engine/api/internal/faults"
@@ -373,7 +373,7 @@ func TestTxRetriesWhenTheConnectionDiesBeforeCommit(t *testing.T) {
 	waitStatus(t, d, dependency.Up, 10*time.Second)
 
 	runs := 0
-	err := d.Tx(context.Background(), func(ctx context.Context, tx pgx.Tx) error {
+	err := d.Tx(context.Background(), func(ctx context.Context, tx *db.Tx) error {
 		runs++
 		if _, err := tx.Exec(ctx, "INSERT INTO jobs (job_type) VALUES ('tx-retry')"); err != nil {
 			return err
@@ -450,7 +450,7 @@ func TestServerBoundsWhatAVanishedClientHolds(t *testing.T) {
 	cfg := testConfig(pgtest.WithParams(t, url, "idle_in_transaction_session_timeout", "300"))
 	short := start(t, cfg)
 	waitStatus(t, short, dependency.Up, 10*time.Second)
-	err := short.Tx(context.Background(), func(ctx context.Context, tx pgx.Tx) error {
+	err := short.Tx(context.Background(), func(ctx context.Context, tx *db.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
 			return err
 		}
@@ -460,5 +460,103 @@ func TestServerBoundsWhatAVanishedClientHolds(t *testing.T) {
 	})
 	if err == nil {
 		t.Error("a transaction idle past idle_in_transaction_session_timeout was not ended by the server")
+	}
+}
+
+func TestCommitHooksRunOnlyForTheAttemptThatCommits(t *testing.T) {
+	url, _ := pgtest.NewDatabase(t)
+	d := start(t, testConfig(url))
+	waitStatus(t, d, dependency.Up, 10*time.Second)
+
+	tests := []struct {
+		name       string
+		fail       error // returned by fn
+		beforeFail error // returned by the BeforeCommit hook
+		killFirst  bool  // the first attempt's connection dies before COMMIT
+		wantRows   int64
+		wantAfter  int
+	}{
+		{name: "commits", wantRows: 1, wantAfter: 1},
+		{name: "fn fails", fail: errors.New("no"), wantRows: 0, wantAfter: 0},
+		{name: "hook fails", beforeFail: errors.New("no"), wantRows: 0, wantAfter: 0},
+		{name: "retried after a dead connection", killFirst: true, wantRows: 1, wantAfter: 1},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			jobType := fmt.Sprintf("hooks-%d", i)
+			runs, before, after := 0, 0, 0
+			err := d.Tx(context.Background(), func(ctx context.Context, tx *db.Tx) error {
+				runs++
+				tx.BeforeCommit(func(ctx context.Context) error {
+					before++
+					if tt.beforeFail != nil {
+						return tt.beforeFail
+					}
+					_, err := tx.Exec(ctx, "INSERT INTO jobs (job_type) VALUES ($1)", jobType)
+					return err
+				})
+				tx.AfterCommit(func() { after++ })
+				if tt.killFirst && runs == 1 {
+					_, err := tx.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())")
+					return err
+				}
+				return tt.fail
+			})
+			if (err != nil) != (tt.fail != nil || tt.beforeFail != nil) {
+				t.Fatalf("Tx: %v", err)
+			}
+			if n := pgtest.QueryInt(t, url, "SELECT count(*) FROM jobs WHERE job_type = $1", jobType); n != tt.wantRows {
+				t.Errorf("%d rows committed, want %d", n, tt.wantRows)
+			}
+			if after != tt.wantAfter {
+				t.Errorf("AfterCommit ran %d times, want %d", after, tt.wantAfter)
+			}
+		})
+	}
+}
+
+func TestTxValueIsPerTransaction(t *testing.T) {
+	url, _ := pgtest.NewDatabase(t)
+	d := start(t, testConfig(url))
+	waitStatus(t, d, dependency.Up, 10*time.Second)
+	type key struct{}
+	for range 2 {
+		err := d.Tx(context.Background(), func(ctx context.Context, tx *db.Tx) error {
+			n := tx.Value(key{}, func() any { return new(int) }).(*int)
+			*n++
+			if again := tx.Value(key{}, func() any { return new(int) }).(*int); again != n || *again != 1 {
+				t.Errorf("Value gave another value within one transaction, or one left over from another")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestStatementErrorsGetAKindWithoutServerText(t *testing.T) {
+	url, _ := pgtest.NewDatabase(t)
+	d := start(t, testConfig(url))
+	waitStatus(t, d, dependency.Up, 10*time.Second)
+	tests := []struct {
+		name string
+		sql  string
+		want apperr.Kind
+	}{
+		{"data exception", `SELECT '{"a":"\u0000"}'::jsonb`, apperr.Invalid},
+		{"integrity violation", `INSERT INTO job_events (job_id, event_type) VALUES (gen_random_uuid(), 'x')`, apperr.Conflict},
+		{"syntax error stays internal", `SELEC 1`, apperr.Internal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := d.Exec(context.Background(), tt.sql)
+			if got := apperr.KindOf(err); got != tt.want {
+				t.Fatalf("kind = %q, want %q (%v)", got, tt.want, err)
+			}
+			if e, ok := apperr.As(err); ok && strings.Contains(e.Message, "jsonb") || ok && strings.Contains(e.Message, "violates") {
+				t.Errorf("the client message quotes the server: %q", e.Message)
+			}
+		})
 	}
 }

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/rca-engine/api/internal/apperr"
 	"github.com/rca-engine/api/internal/dependency"
 )
 
@@ -35,6 +37,42 @@ func (e *UnavailableError) Error() string {
 }
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// DependencyState is the state of the dependency that refused the call,
+// for Retry-After and the problem's dependency member.
+func (e *UnavailableError) DependencyState() dependency.State { return e.State }
+
+// ErrorKind makes the edge answer 503 with Retry-After from State.
+func (e *UnavailableError) ErrorKind() apperr.Kind { return apperr.Unavailable }
+
+// translate gives a statement's failure the kind a client should see,
+// without PostgreSQL's text, which may quote the input or the schema.
+// Other errors pass through unchanged.
+func translate(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	if _, ok := apperr.As(err); ok {
+		return err // the domain already said what it means
+	}
+	switch {
+	case strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == "54001":
+		// Data exceptions (a NUL in JSON text, a number PostgreSQL cannot
+		// hold, nesting deeper than it parses): the input's fault.
+		return apperr.Wrap(apperr.Invalid, err, "A value in the request cannot be stored: it is not valid for its field.")
+	case strings.HasPrefix(pgErr.Code, "23"):
+		// Integrity violations that validation could not foresee, such as
+		// a job deleted between a check and an insert.
+		return apperr.Wrap(apperr.Conflict, err, "The request conflicts with the current state of the data; reload and try again.")
+	case pgErr.Code == "40001" || pgErr.Code == "40P01" || pgErr.Code == "55P03" || pgErr.Code == "57014":
+		// Serialization failure, deadlock, lock not available, statement
+		// timeout: the same request may well succeed in a moment.
+		return &apperr.Error{Kind: apperr.Unavailable, Message: "The database was too busy to finish the request; try again.",
+			RetryAfter: time.Second, Err: err}
+	}
+	return err
+}
 
 // ErrUnavailable matches any *UnavailableError with errors.Is.
 var ErrUnavailable = errors.New("dependency unavailable")

@@ -42,8 +42,11 @@ func (d *DB) Read(ctx context.Context, fn func(ctx context.Context, q Querier) e
 	var err error
 	for attempt := 0; ; attempt++ {
 		err = d.withConn(opCtx, func(c *pgxpool.Conn) error { return fn(opCtx, c) })
-		if err == nil || !IsConnError(err) {
-			return err
+		if err == nil {
+			return nil
+		}
+		if !IsConnError(err) {
+			return translate(err)
 		}
 		d.connFailed(err)
 		if attempt >= d.cfg.ReadRetries || opCtx.Err() != nil {
@@ -65,7 +68,17 @@ func (d *DB) Read(ctx context.Context, fn func(ctx context.Context, q Querier) e
 // COMMIT itself failed before any byte of it was written
 // (pgconn.SafeToRetry). A COMMIT that was sent and never answered is not
 // retried; its error wraps ErrOutcomeUnknown.
-func (d *DB) Tx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+//
+// Hooks registered on the *Tx run around the COMMIT of the attempt that
+// commits: BeforeCommit hooks just before it, inside the transaction;
+// AfterCommit hooks once it has succeeded, never for an attempt that was
+// rolled back or whose outcome is unknown.
+func (d *DB) Tx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	return d.TxWith(ctx, pgx.TxOptions{}, fn)
+}
+
+// TxWith is Tx with transaction options (isolation level, access mode).
+func (d *DB) TxWith(ctx context.Context, opts pgx.TxOptions, fn func(ctx context.Context, tx *Tx) error) error {
 	if err := d.gate(); err != nil {
 		return err
 	}
@@ -74,11 +87,13 @@ func (d *DB) Tx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) err
 	var err error
 	for attempt := 0; ; attempt++ {
 		var commitSent bool
+		var tx *Tx
 		err = d.withConn(opCtx, func(conn *pgxpool.Conn) error {
-			tx, err := conn.Begin(opCtx)
+			ptx, err := conn.BeginTx(opCtx, opts)
 			if err != nil {
 				return err
 			}
+			tx = &Tx{Tx: ptx}
 			defer func() {
 				// No-op after Commit. Bounded: it must not outlast the
 				// call on a socket that went silent.
@@ -89,11 +104,18 @@ func (d *DB) Tx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) err
 			if err := fn(opCtx, tx); err != nil {
 				return err
 			}
+			if err := tx.runBefore(opCtx); err != nil {
+				return err
+			}
 			commitSent = true
 			return tx.Commit(opCtx)
 		})
-		if err == nil || !IsConnError(err) {
-			return err
+		if err == nil {
+			tx.runAfter()
+			return nil
+		}
+		if !IsConnError(err) {
+			return translate(err)
 		}
 		d.connFailed(err)
 		if commitSent && !pgconn.SafeToRetry(err) {
@@ -128,8 +150,11 @@ func (d *DB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandT
 			tag, err = c.Exec(opCtx, sql, args...)
 			return err
 		})
-		if err == nil || !IsConnError(err) {
-			return tag, err
+		if err == nil {
+			return tag, nil
+		}
+		if !IsConnError(err) {
+			return tag, translate(err)
 		}
 		d.connFailed(err)
 		if !pgconn.SafeToRetry(err) || attempt >= d.cfg.WriteRetries || opCtx.Err() != nil {
@@ -177,4 +202,57 @@ func (d *DB) unavailable(ctx context.Context, err error) error {
 		st.NextRetry = time.Now().Add(d.cfg.KickInterval)
 	}
 	return &UnavailableError{State: st, Err: err}
+}
+
+// Tx is a transaction run by DB.Tx: a pgx.Tx, plus hooks around its
+// commit. Hooks let the code that writes something also decide what must
+// happen with it at commit (the event log inserts its buffered events just
+// before COMMIT and announces them after it), so that no caller can
+// forget a step or do it while the outcome is still open.
+type Tx struct {
+	pgx.Tx
+	before []func(ctx context.Context) error
+	after  []func()
+	values map[any]any
+}
+
+// BeforeCommit registers fn to run inside the transaction after the
+// caller's function has returned without error, just before COMMIT, in
+// registration order. An error from fn rolls the transaction back and is
+// returned by DB.Tx.
+func (t *Tx) BeforeCommit(fn func(ctx context.Context) error) { t.before = append(t.before, fn) }
+
+// AfterCommit registers fn to run once the transaction has committed. It
+// must not block: it runs on the caller's goroutine before DB.Tx returns.
+func (t *Tx) AfterCommit(fn func()) { t.after = append(t.after, fn) }
+
+// Value returns what is stored under key for this transaction, storing
+// init() first if nothing is. It lets a package keep per-transaction state
+// (a buffer, a flag) without a map of its own.
+func (t *Tx) Value(key any, init func() any) any {
+	if v, ok := t.values[key]; ok {
+		return v
+	}
+	if t.values == nil {
+		t.values = map[any]any{}
+	}
+	v := init()
+	t.values[key] = v
+	return v
+}
+
+func (t *Tx) runBefore(ctx context.Context) error {
+	// By index: a hook may register another.
+	for i := 0; i < len(t.before); i++ {
+		if err := t.before[i](ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Tx) runAfter() {
+	for _, fn := range t.after {
+		fn()
+	}
 }

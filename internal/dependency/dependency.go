@@ -192,3 +192,11 @@ func (s Set) States() []State {
 	}
 	return out
 }
+
+// PoolStats are a connection pool's figures, for health reports: plain
+// numbers, so that a report needs no driver's types.
+type PoolStats struct {
+	Total, Idle, Acquired, Constructing, Max  int32
+	Acquires, EmptyAcquires, CanceledAcquires int64
+	Opened, ClosedIdle, ClosedLifetime        int64
+}

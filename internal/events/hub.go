@@ -17,7 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rca-engine/api/internal/dependency"
-	"github.com/rca-engine/api/internal/jobs"
+	"github.com/rca-engine/api/internal/eventlog"
 )
 
 // Kind says what a Message carries.
@@ -35,7 +35,7 @@ const (
 // Message is what a subscriber receives.
 type Message struct {
 	Kind  Kind
-	Event jobs.Event
+	Event eventlog.Event
 	// Encoded is Event as JSON, encoded once for every subscriber.
 	Encoded    []byte
 	Dependency dependency.State
@@ -132,7 +132,7 @@ func (h *Hub) Count() int {
 
 // publish delivers ev to its job's subscribers and to everyone's stream.
 // Only the Tailer calls it, in id order.
-func (h *Hub) publish(ev jobs.Event) {
+func (h *Hub) publish(ev eventlog.Event) {
 	encoded, _ := json.Marshal(ev)
 	h.broadcastTo(&Message{Kind: JobEvent, Event: ev, Encoded: encoded, Cursor: ev.ID}, &ev.JobID)
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/rca-engine/api/internal/dependency"
-	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/redisconn"
 )
 
@@ -16,8 +16,9 @@ import (
 // always read from PostgreSQL.
 const Channel = "rca:job-events"
 
-// Relay is the jobs.Notifier of a process: it wakes the local Tailer at
-// once and, through Redis, the Tailers of the other replicas.
+// Relay hears of every event this process commits (eventlog.Log.OnCommit)
+// and wakes the local Tailer at once and, through Redis, the Tailers of
+// the other replicas.
 type Relay struct {
 	tailer *Tailer
 	redis  *redisconn.Conn
@@ -33,14 +34,10 @@ func NewRelay(t *Tailer, r *redisconn.Conn, log *slog.Logger) *Relay {
 	return &Relay{tailer: t, redis: r, log: log, pub: make(chan int64, 1)}
 }
 
-// Notify is called after a transaction that wrote events has committed. It
-// never blocks: wake-ups coalesce.
-func (r *Relay) Notify(events ...jobs.Event) {
+// Notify is called after a transaction that wrote events has committed,
+// with the newest of their ids. It never blocks: wake-ups coalesce.
+func (r *Relay) Notify(newest int64) {
 	r.tailer.Wake()
-	var newest int64
-	for _, ev := range events {
-		newest = max(newest, ev.ID)
-	}
 	select {
 	case r.pub <- newest:
 	default:
@@ -54,7 +51,9 @@ func (r *Relay) Run(ctx context.Context) {
 		<-ctx.Done()
 		return
 	}
-	go r.listen(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { r.listen(ctx) })
 	for {
 		select {
 		case <-ctx.Done():

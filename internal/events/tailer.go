@@ -5,10 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/rca-engine/api/internal/db"
-	"github.com/rca-engine/api/internal/jobs"
+	"github.com/rca-engine/api/internal/eventlog"
 )
 
 // TailerConfig tunes how the Tailer follows job_events.
@@ -27,16 +24,16 @@ type TailerConfig struct {
 	Logger *slog.Logger
 }
 
-// Tailer reads job_events in id order and publishes them to a Hub.
+// Tailer reads the event log in id order and publishes it to a Hub.
 type Tailer struct {
-	db   *db.DB
+	log  *eventlog.Log
 	hub  *Hub
 	cfg  TailerConfig
 	wake chan struct{}
 }
 
 // NewTailer returns a Tailer; Run starts it.
-func NewTailer(d *db.DB, hub *Hub, cfg TailerConfig) *Tailer {
+func NewTailer(log *eventlog.Log, hub *Hub, cfg TailerConfig) *Tailer {
 	if cfg.FastPoll <= 0 {
 		cfg.FastPoll = 250 * time.Millisecond
 	}
@@ -49,7 +46,7 @@ func NewTailer(d *db.DB, hub *Hub, cfg TailerConfig) *Tailer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Tailer{db: d, hub: hub, cfg: cfg, wake: make(chan struct{}, 1)}
+	return &Tailer{log: log, hub: hub, cfg: cfg, wake: make(chan struct{}, 1)}
 }
 
 // Wake makes the Tailer read now. It never blocks.
@@ -70,10 +67,9 @@ func (t *Tailer) Run(ctx context.Context) {
 	ready := false
 	for {
 		if !ready {
-			err := t.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
-				return q.QueryRow(ctx, `SELECT COALESCE(max(id), 0) FROM job_events`).Scan(&cursor)
-			})
+			newest, err := t.log.Newest(ctx)
 			if err == nil {
+				cursor = newest
 				ready = true
 				t.hub.broadcast(&Message{Kind: Ready, Cursor: cursor})
 				t.cfg.Logger.Debug("event tailer started", "cursor", cursor)
@@ -81,16 +77,7 @@ func (t *Tailer) Run(ctx context.Context) {
 		}
 		full := false
 		if ready {
-			var batch []jobs.Event
-			err := t.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
-				rows, err := q.Query(ctx, `SELECT id, job_id, event_type, data, created_at FROM job_events
-					WHERE id > $1 ORDER BY id LIMIT $2`, cursor, t.cfg.Batch)
-				if err != nil {
-					return err
-				}
-				batch, err = pgx.CollectRows(rows, pgx.RowToStructByPos[jobs.Event])
-				return err
-			})
+			batch, _, err := t.log.Since(ctx, nil, cursor, t.cfg.Batch)
 			if err != nil && ctx.Err() == nil {
 				t.cfg.Logger.Debug("event tailer read failed", "error", err)
 			}

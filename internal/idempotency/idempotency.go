@@ -20,15 +20,23 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rca-engine/api/internal/apperr"
 	"github.com/rca-engine/api/internal/db"
 )
 
 var (
 	// ErrInProgress: a request with the same key is being processed now.
-	ErrInProgress = errors.New("a request with this idempotency key is still being processed")
+	ErrInProgress = &apperr.Error{Kind: apperr.Conflict, RetryAfter: time.Second,
+		Message: "A request with this Idempotency-Key is still being processed; retry when it has finished."}
 	// ErrMismatch: the key was used before for a different request.
-	ErrMismatch = errors.New("this idempotency key was used for a different request")
+	ErrMismatch = apperr.New(apperr.Invalid,
+		"This Idempotency-Key was already used for a different request; use a new key for a new request.")
 )
+
+// Tx is the transaction Run opens: the write it wraps must run in it, so
+// that the stored response and the write commit together. Callers pass it
+// on to a domain service's ...Tx method and never use it themselves.
+type Tx = db.Tx
 
 // Request identifies one logical request.
 type Request struct {
@@ -71,8 +79,8 @@ func New(d *db.DB, ttl time.Duration) *Store {
 // validation and other errors can be corrected and retried.
 //
 // fn may run more than once (see db.DB.Tx); it must not act outside tx.
-func (s *Store) Run(ctx context.Context, req Request, fn func(ctx context.Context, tx pgx.Tx) (Response, error)) (resp Response, replayed bool, err error) {
-	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+func (s *Store) Run(ctx context.Context, req Request, fn func(ctx context.Context, tx *Tx) (Response, error)) (resp Response, replayed bool, err error) {
+	err = s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		replayed = false
 		if req.Key == "" {
 			var err error

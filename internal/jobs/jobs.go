@@ -1,19 +1,25 @@
-// Package jobs holds analysis jobs: their shape, which the original UI reads
-// field by field, and their storage in PostgreSQL.
+// Package jobs holds analysis jobs: their shape, which the original UI
+// reads field by field, the rules of their lifecycle, and the use cases
+// that change them (Service). Every change writes its event to the event
+// log in the same transaction.
+//
+// Lifecycle: a job is created pending; a worker claims it (running, with a
+// lease it renews by heartbeats); the attempt ends completed or failed, or,
+// when the worker failed in a way another attempt may fix or died and let
+// its lease run out, the job returns to pending for another attempt (event
+// retrying) until max_retries attempts have failed. A pending or running
+// job can be cancelled. Completed, failed and cancelled are final.
 package jobs
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
-	"github.com/rca-engine/api/internal/db"
+	"github.com/rca-engine/api/internal/apperr"
+	"github.com/rca-engine/api/internal/eventlog"
+	"github.com/rca-engine/api/internal/validate"
 )
 
 // Status is a job's place in its lifecycle.
@@ -35,19 +41,33 @@ func (s Status) Terminal() bool {
 	return s == Completed || s == Failed || s == Cancelled
 }
 
-// ErrNotFound is returned for a job id that does not exist.
-var ErrNotFound = errors.New("job not found")
-
-// ConflictError is returned for a change the job's status does not allow.
-type ConflictError struct {
-	ID     uuid.UUID
-	Status Status
-	Action string
+// StatusAfter returns the status a job has after an event of type t, for
+// the event types that change it.
+func StatusAfter(t eventlog.Type) (Status, bool) {
+	switch t {
+	case eventlog.Started:
+		return Running, true
+	case eventlog.Retrying:
+		return Pending, true
+	case eventlog.Completed:
+		return Completed, true
+	case eventlog.Failed:
+		return Failed, true
+	case eventlog.Cancelled:
+		return Cancelled, true
+	}
+	return "", false
 }
 
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("job %s is %s and cannot be %s", e.ID, e.Status, e.Action)
-}
+// Defaults of a new job, the original's.
+const (
+	DefaultUserID   = "anonymous"
+	DefaultProvider = "ollama"
+	DefaultModel    = "llama2"
+	DefaultPriority = 0
+	// DefaultCancelReason is the reason of a cancellation that gives none.
+	DefaultCancelReason = "cancelled by request"
+)
 
 // Job is an analysis job, with the original's field names.
 type Job struct {
@@ -55,6 +75,7 @@ type Job struct {
 	JobType         string          `json:"job_type"`
 	Status          Status          `json:"status"`
 	UserID          string          `json:"user_id"`
+	OwnerID         *uuid.UUID      `json:"owner_id"`
 	Provider        string          `json:"provider"`
 	Model           string          `json:"model"`
 	ModelConfig     json.RawMessage `json:"model_config"`
@@ -62,6 +83,7 @@ type Job struct {
 	Priority        int             `json:"priority"`
 	RetryCount      int             `json:"retry_count"`
 	MaxRetries      int             `json:"max_retries"`
+	Attempt         int             `json:"attempt"`
 	CreatedAt       time.Time       `json:"created_at"`
 	UpdatedAt       time.Time       `json:"updated_at"`
 	StartedAt       *time.Time      `json:"started_at"`
@@ -72,6 +94,10 @@ type Job struct {
 	Ticketing       json.RawMessage `json:"ticketing"`
 	Source          json.RawMessage `json:"source"`
 	ErrorMessage    *string         `json:"error_message"`
+	// The worker's view of an attempt; not shown to clients.
+	RunAfter   time.Time  `json:"-"`
+	LeaseUntil *time.Time `json:"-"`
+	ClaimedBy  *string    `json:"-"`
 }
 
 // ListFilter selects and pages jobs. Zero fields do not filter.
@@ -82,8 +108,15 @@ type ListFilter struct {
 	Offset int
 }
 
-// NewJob is what a client sends to create a job. Defaults are the
-// original's; `json.RawMessage` fields must be JSON objects when present.
+// Owner is the signed-in user a job is created for. A job created without
+// one (AUTH_MODE=off) keeps the user_id its creator sent.
+type Owner struct {
+	ID       uuid.UUID
+	Username string
+}
+
+// NewJob is what a client sends to create a job. json.RawMessage fields
+// must be JSON objects when present.
 type NewJob struct {
 	UserID        string          `json:"user_id" validate:"omitempty,max=100,text"`
 	JobType       string          `json:"job_type" validate:"required,max=50,text"`
@@ -96,231 +129,86 @@ type NewJob struct {
 	Source        json.RawMessage `json:"source" validate:"object"`
 }
 
+// Validate checks n's rules; the error is an apperr.Invalid naming fields.
+func (n NewJob) Validate() error { return validate.Struct(n) }
+
+// withDefaults returns n with the defaults filled in and the owner
+// applied: a signed-in caller's jobs are theirs, whatever user_id says
+// (the original trusted it, and it could name anyone).
+func (n NewJob) withDefaults(owner *Owner) NewJob {
+	if owner != nil {
+		n.UserID = owner.Username
+	}
+	if n.UserID == "" {
+		n.UserID = DefaultUserID
+	}
+	if n.Provider == "" {
+		n.Provider = DefaultProvider
+	}
+	if n.Model == "" {
+		n.Model = DefaultModel
+	}
+	if n.Priority == nil {
+		p := DefaultPriority
+		n.Priority = &p
+	}
+	if isAbsent(n.InputManifest) {
+		n.InputManifest = json.RawMessage(`{}`)
+	}
+	return n
+}
+
 // CancelRequest is the optional body of a cancellation.
 type CancelRequest struct {
 	Reason string `json:"reason" validate:"omitempty,max=500,text"`
 }
 
-// Event is one row of a job's event log, in the original's shape. ID grows
-// in commit order; it is the SSE event id.
-type Event struct {
-	ID        int64           `json:"id"`
-	JobID     uuid.UUID       `json:"job_id"`
-	EventType string          `json:"event_type"`
-	Data      json.RawMessage `json:"data"`
-	CreatedAt time.Time       `json:"created_at"`
-}
+// Validate checks c's rules.
+func (c CancelRequest) Validate() error { return validate.Struct(c) }
 
-// Notifier is told about events after the transaction that wrote them has
-// committed, never before: a subscriber never hears of a change that was
-// rolled back.
-type Notifier interface {
-	Notify(events ...Event)
-}
+// ErrNotFound is returned for a job id that does not exist.
+var ErrNotFound = eventlog.ErrJobNotFound
 
-// Store reads and writes jobs.
-type Store struct {
-	db *db.DB
-}
-
-// NewStore returns a Store on database d.
-func NewStore(d *db.DB) *Store { return &Store{db: d} }
-
-const columns = `id, job_type, status, user_id, provider, model, model_config, input_manifest,
-	priority, retry_count, max_retries, created_at, updated_at, started_at, completed_at,
-	result_data, outputs, ticketing, source, error_message`
-
-// List returns the jobs that match f, newest first. Ties on created_at are
-// broken by id so that pages never overlap or skip.
-func (s *Store) List(ctx context.Context, f ListFilter) ([]Job, error) {
-	var out []Job
-	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
-		rows, err := q.Query(ctx, `SELECT `+columns+` FROM jobs
-			WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR status = $2)
-			ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4`,
-			f.UserID, string(f.Status), f.Limit, f.Offset)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, scanJob)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
-	}
-	return out, nil
-}
-
-// Get returns one job.
-func (s *Store) Get(ctx context.Context, id uuid.UUID) (Job, error) {
-	var j Job
-	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
-		rows, err := q.Query(ctx, `SELECT `+columns+` FROM jobs WHERE id = $1`, id)
-		if err != nil {
-			return err
-		}
-		j, err = pgx.CollectExactlyOneRow(rows, scanJob)
-		return err
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Job{}, ErrNotFound
-	}
-	if err != nil {
-		return Job{}, fmt.Errorf("get job: %w", err)
-	}
-	return j, nil
-}
-
-// GetTx returns one job inside tx, locked for update if forUpdate.
-func GetTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, forUpdate bool) (Job, error) {
-	sql := `SELECT ` + columns + ` FROM jobs WHERE id = $1`
-	if forUpdate {
-		sql += ` FOR UPDATE`
-	}
-	rows, err := tx.Query(ctx, sql, id)
-	if err != nil {
-		return Job{}, err
-	}
-	j, err := pgx.CollectExactlyOneRow(rows, scanJob)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Job{}, ErrNotFound
-	}
-	return j, err
-}
-
-// Create inserts a pending job and its "created" event in tx.
-func (s *Store) Create(ctx context.Context, tx pgx.Tx, in NewJob) (Job, Event, error) {
-	rows, err := tx.Query(ctx, `INSERT INTO jobs (job_type, user_id, input_manifest, provider, model, priority,
-			model_config, ticketing, source)
-		VALUES ($1, COALESCE(NULLIF($2, ''), 'anonymous'), COALESCE($3::jsonb, '{}'), COALESCE(NULLIF($4, ''), 'ollama'),
-			COALESCE(NULLIF($5, ''), 'llama2'), COALESCE($6, 0), $7::jsonb, $8::jsonb, $9::jsonb)
-		RETURNING `+columns,
-		in.JobType, in.UserID, rawOrNil(in.InputManifest), in.Provider, in.Model, in.Priority,
-		rawOrNil(in.ModelConfig), rawOrNil(in.Ticketing), rawOrNil(in.Source))
-	if err != nil {
-		return Job{}, Event{}, err
-	}
-	j, err := pgx.CollectExactlyOneRow(rows, scanJob)
-	if err != nil {
-		return Job{}, Event{}, fmt.Errorf("insert job: %w", err)
-	}
-	data, _ := json.Marshal(map[string]json.RawMessage{"input_manifest": j.InputManifest})
-	ev, err := InsertEvent(ctx, tx, j.ID, "created", data)
-	return j, ev, err
-}
-
-// Cancel moves a pending or running job to cancelled, with a "cancelled"
-// event, in tx. A finished job is a *ConflictError.
-func (s *Store) Cancel(ctx context.Context, tx pgx.Tx, id uuid.UUID, reason string) (Job, Event, error) {
-	j, err := GetTx(ctx, tx, id, true)
-	if err != nil {
-		return Job{}, Event{}, err
-	}
+// checkCancel is the rule for cancelling: only a job that is not final.
+func checkCancel(j Job) error {
 	if j.Status.Terminal() {
-		return Job{}, Event{}, &ConflictError{ID: id, Status: j.Status, Action: "cancelled"}
+		return apperr.Newf(apperr.Conflict, "The job is already %s; only pending or running jobs can be cancelled.", j.Status)
 	}
-	if reason == "" {
-		reason = "cancelled by request"
-	}
-	rows, err := tx.Query(ctx, `UPDATE jobs SET status = 'cancelled', completed_at = now(), error_message = $2
-		WHERE id = $1 RETURNING `+columns, id, reason)
-	if err != nil {
-		return Job{}, Event{}, err
-	}
-	j, err = pgx.CollectExactlyOneRow(rows, scanJob)
-	if err != nil {
-		return Job{}, Event{}, fmt.Errorf("cancel job: %w", err)
-	}
-	data, _ := json.Marshal(map[string]string{"reason": reason})
-	ev, err := InsertEvent(ctx, tx, id, "cancelled", data)
-	return j, ev, err
+	return nil
 }
 
-// eventLockKey serialises event writers (pg_advisory_xact_lock), so that
-// identity values are handed out in commit order: the lock is held from the
-// insert to the commit, and no other writer can take a later value and
-// commit first. Without it, a reader that has seen id 11 could later find
-// a committed id 10 it will never be sent.
-const eventLockKey int64 = 0x6a6f625f65767473 // "job_evts"
+// ErrLeaseLost is returned to a worker that reports on an attempt it no
+// longer holds: the job was cancelled, or its lease ran out and it was
+// given to another attempt. The worker must stop and not report again.
+var ErrLeaseLost = apperr.New(apperr.Conflict, "This worker no longer holds the job's lease.")
 
-// InsertEvent appends an event to a job's log in tx. Call it as late in the
-// transaction as possible: it serialises event writers until commit.
-func InsertEvent(ctx context.Context, tx pgx.Tx, jobID uuid.UUID, eventType string, data json.RawMessage) (Event, error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, eventLockKey); err != nil {
-		return Event{}, err
-	}
-	ev := Event{JobID: jobID, EventType: eventType, Data: data}
-	err := tx.QueryRow(ctx, `INSERT INTO job_events (job_id, event_type, data) VALUES ($1, $2, $3::jsonb)
-		RETURNING id, created_at`, jobID, eventType, data).Scan(&ev.ID, &ev.CreatedAt)
-	if err != nil {
-		return Event{}, fmt.Errorf("insert %s event: %w", eventType, err)
-	}
-	return ev, nil
+// holds reports whether worker holds j's current attempt.
+func holds(j Job, worker string) bool {
+	return j.Status == Running && j.ClaimedBy != nil && *j.ClaimedBy == worker
 }
 
-// EventFilter selects a job's events: those created after Since (if set),
-// at most Limit of them, the most recent ones.
-type EventFilter struct {
-	Since *time.Time
-	Limit int
+// Retry decides what a failed attempt leads to: another attempt after
+// backoff while fewer than MaxRetries attempts have failed and the failure
+// is worth retrying, else the end.
+type Retry struct {
+	Again bool
+	After time.Duration
 }
 
-// Events returns a job's most recent events matching f, oldest first.
-func (s *Store) Events(ctx context.Context, id uuid.UUID, f EventFilter) ([]Event, error) {
-	var out []Event
-	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
-		var exists bool
-		if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1)`, id).Scan(&exists); err != nil {
-			return err
-		}
-		if !exists {
-			return ErrNotFound
-		}
-		rows, err := q.Query(ctx, `SELECT id, job_id, event_type, data, created_at FROM job_events
-			WHERE job_id = $1 AND ($2::timestamptz IS NULL OR created_at > $2)
-			ORDER BY id DESC LIMIT $3`, id, f.Since, f.Limit)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Event])
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("job events: %w", err)
-	}
-	slices.Reverse(out)
-	return out, nil
+// retryAfter is the backoff before attempt n+1 (n >= 1 failed so far):
+// 10 s, 40 s, 90 s, ... capped at 10 minutes, as River's attempt² rule.
+func retryAfter(failed int) time.Duration {
+	d := time.Duration(failed*failed) * 10 * time.Second
+	return min(d, 10*time.Minute)
 }
 
-// LastEventID returns the id of a job's newest event (0 if none).
-func (s *Store) LastEventID(ctx context.Context, id uuid.UUID) (int64, error) {
-	var last int64
-	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
-		return q.QueryRow(ctx, `SELECT COALESCE(max(id), 0) FROM job_events WHERE job_id = $1`, id).Scan(&last)
-	})
-	return last, err
+func decideRetry(j Job, retryable bool) Retry {
+	failed := j.RetryCount + 1
+	if !retryable || failed >= j.MaxRetries {
+		return Retry{}
+	}
+	return Retry{Again: true, After: retryAfter(failed)}
 }
 
-// rawOrNil maps an absent or null JSON value to SQL NULL, so the column
-// default (or NULL) applies.
-func rawOrNil(r json.RawMessage) any {
-	if len(r) == 0 || string(r) == "null" {
-		return nil
-	}
-	return string(r)
-}
-
-func scanJob(row pgx.CollectableRow) (Job, error) {
-	var j Job
-	err := row.Scan(&j.ID, &j.JobType, &j.Status, &j.UserID, &j.Provider, &j.Model, &j.ModelConfig,
-		&j.InputManifest, &j.Priority, &j.RetryCount, &j.MaxRetries, &j.CreatedAt, &j.UpdatedAt,
-		&j.StartedAt, &j.CompletedAt, &j.ResultData, &j.Outputs, &j.Ticketing, &j.Source, &j.ErrorMessage)
-	if err != nil {
-		return Job{}, err
-	}
-	if j.StartedAt != nil && j.CompletedAt != nil {
-		d := j.CompletedAt.Sub(*j.StartedAt).Seconds()
-		j.DurationSeconds = &d
-	}
-	return j, nil
-}
+// isAbsent reports whether a JSON value was not sent or sent as null.
+func isAbsent(r json.RawMessage) bool { return len(r) == 0 || string(r) == "null" }

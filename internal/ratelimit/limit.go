@@ -160,3 +160,15 @@ func (l Limit) normalize() (Limit, bool) {
 	}
 	return l, true
 }
+
+// Classes are the limits per class of route and per kind of sign-in
+// failure; a zero limit is off. Configuration reads them and the HTTP edge
+// applies them: one definition for both.
+type Classes struct {
+	Read, Write Limit
+	// Auth: sign-in, registration and refresh requests, per address.
+	Auth Limit
+	// LoginAccount and LoginAddress: sign-in attempts per account and per
+	// address.
+	LoginAccount, LoginAddress Limit
+}

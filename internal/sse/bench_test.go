@@ -17,11 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	r3 "github.com/r3labs/sse/v2"
 
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/eventlog"
 	"github.com/rca-engine/api/internal/events"
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/pgtest"
@@ -77,30 +77,25 @@ func newOurs(b *testing.B) streamTarget {
 	b.Cleanup(func() { cancel(); d.Close() })
 	d.Start(ctx)
 	pgtest.Eventually(b, 10*time.Second, "up", func() bool { return d.State().Status == dependency.Up })
-	var job jobs.Job
-	store := jobs.NewStore(d)
-	if err := d.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		var err error
-		job, _, err = store.Create(ctx, tx, jobs.NewJob{JobType: "bench"})
-		return err
-	}); err != nil {
+	log := eventlog.New(d)
+	job, err := jobs.NewService(d, log).Create(ctx, nil, jobs.NewJob{JobType: "bench"})
+	if err != nil {
 		b.Fatal(err)
 	}
 	hub := events.NewHub()
-	tailer := events.NewTailer(d, hub, events.TailerConfig{})
+	tailer := events.NewTailer(log, hub, events.TailerConfig{})
+	log.OnCommit(func(int64) { tailer.Wake() }) // what the Relay does
 	go tailer.Run(ctx)
-	streams := sse.New(sse.Config{Heartbeat: time.Hour}, hub, d, dependency.Set{d.Tracker()})
+	streams := sse.New(sse.Config{Heartbeat: time.Hour}, hub, log, dependency.Set{d.Tracker()})
 	srv := httptest.NewServer(http.HandlerFunc(streams.ServeAll))
 	b.Cleanup(func() { streams.Shutdown(); srv.Close() })
 	return streamTarget{name: "ours", addr: srv.Listener.Addr().String(), path: "/", publish: func(b *testing.B, payload string) {
-		err := d.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-			_, err := jobs.InsertEvent(ctx, tx, job.ID, "bench", json.RawMessage(`{"p":"`+payload+`"}`))
-			return err
+		err := d.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+			return log.Append(tx, job.ID, "bench", json.RawMessage(`{"p":"`+payload+`"}`))
 		})
 		if err != nil {
 			b.Fatal(err)
 		}
-		tailer.Wake() // what the API's Notifier does after a commit
 	}}
 }
 

@@ -2,17 +2,15 @@ package sse
 
 import (
 	"context"
-	"errors"
-	"slices"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	r3 "github.com/r3labs/sse/v2"
 
-	"github.com/rca-engine/api/internal/db"
+	"github.com/rca-engine/api/internal/apperr"
 	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/eventlog"
 	"github.com/rca-engine/api/internal/events"
 	"github.com/rca-engine/api/internal/jobs"
 )
@@ -116,9 +114,10 @@ func (ss *session) run(ctx context.Context, sub *events.Subscription, ready bool
 // is the hub's cursor when the subscription was made or the Tailer started.
 func (ss *session) catchUp(ctx context.Context, lastPublished int64) {
 	var (
-		list    []jobs.Event
+		list    []eventlog.Event
 		tooMany bool
 		maxID   int64
+		err     error
 	)
 	mode := "resume"
 	switch {
@@ -132,40 +131,20 @@ func (ss *session) catchUp(ctx context.Context, lastPublished int64) {
 		ss.caughtUp = true
 		return
 	}
-	err := ss.s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
-		if err := q.QueryRow(ctx, `SELECT COALESCE(max(id), 0) FROM job_events`).Scan(&maxID); err != nil {
-			return err
-		}
-		var (
-			rows pgx.Rows
-			err  error
-		)
-		switch {
-		case mode == "recent":
-			rows, err = q.Query(ctx, `SELECT id, job_id, event_type, data, created_at FROM job_events
-				WHERE job_id = $1 ORDER BY id DESC LIMIT $2`, ss.jobID, ss.s.cfg.InitialReplay)
-		case ss.jobID != nil:
-			rows, err = q.Query(ctx, `SELECT id, job_id, event_type, data, created_at FROM job_events
-				WHERE job_id = $1 AND id > $2 ORDER BY id LIMIT $3`, ss.jobID, ss.lastID, ss.s.cfg.MaxReplay+1)
-		default:
-			rows, err = q.Query(ctx, `SELECT id, job_id, event_type, data, created_at FROM job_events
-				WHERE id > $1 ORDER BY id LIMIT $2`, ss.lastID, ss.s.cfg.MaxReplay+1)
-		}
-		if err != nil {
-			return err
-		}
-		list, err = pgx.CollectRows(rows, pgx.RowToStructByPos[jobs.Event])
-		return err
-	})
+	switch {
+	case mode == "recent":
+		list, maxID, err = ss.s.log.Recent(ctx, *ss.jobID, ss.s.cfg.InitialReplay)
+	default:
+		list, maxID, err = ss.s.log.Since(ctx, ss.jobID, ss.lastID, ss.s.cfg.MaxReplay+1)
+	}
 	if err != nil {
-		if !errors.Is(err, db.ErrUnavailable) && ctx.Err() == nil {
+		if apperr.KindOf(err) != apperr.Unavailable && ctx.Err() == nil {
 			ss.publish(ss.event("error", map[string]string{"detail": "could not read past events; retrying"}))
 		}
 		return // retried on the next tick
 	}
 	switch {
 	case mode == "recent":
-		slices.Reverse(list)
 	case ss.lastID > maxID:
 		// An id this database never issued (another environment, or a
 		// restored backup): start over as a new client would.
@@ -208,23 +187,18 @@ func (ss *session) finished(ctx context.Context) bool {
 	return true
 }
 
-// statusAfter maps the events that change a job's status to the new status.
-var statusAfter = map[string]jobs.Status{
-	"completed": jobs.Completed, "failed": jobs.Failed, "cancelled": jobs.Cancelled, "started": jobs.Running,
-}
-
-func (ss *session) sendEvent(ev jobs.Event) { ss.sendEncoded(ev, marshal(ev)) }
+func (ss *session) sendEvent(ev eventlog.Event) { ss.sendEncoded(ev, marshal(ev)) }
 
 // sendEncoded sends ev, already encoded (live events are encoded once for
 // every subscriber).
-func (ss *session) sendEncoded(ev jobs.Event, data []byte) {
+func (ss *session) sendEncoded(ev eventlog.Event, data []byte) {
 	ss.cursor = ev.ID
 	if ss.jobID != nil {
-		if st, ok := statusAfter[ev.EventType]; ok && !ss.status.Terminal() {
+		if st, ok := jobs.StatusAfter(ev.Type); ok && !ss.status.Terminal() {
 			ss.status = st
 		}
 	}
-	e := &r3.Event{ID: []byte(strconv.FormatInt(ev.ID, 10)), Event: []byte(ev.EventType), Data: data,
+	e := &r3.Event{ID: []byte(strconv.FormatInt(ev.ID, 10)), Event: []byte(ev.Type), Data: data,
 		Retry: ss.retry()}
 	ss.publish(e)
 }

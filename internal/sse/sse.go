@@ -34,8 +34,8 @@ import (
 
 	r3 "github.com/r3labs/sse/v2"
 
-	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/eventlog"
 	"github.com/rca-engine/api/internal/events"
 	"github.com/rca-engine/api/internal/jobs"
 )
@@ -75,7 +75,7 @@ type Server struct {
 	cfg  Config
 	r3   *r3.Server
 	hub  *events.Hub
-	db   *db.DB
+	log  *eventlog.Log
 	deps dependency.Set
 
 	ctx       context.Context // cancelled by Shutdown: ends every stream
@@ -88,7 +88,7 @@ type Server struct {
 }
 
 // New returns a Server. deps are the dependencies whose state is streamed.
-func New(cfg Config, hub *events.Hub, d *db.DB, deps dependency.Set) *Server {
+func New(cfg Config, hub *events.Hub, log *eventlog.Log, deps dependency.Set) *Server {
 	cfg.setDefaults()
 	r := r3.New()
 	r.AutoReplay = false
@@ -99,7 +99,7 @@ func New(cfg Config, hub *events.Hub, d *db.DB, deps dependency.Set) *Server {
 		"X-Accel-Buffering": "no", // nginx: do not buffer this response
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, r3: r, hub: hub, db: d, deps: deps, ctx: ctx, cancel: cancel}
+	return &Server{cfg: cfg, r3: r, hub: hub, log: log, deps: deps, ctx: ctx, cancel: cancel}
 }
 
 // Open is the number of open streams.
@@ -117,29 +117,6 @@ func (s *Server) Shutdown() {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
-}
-
-// WatchDependencies broadcasts every change of status or cause of deps to
-// all streams until ctx ends.
-func WatchDependencies(ctx context.Context, hub *events.Hub, deps dependency.Set) {
-	for _, t := range deps {
-		go func() {
-			ch, stop := t.Subscribe()
-			defer stop()
-			last := t.Get()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case st := <-ch:
-					if st.Status != last.Status || st.Cause != last.Cause {
-						hub.BroadcastDependency(st)
-					}
-					last = st
-				}
-			}
-		}()
-	}
 }
 
 // lastEventID reads Last-Event-ID (or, for a first connection that wants to

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/eventlog"
 	"github.com/rca-engine/api/internal/events"
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/pgtest"
@@ -36,13 +36,8 @@ func TestNoGoroutineOutlivesItsStream(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	d.Start(ctx)
 	pgtest.Eventually(t, 10*time.Second, "up", func() bool { return d.State().Status == dependency.Up })
-	store := jobs.NewStore(d)
-	var job jobs.Job
-	err = d.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		var err error
-		job, _, err = store.Create(ctx, tx, jobs.NewJob{JobType: "leak"})
-		return err
-	})
+	log := eventlog.New(d)
+	job, err := jobs.NewService(d, log).Create(ctx, nil, jobs.NewJob{JobType: "leak"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,10 +45,10 @@ func TestNoGoroutineOutlivesItsStream(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
 	hub := events.NewHub()
-	tailer := events.NewTailer(d, hub, events.TailerConfig{})
+	tailer := events.NewTailer(log, hub, events.TailerConfig{})
 	tailerDone := make(chan struct{})
 	go func() { tailer.Run(ctx); close(tailerDone) }()
-	streams := sse.New(sse.Config{Heartbeat: 50 * time.Millisecond}, hub, d, dependency.Set{d.Tracker()})
+	streams := sse.New(sse.Config{Heartbeat: 50 * time.Millisecond}, hub, log, dependency.Set{d.Tracker()})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/all") {
 			streams.ServeAll(w, r)

@@ -12,7 +12,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -21,7 +20,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rca-engine/api/internal/db"
+	"github.com/rca-engine/api/internal/eventlog"
 	"github.com/rca-engine/api/internal/jobs"
+	"github.com/rca-engine/api/internal/validate"
 )
 
 // Platform is an ITSM system.
@@ -67,6 +68,9 @@ type NewTicket struct {
 	Metadata    json.RawMessage `json:"metadata" validate:"object"`
 }
 
+// Validate checks t's rules.
+func (t NewTicket) Validate() error { return validate.Struct(t) }
+
 // Payloads are per-platform overrides for a dispatch.
 type Payloads struct {
 	ServiceNow json.RawMessage `json:"servicenow" validate:"object"`
@@ -81,6 +85,9 @@ type DispatchRequest struct {
 	ProfileName *string  `json:"profile_name" validate:"omitempty,max=100,text"`
 	DryRun      *bool    `json:"dry_run"`
 }
+
+// Validate checks d's rules.
+func (d DispatchRequest) Validate() error { return validate.Struct(d) }
 
 // Settings are the integration toggles.
 type Settings struct {
@@ -104,37 +111,23 @@ type SettingsUpdate struct {
 	DualMode          *bool `json:"dual_mode"`
 }
 
-// Remote is a filed ticket as an ITSM system reports it.
-type Remote struct {
-	TicketID string
-	URL      string
-	Status   string
-	Metadata map[string]any
-}
-
-// Client files tickets on one platform. The ITSM integration implements
-// it; until then no platform has one and live requests are stored as dry
-// runs with metadata.error, as the original did without a client.
-//
-// Create runs inside a database transaction that may be retried after a
-// connection failure, so an implementation must be idempotent for the same
-// payload (ServiceNow's correlation_id, a Jira label).
-type Client interface {
-	Create(ctx context.Context, payload map[string]any) (Remote, error)
-}
-
-// Service creates and lists tickets.
+// Service holds the ticket use cases. Each method opens its own
+// transaction; the ...Tx variants run inside a caller's. None of them
+// calls an ITSM system: nothing outside the database may happen inside a
+// transaction that can be retried. Filing for real is the delivery
+// outbox's work (to come); until then a live request is recorded as a dry
+// run that says why, as the original did without a client.
 type Service struct {
 	db       *db.DB
+	log      *eventlog.Log
 	defaults Defaults
 	initial  Settings
-	clients  map[Platform]Client
 }
 
 // New returns a Service. initial seeds the toggles the first time they are
-// read (SERVICENOW_ENABLED and friends); clients may be nil.
-func New(d *db.DB, defaults Defaults, initial Settings, clients map[Platform]Client) *Service {
-	return &Service{db: d, defaults: defaults, initial: initial, clients: clients}
+// read (SERVICENOW_ENABLED and friends).
+func New(d *db.DB, log *eventlog.Log, defaults Defaults, initial Settings) *Service {
+	return &Service{db: d, log: log, defaults: defaults, initial: initial}
 }
 
 const ticketColumns = `id, job_id, platform, ticket_id, url, status, profile_name, dry_run, payload, metadata,
@@ -144,7 +137,7 @@ const ticketColumns = `id, job_id, platform, ticket_id, url, status, profile_nam
 // first use.
 func (s *Service) Settings(ctx context.Context) (Settings, error) {
 	var out Settings
-	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		out, err = s.settingsTx(ctx, tx)
 		return err
@@ -152,7 +145,7 @@ func (s *Service) Settings(ctx context.Context) (Settings, error) {
 	return out, err
 }
 
-func (s *Service) settingsTx(ctx context.Context, tx pgx.Tx) (Settings, error) {
+func (s *Service) settingsTx(ctx context.Context, tx *db.Tx) (Settings, error) {
 	var out Settings
 	_, err := tx.Exec(ctx, `INSERT INTO ticket_integration_settings (id, servicenow_enabled, jira_enabled, dual_mode)
 		VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING`,
@@ -165,8 +158,19 @@ func (s *Service) settingsTx(ctx context.Context, tx pgx.Tx) (Settings, error) {
 	return out, err
 }
 
-// UpdateSettings applies u and returns the result.
-func (s *Service) UpdateSettings(ctx context.Context, tx pgx.Tx, u SettingsUpdate) (Settings, error) {
+// UpdateSettings applies u and returns the result. The next ticket
+// decision on any replica sees it.
+func (s *Service) UpdateSettings(ctx context.Context, u SettingsUpdate) (Settings, error) {
+	var out Settings
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		out, err = s.updateSettingsTx(ctx, tx, u)
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) updateSettingsTx(ctx context.Context, tx *db.Tx, u SettingsUpdate) (Settings, error) {
 	if _, err := s.settingsTx(ctx, tx); err != nil {
 		return Settings{}, err
 	}
@@ -180,20 +184,34 @@ func (s *Service) UpdateSettings(ctx context.Context, tx pgx.Tx, u SettingsUpdat
 	return out, err
 }
 
-// Create files (or previews) one ticket for a job, and writes its
-// "ticket-created" event, in tx.
-func (s *Service) Create(ctx context.Context, tx pgx.Tx, in NewTicket) (Ticket, jobs.Event, error) {
+// Create files (or previews) one ticket for a job, with its
+// "ticket-created" event.
+func (s *Service) Create(ctx context.Context, in NewTicket) (Ticket, error) {
+	var t Ticket
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		t, err = s.CreateTx(ctx, tx, in)
+		return err
+	})
+	return t, err
+}
+
+// CreateTx is Create inside tx.
+func (s *Service) CreateTx(ctx context.Context, tx *db.Tx, in NewTicket) (Ticket, error) {
+	if err := in.Validate(); err != nil {
+		return Ticket{}, err
+	}
 	jobID, err := uuid.Parse(in.JobID)
 	if err != nil {
-		return Ticket{}, jobs.Event{}, jobs.ErrNotFound
+		return Ticket{}, jobs.ErrNotFound
 	}
 	job, err := jobs.GetTx(ctx, tx, jobID, false)
 	if err != nil {
-		return Ticket{}, jobs.Event{}, err
+		return Ticket{}, err
 	}
 	settings, err := s.settingsTx(ctx, tx)
 	if err != nil {
-		return Ticket{}, jobs.Event{}, err
+		return Ticket{}, err
 	}
 	dryRun := in.DryRun == nil || *in.DryRun
 	return s.file(ctx, tx, job, settings, fileRequest{
@@ -203,26 +221,37 @@ func (s *Service) Create(ctx context.Context, tx pgx.Tx, in NewTicket) (Ticket, 
 }
 
 // Dispatch files a ticket on every enabled platform, ServiceNow first. No
-// platform enabled means no ticket.
-func (s *Service) Dispatch(ctx context.Context, tx pgx.Tx, in DispatchRequest) ([]Ticket, []jobs.Event, error) {
+// platform enabled means no ticket (an empty list).
+func (s *Service) Dispatch(ctx context.Context, in DispatchRequest) ([]Ticket, error) {
+	var out []Ticket
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		out, err = s.DispatchTx(ctx, tx, in)
+		return err
+	})
+	return out, err
+}
+
+// DispatchTx is Dispatch inside tx.
+func (s *Service) DispatchTx(ctx context.Context, tx *db.Tx, in DispatchRequest) ([]Ticket, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
 	jobID, err := uuid.Parse(in.JobID)
 	if err != nil {
-		return nil, nil, jobs.ErrNotFound
+		return nil, jobs.ErrNotFound
 	}
 	job, err := jobs.GetTx(ctx, tx, jobID, false)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	settings, err := s.settingsTx(ctx, tx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	dryRun := in.DryRun != nil && *in.DryRun
-	var (
-		out    []Ticket
-		events []jobs.Event
-		linked *Ticket
-	)
+	out := []Ticket{}
+	var linked *Ticket
 	for _, p := range Platforms {
 		if !settings.Enabled(p) {
 			continue
@@ -236,17 +265,16 @@ func (s *Service) Dispatch(ctx context.Context, tx pgx.Tx, in DispatchRequest) (
 		if p == Jira && linked != nil && settings.DualMode && settings.ServiceNowEnabled {
 			req.link = linked
 		}
-		t, ev, err := s.file(ctx, tx, job, settings, req)
+		t, err := s.file(ctx, tx, job, settings, req)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if p == ServiceNow && !t.DryRun {
 			linked = &t
 		}
 		out = append(out, t)
-		events = append(events, ev)
 	}
-	return out, events, nil
+	return out, nil
 }
 
 type fileRequest struct {
@@ -260,15 +288,15 @@ type fileRequest struct {
 	link      *Ticket
 }
 
-func (s *Service) file(ctx context.Context, tx pgx.Tx, job jobs.Job, settings Settings, req fileRequest) (Ticket, jobs.Event, error) {
+func (s *Service) file(ctx context.Context, tx *db.Tx, job jobs.Job, settings Settings, req fileRequest) (Ticket, error) {
 	payload, err := BuildPayload(req.platform, job, s.defaults, req.overrides)
 	if err != nil {
-		return Ticket{}, jobs.Event{}, err
+		return Ticket{}, err
 	}
 	meta := map[string]any{}
 	if len(req.metadata) > 0 && string(req.metadata) != "null" {
 		if err := json.Unmarshal(req.metadata, &meta); err != nil {
-			return Ticket{}, jobs.Event{}, fmt.Errorf("metadata: %w", err)
+			return Ticket{}, fmt.Errorf("metadata: %w", err)
 		}
 	}
 	if req.link != nil {
@@ -283,26 +311,9 @@ func (s *Service) file(ctx context.Context, tx pgx.Tx, job jobs.Job, settings Se
 	case !settings.Enabled(req.platform):
 		meta["dry_run_reason"] = "feature-toggle-disabled"
 	default:
-		remote, err := s.fileRemote(ctx, req.platform, payload)
-		if err != nil {
-			// As in the original: a failed live creation is kept as a dry
-			// run that says why, and the request still succeeds.
-			meta["error"] = err.Error()
-			break
-		}
-		t.DryRun = false
-		t.TicketID = remote.TicketID
-		if remote.URL != "" {
-			t.URL = &remote.URL
-		}
-		t.Status = remote.Status
-		if t.Status == "" {
-			t.Status = "created"
-		}
-		for k, v := range remote.Metadata {
-			meta[k] = v
-		}
-		meta["persisted_at"] = time.Now().UTC().Format(time.RFC3339Nano)
+		// As in the original without a client: the live request is kept
+		// as a dry run that says why, and the request still succeeds.
+		meta["error"] = string(req.platform) + " " + errNoClient
 	}
 	if t.DryRun {
 		if req.ticketID != nil {
@@ -313,37 +324,30 @@ func (s *Service) file(ctx context.Context, tx pgx.Tx, job jobs.Job, settings Se
 	}
 	payloadJSON, err := json.Marshal(payload)
 	if err != nil {
-		return Ticket{}, jobs.Event{}, err
+		return Ticket{}, err
 	}
 	metaJSON, err := json.Marshal(meta)
 	if err != nil {
-		return Ticket{}, jobs.Event{}, err
+		return Ticket{}, err
 	}
 	rows, err := tx.Query(ctx, `INSERT INTO tickets (job_id, platform, ticket_id, url, status, profile_name, dry_run, payload, metadata)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb) RETURNING `+ticketColumns,
 		job.ID, t.Platform, t.TicketID, t.URL, t.Status, t.ProfileName, t.DryRun, string(payloadJSON), string(metaJSON))
 	if err != nil {
-		return Ticket{}, jobs.Event{}, err
+		return Ticket{}, err
 	}
 	t, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Ticket])
 	if err != nil {
-		return Ticket{}, jobs.Event{}, fmt.Errorf("insert ticket: %w", err)
+		return Ticket{}, fmt.Errorf("insert ticket: %w", err)
 	}
-	data, _ := json.Marshal(map[string]any{"ticket_id": t.TicketID, "platform": t.Platform, "status": t.Status, "dry_run": t.DryRun})
-	ev, err := jobs.InsertEvent(ctx, tx, job.ID, "ticket-created", data)
-	return t, ev, err
+	err = s.log.Append(tx, job.ID, eventlog.TicketCreated,
+		map[string]any{"ticket_id": t.TicketID, "platform": t.Platform, "status": t.Status, "dry_run": t.DryRun})
+	return t, err
 }
 
-// ErrNoClient is the error recorded when a platform has no client.
-var ErrNoClient = errors.New("client is not configured")
-
-func (s *Service) fileRemote(ctx context.Context, p Platform, payload map[string]any) (Remote, error) {
-	c := s.clients[p]
-	if c == nil {
-		return Remote{}, fmt.Errorf("%s %w", p, ErrNoClient)
-	}
-	return c.Create(ctx, payload)
-}
+// errNoClient is recorded on a live request while no platform has a
+// delivery client.
+const errNoClient = "client is not configured"
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -21,7 +21,7 @@ function asApiError(err: unknown): ApiError {
   return err instanceof ApiError ? err : new ApiError({ status: 0, detail: String(err) });
 }
 
-const STATUS_EVENTS = new Set(['started', 'completed', 'failed', 'cancelled']);
+const STATUS_EVENTS = new Set(['started', 'retrying', 'completed', 'failed', 'cancelled']);
 
 function describeValue(v: unknown): string {
   if (v === null || v === undefined) return '—';

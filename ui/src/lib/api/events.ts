@@ -31,14 +31,25 @@ import { isTerminal } from './types';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
-/** Event names of job events (EventSource only delivers the names it is asked for). */
+/**
+ * Event names of job events (EventSource only delivers the names it is asked
+ * for). The same list, in the same order, as eventlog.Types on the server
+ * (internal/eventlog/types.go); a Go test fails when they differ.
+ */
 export const JOB_EVENT_TYPES = [
   'created',
+  'file-uploaded',
   'started',
+  'worker-assigned',
+  'analysis-phase',
+  'file-processing-started',
+  'file-processing-completed',
+  'conversation-turn',
   'ticket-created',
   'completed',
   'failed',
   'cancelled',
+  'retrying',
 ] as const;
 
 // ---------------------------------------------------------------------------
