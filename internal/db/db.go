@@ -70,6 +70,17 @@ type Config struct {
 	MigrationTimeout  time.Duration // bound on one migration run, lock wait included; default 2m
 	MigrationRetryMin time.Duration // least time between attempts after a failed migration; default 30s
 
+	// CreateDatabase lets a connection attempt create the URL's database
+	// when the server says it does not exist, then migrate it as usual, so
+	// that a first run needs no createdb step (see create.go). Without it,
+	// or when the role may not create databases, the cause stays
+	// database_missing and the error gives the createdb command to run.
+	// The zero value is off; the service's configuration (DB_CREATE_DATABASE)
+	// turns it on by default outside production, where a mistyped or
+	// vanished database is for an operator to look into, not to be replaced
+	// silently by an empty one.
+	CreateDatabase bool
+
 	// NoServerSettings leaves out the session settings this package asks
 	// the server for (see New): for a PgBouncer that rejects unknown
 	// startup parameters.
@@ -294,12 +305,17 @@ type migrationError struct{ err error }
 func (e *migrationError) Error() string { return "migration failed: " + e.err.Error() }
 func (e *migrationError) Unwrap() error { return e.err }
 
-// connect checks that a connection can be made and brings the schema up to
-// date.
+// connect checks that a connection can be made (creating the database
+// first if it is missing and CreateDatabase allows) and brings the schema up
+// to date.
 func (d *DB) connect(ctx context.Context) (int64, error) {
-	cctx, cancel := context.WithTimeout(ctx, d.cfg.ConnectTimeout+d.cfg.CheckTimeout)
-	err := d.pool.Ping(cctx)
-	cancel()
+	err := d.ping(ctx)
+	if err != nil && classify(err) == dependency.CauseDatabaseMissing {
+		// A first run: create the database if allowed, then connect again.
+		if err = d.createDatabase(ctx, err); err == nil {
+			err = d.ping(ctx)
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -311,6 +327,14 @@ func (d *DB) connect(ctx context.Context) (int64, error) {
 		err = &migrationError{err}
 	}
 	return version, err
+}
+
+// ping connects (if the pool holds no connection) and pings, bounded by
+// ConnectTimeout+CheckTimeout.
+func (d *DB) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.ConnectTimeout+d.cfg.CheckTimeout)
+	defer cancel()
+	return d.pool.Ping(ctx)
 }
 
 // migrate applies pending migrations under a session-level advisory lock, so
