@@ -124,7 +124,7 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/rca_engine?sslmod
 // about unknown keys in a .env file.
 var Vars = []string{
 	"HOST", "PORT", "ENVIRONMENT", "LOG_LEVEL", "LOG_FORMAT", "RCA_ROLES",
-	"DATABASE_URL", "DB_MIGRATE", "DB_ACQUIRE_TIMEOUT", "DB_QUERY_TIMEOUT", "DB_CONNECT_TIMEOUT",
+	"DATABASE_URL", "DB_MIGRATE", "DB_CREATE_DATABASE", "DB_ACQUIRE_TIMEOUT", "DB_QUERY_TIMEOUT", "DB_CONNECT_TIMEOUT",
 	"DB_MAX_CONNS", "DB_MAX_CONN_IDLE_TIME", "DB_MAX_CONN_LIFETIME", "DB_MAX_CONN_LIFETIME_JITTER",
 	"DB_HEALTH_CHECK_PERIOD", "DB_PING_TIMEOUT", "DB_KEEPALIVE_IDLE", "DB_KEEPALIVE_INTERVAL",
 	"DB_KEEPALIVE_COUNT", "DB_TCP_USER_TIMEOUT", "DB_READ_RETRIES", "DB_WRITE_RETRIES",
@@ -201,6 +201,7 @@ func Load(lookup Lookup) (Config, error) {
 		CheckInterval:         p.duration("DB_CHECK_INTERVAL", 0),
 		ReconnectMax:          p.duration("DB_RECONNECT_MAX", 0),
 		NoServerSettings:      !p.boolean("DB_SERVER_SETTINGS", true),
+		CreateDatabase:        p.boolean("DB_CREATE_DATABASE", c.Environment != "production"),
 	}
 	migrate := p.boolean("DB_MIGRATE", true)
 	c.IdempotencyTTL = p.duration("IDEMPOTENCY_KEY_TTL", 24*time.Hour)

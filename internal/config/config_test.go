@@ -61,6 +61,33 @@ func TestValues(t *testing.T) {
 	}
 }
 
+func TestCreateDatabase(t *testing.T) {
+	secret := strings.Repeat("s", 32)
+	tests := []struct {
+		name string
+		env  map[string]string
+		want bool
+	}{
+		{"on by default in development", nil, true},
+		{"on by default in test", map[string]string{"ENVIRONMENT": "test"}, true},
+		{"off by default in production", map[string]string{"ENVIRONMENT": "production", "JWT_SECRET_KEY": secret}, false},
+		{"turned off", map[string]string{"DB_CREATE_DATABASE": "false"}, false},
+		{"turned on in production", map[string]string{"ENVIRONMENT": "production", "JWT_SECRET_KEY": secret,
+			"DB_CREATE_DATABASE": "true"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(lookup(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.DB.CreateDatabase != tt.want {
+				t.Errorf("CreateDatabase = %v, want %v", c.DB.CreateDatabase, tt.want)
+			}
+		})
+	}
+}
+
 func TestCommaSeparatedOrigins(t *testing.T) {
 	c, err := Load(lookup(map[string]string{"CORS_ALLOWED_ORIGINS": "https://a.example.com, https://b.example.com"}))
 	if err != nil || len(c.CORSOrigins) != 2 {
@@ -77,6 +104,7 @@ func TestEveryBadValueIsNamed(t *testing.T) {
 		"DB_CONNECT_TIMEOUT":   "-1s",
 		"DB_READ_RETRIES":      "many",
 		"DB_MIGRATE":           "perhaps",
+		"DB_CREATE_DATABASE":   "sometimes",
 		"REDIS_URL":            "http://localhost:6379",
 		"CORS_ALLOWED_ORIGINS": "*",
 		"HTTP_MAX_BODY_BYTES":  "0",
