@@ -1,0 +1,27 @@
+// Package arch holds no code: its doc is the map of the service's packages
+// and its test keeps the map true (TestImportRules fails on an import that
+// breaks a rule).
+//
+// Which package owns what, by layer; dependencies point down, never up:
+//
+//	leaf     apperr (error kinds), validate (struct rules), lifecycle (start/stop),
+//	         dependency (a dependency's state and supervisor), faults, pgtest
+//	infra    db (PostgreSQL: pool, transactions, hooks, migrations), redisconn
+//	domain   eventlog (job_events: append, read in commit order)
+//	         jobs (jobs and their lifecycle), tickets (ITSM tickets and toggles),
+//	         auth (accounts, sessions, tokens, who may do what), idempotency
+//	runtime  events (tailer, hub, relay), sse (event streams), ratelimit, metrics
+//	edge     api (HTTP: decode, call one use case, encode; errors mapped by kind)
+//	wiring   config (environment to each package's Config), cmd/* (build, start, stop)
+//
+// The rules that hold it together:
+//   - Domain packages never import net/http: a worker or the watcher calls
+//     the same use cases the HTTP edge does.
+//   - The HTTP edge imports neither pgx nor db: it opens no transaction and
+//     runs no SQL; it passes the idempotency record's transaction through
+//     to a use case.
+//   - Nothing below the edge imports api, sse, events, metrics or config.
+//   - Leaf packages import nothing of this module but other leaves.
+//   - Clients of outside systems (internal/itsm/..., internal/llm/...)
+//     import nothing of this module.
+package arch
