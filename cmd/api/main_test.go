@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -420,5 +421,76 @@ func TestInvalidConfigurationNamesTheVariable(t *testing.T) {
 				t.Errorf("error leaks the password: %v", err)
 			}
 		})
+	}
+}
+
+// TestFirstRunCreatesTheDatabase is a newcomer's first `go run ./cmd/api`:
+// PostgreSQL runs, the database in DATABASE_URL does not exist yet, and the
+// service must end up fully working with no other step.
+func TestFirstRunCreatesTheDatabase(t *testing.T) {
+	name := "rca_first_run_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	dbURL := strings.Replace(pgtest.AdminURL(), "/postgres?", "/"+name+"?", 1)
+	if dbURL == pgtest.AdminURL() {
+		t.Fatalf("cannot derive a database URL from %s", pgtest.AdminURL())
+	}
+	t.Cleanup(func() { pgtest.Exec(t, pgtest.AdminURL(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
+	env := fastEnv(dbURL)
+	env["ENVIRONMENT"] = "development" // DB_CREATE_DATABASE's default is on here
+	svc := startService(t, env)
+	pgtest.Eventually(t, 20*time.Second, "health passes", func() bool { return svc.get(t, "/api/health").status == 200 })
+	if r := svc.postJSON(t, "/api/jobs", map[string]any{"job_type": "rca_analysis"}, nil); r.status != 201 {
+		t.Fatalf("POST /api/jobs on the new database = %d %s", r.status, r.body)
+	}
+	if !strings.Contains(svc.logs.String(), "created database") {
+		t.Errorf("the logs do not say the database was created:\n%s", svc.logs.String())
+	}
+}
+
+// TestShutdownStopsEveryComponentInReverse: on SIGTERM run stops the HTTP
+// server and then every background component, last started first, and
+// waits for each, so that nothing is left running when it returns.
+func TestShutdownStopsEveryComponentInReverse(t *testing.T) {
+	dbURL, _ := pgtest.NewDatabase(t)
+	env := fastEnv(dbURL)
+	env["ADMIN_EMAIL"], env["ADMIN_USERNAME"], env["ADMIN_PASSWORD"] = "root@example.com", "root", "a-long-password-1"
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	logs := &syncBuffer{}
+	go func() { done <- run(ctx, mapLookup(env), nil, logs, ready) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not start")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return within 30 s of the signal")
+	}
+	var started, stopped []string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		_, c, ok := strings.Cut(line, "component=")
+		c, _, _ = strings.Cut(c, " ")
+		switch {
+		case !ok:
+		case strings.Contains(line, `msg="component started"`):
+			started = append(started, c)
+		case strings.Contains(line, `msg="component stopped"`):
+			stopped = append(stopped, c)
+		}
+	}
+	if len(started) < 5 {
+		t.Fatalf("started only %q", started)
+	}
+	slices.Reverse(started)
+	if !slices.Equal(started, stopped) {
+		t.Fatalf("stopped %q, want the reverse of the start order %q", stopped, started)
 	}
 }

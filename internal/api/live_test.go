@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -288,4 +289,41 @@ func FuzzRegister(f *testing.F) {
 	fuzzBody(f, "POST", "/api/auth/register", `{"email":"a@example.com","username":"abc","password":"12345678"}`,
 		`{"email":"b@example.com","username":"o'brien<b>","password":"12345678","full_name":"Zoë \"x\""}`,
 		`{"email":"c@example.com","username":"a@b","password":"1","role":"admin"}`, `{"email":"\u0000@x.com"}`)
+}
+
+// TestOpenAPIDescribesWhatIsSent keeps the document's Job and JobEvent
+// schemas equal to what the API sends: every field of a job, and every
+// event type of the event log.
+func TestOpenAPIDescribesWhatIsSent(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Required   []string                   `json:"required"`
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openapiDoc, &doc); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(jobs.Job{})
+	var sent map[string]any
+	_ = json.Unmarshal(b, &sent)
+	var fields []string
+	for k := range sent {
+		fields = append(fields, k)
+	}
+	job := doc.Components.Schemas["Job"]
+	slices.Sort(fields)
+	required := slices.Sorted(slices.Values(job.Required))
+	if !slices.Equal(fields, required) {
+		t.Errorf("a job is sent with %q; openapi.json's Job requires %q", fields, required)
+	}
+	var eventType struct {
+		Enum []eventlog.Type `json:"enum"`
+	}
+	_ = json.Unmarshal(doc.Components.Schemas["JobEvent"].Properties["event_type"], &eventType)
+	if !slices.Equal(eventType.Enum, eventlog.Types) {
+		t.Errorf("openapi.json's event types %q, want eventlog.Types %q", eventType.Enum, eventlog.Types)
+	}
 }
