@@ -234,13 +234,11 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 	eventLog := eventlog.New(database)
 	idem := idempotency.New(database, cfg.IdempotencyTTL)
 	hub := events.NewHub()
-	tailer := events.NewTailer(eventLog, hub, events.TailerConfig{
-		FastPoll: cfg.EventsPoll,
-		SlowPoll: cfg.EventsSafetyPoll,
-		// With Redis up, other replicas wake this one; poll slowly then.
-		Fast:   func() bool { return rdb.Tracker().Get().Status != dependency.Up },
-		Logger: log,
-	})
+	tailerCfg := cfg.Events
+	// With Redis up, other replicas wake this one; poll slowly then.
+	tailerCfg.Fast = func() bool { return rdb.Tracker().Get().Status != dependency.Up }
+	tailerCfg.Logger = log
+	tailer := events.NewTailer(eventLog, hub, tailerCfg)
 	relay := events.NewRelay(tailer, rdb, log)
 	eventLog.OnCommit(relay.Notify)
 	streams := sse.New(cfg.SSE, hub, eventLog, deps)

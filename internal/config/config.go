@@ -21,6 +21,7 @@ import (
 
 	"github.com/rca-engine/api/internal/auth"
 	"github.com/rca-engine/api/internal/db"
+	"github.com/rca-engine/api/internal/events"
 	"github.com/rca-engine/api/internal/ratelimit"
 	"github.com/rca-engine/api/internal/redisconn"
 	"github.com/rca-engine/api/internal/sse"
@@ -71,11 +72,11 @@ type Config struct {
 	TicketDefaults tickets.Defaults
 	TicketToggles  tickets.Settings
 
-	// SSE tunes the event streams; EventsPoll is how often job_events is
-	// polled while Redis cannot carry wake-ups between replicas.
-	SSE              sse.Config
-	EventsPoll       time.Duration
-	EventsSafetyPoll time.Duration
+	// SSE tunes the event streams; Events how often each replica reads
+	// the event log (FastPoll while Redis cannot carry wake-ups between
+	// replicas, SlowPoll while it can).
+	SSE    sse.Config
+	Events events.TailerConfig
 
 	migrate bool
 }
@@ -212,8 +213,10 @@ func Load(lookup Lookup) (Config, error) {
 		MaxReplay:    p.intRange("SSE_REPLAY_LIMIT", 1000, 1, 100000),
 		Buffer:       p.intRange("SSE_CLIENT_BUFFER", 256, 1, 100000),
 	}
-	c.EventsPoll = p.duration("EVENTS_POLL_INTERVAL", 250*time.Millisecond)
-	c.EventsSafetyPoll = p.duration("EVENTS_SAFETY_POLL_INTERVAL", 2*time.Second)
+	c.Events = events.TailerConfig{
+		FastPoll: p.duration("EVENTS_POLL_INTERVAL", 250*time.Millisecond),
+		SlowPoll: p.duration("EVENTS_SAFETY_POLL_INTERVAL", 2*time.Second),
+	}
 	c.TicketToggles = tickets.Settings{
 		ServiceNowEnabled: p.boolean("SERVICENOW_ENABLED", false),
 		JiraEnabled:       p.boolean("JIRA_ENABLED", false),

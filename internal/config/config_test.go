@@ -215,3 +215,33 @@ func TestAuthSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestRoles(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    []Role
+		wantErr string
+	}{
+		{value: "", want: Roles},
+		{value: "api", want: []Role{RoleAPI}},
+		{value: " API , api ", want: []Role{RoleAPI}},
+		{value: "api,worker", wantErr: `RCA_ROLES: "worker" is not a role; roles are api`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			c, err := Load(lookup(map[string]string{"RCA_ROLES": tt.value}))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.Roles, tt.want) || !c.HasRole(RoleAPI) {
+				t.Fatalf("roles = %q, want %q", c.Roles, tt.want)
+			}
+		})
+	}
+}
