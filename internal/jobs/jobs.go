@@ -198,8 +198,11 @@ type Retry struct {
 // retryAfter is the backoff before attempt n+1 (n >= 1 failed so far):
 // 10 s, 40 s, 90 s, ... capped at 10 minutes, as River's attempt² rule.
 func retryAfter(failed int) time.Duration {
-	d := time.Duration(failed*failed) * 10 * time.Second
-	return min(d, 10*time.Minute)
+	const limit = 10 * time.Minute
+	if failed >= 8 { // 8² × 10 s is past the cap; larger counts would overflow
+		return limit
+	}
+	return min(time.Duration(failed*failed)*10*time.Second, limit)
 }
 
 func decideRetry(j Job, retryable bool) Retry {

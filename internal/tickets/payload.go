@@ -65,8 +65,9 @@ func BuildPayload(p Platform, job jobs.Job, d Defaults, overrides json.RawMessag
 			"assigned_to":        d.ServiceNowAssignedTo,
 		}
 	case Jira:
-		labels := append([]string{}, strs(c["tags"])...)
-		for _, l := range d.JiraLabels {
+		// Each label once: the outcome's tags may repeat one, too.
+		labels := []string{}
+		for _, l := range append(strs(c["tags"]), d.JiraLabels...) {
 			if !slices.Contains(labels, l) {
 				labels = append(labels, l)
 			}

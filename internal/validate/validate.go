@@ -66,7 +66,9 @@ func (val *Validator) Struct(v any) error {
 	err := val.v.Struct(v)
 	var verrs validator.ValidationErrors
 	if !errors.As(err, &verrs) {
-		return nil
+		// Anything else (a value that is not a struct) is the caller's
+		// bug: an internal error, never a silent pass.
+		return err
 	}
 	fields := make([]apperr.Field, 0, len(verrs))
 	for _, fe := range verrs {
@@ -103,6 +105,9 @@ func message(fe validator.FieldError) string {
 		}
 		return "must be at most " + fe.Param()
 	case "min":
+		if isText && fe.Param() == "1" {
+			return "must not be empty"
+		}
 		if isText {
 			return "must be at least " + fe.Param() + " characters"
 		}
