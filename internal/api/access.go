@@ -165,8 +165,10 @@ func (s *server) streamAuth(next http.Handler) http.Handler {
 		if _, signed := principalOf(ctx); signed && s.opts.AuthMode == auth.ModeAll {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithCancel(ctx)
-			defer cancel()
-			go s.recheck(ctx, cancel, token)
+			rechecked := make(chan struct{})
+			go func() { defer close(rechecked); s.recheck(ctx, cancel, token) }()
+			// The stream's goroutines end with the stream, not after it.
+			defer func() { cancel(); <-rechecked }()
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
