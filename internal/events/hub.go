@@ -4,10 +4,11 @@
 // PostgreSQL's job_events table is the only source: a Tailer reads it in id
 // order and is the only publisher of job events to the Hub. Local commits
 // and Redis pub/sub messages from other replicas are only wake-ups that make
-// the Tailer read sooner; with Redis down it polls. Because ids are assigned
-// in commit order (see jobs.InsertEvent), reading "id > cursor" never skips
-// an event, and a subscriber that joins with a database replay and then the
-// live feed, deduplicating by id, sees every event exactly once.
+// the Tailer read sooner; with Redis down it polls. Because the event log
+// never shows an id before every smaller one has committed (see package
+// eventlog), reading "id > cursor" never skips an event, and a subscriber
+// that joins with a database replay and then the live feed, deduplicating
+// by id, sees every event exactly once.
 package events
 
 import (
