@@ -192,17 +192,15 @@ func (s *server) recheck(ctx context.Context, end context.CancelFunc, token stri
 	}
 }
 
-// need returns middleware that lets a request through only with a
-// principal of at least role. signedIn routes (the caller's own account)
-// need one in every mode; the others follow AUTH_MODE: reads only in
-// "all", writes and admin actions in "writes" and "all".
-func (s *server) need(role auth.Role, applies func(mode auth.Mode) bool) func(http.Handler) http.Handler {
+// need returns middleware that lets a request of class a through only
+// with the principal that AUTH_MODE requires for it (auth.Mode.Requires).
+func (s *server) need(a auth.Class) func(http.Handler) http.Handler {
+	needed, role := s.opts.AuthMode.Requires(a)
 	return func(next http.Handler) http.Handler {
+		if !needed {
+			return next
+		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !applies(s.opts.AuthMode) {
-				next.ServeHTTP(w, r)
-				return
-			}
 			p, ok := principalOf(r.Context())
 			if !ok {
 				s.unauthenticated(w, r)
@@ -217,20 +215,6 @@ func (s *server) need(role auth.Role, applies func(mode auth.Mode) bool) func(ht
 			next.ServeHTTP(w, r)
 		})
 	}
-}
-
-func always(auth.Mode) bool                                 { return true }
-func modeAll(m auth.Mode) bool                              { return m == auth.ModeAll }
-func modeNotOff(m auth.Mode) bool                           { return m != auth.ModeOff }
-func (s *server) signedIn() func(http.Handler) http.Handler { return s.need(auth.RoleUser, always) }
-func (s *server) readAccess() func(http.Handler) http.Handler {
-	return s.need(auth.RoleUser, modeAll)
-}
-func (s *server) writeAccess() func(http.Handler) http.Handler {
-	return s.need(auth.RoleUser, modeNotOff)
-}
-func (s *server) adminAccess() func(http.Handler) http.Handler {
-	return s.need(auth.RoleAdmin, modeNotOff)
 }
 
 const (

@@ -180,7 +180,7 @@ func NewHandler(opts Options, d Deps) http.Handler {
 		// deadline, but every write has one (see package sse).
 		if s.streams != nil {
 			r.Group(func(r chi.Router) {
-				r.Use(s.streamAuth, read, s.readAccess())
+				r.Use(s.streamAuth, read, s.need(auth.Read))
 				r.Get("/sse/jobs/{id}", s.jobStream)
 				r.Get("/jobs/{id}/stream", s.jobStream)
 				r.Get("/sse/events", s.allEvents)
@@ -191,7 +191,7 @@ func NewHandler(opts Options, d Deps) http.Handler {
 			r.Use(bounded(opts.RequestTimeout, opts.MaxBodyBytes), s.authenticate, byMethod)
 
 			r.Group(func(r chi.Router) {
-				r.Use(s.readAccess())
+				r.Use(s.need(auth.Read))
 				r.Get("/", s.root)
 				r.Get("/status", s.status)
 				r.Get("/openapi.json", s.openAPI)
@@ -210,7 +210,7 @@ func NewHandler(opts Options, d Deps) http.Handler {
 			})
 
 			r.Group(func(r chi.Router) {
-				r.Use(s.writeAccess())
+				r.Use(s.need(auth.Write))
 				for _, p := range []string{"/jobs", "/jobs/"} {
 					r.Post(p, s.createJob)
 				}
@@ -223,21 +223,21 @@ func NewHandler(opts Options, d Deps) http.Handler {
 
 			// Integration settings decide whether tickets reach a real
 			// ServiceNow or Jira: admins only.
-			r.With(s.adminAccess()).Put("/tickets/settings/state", s.putSettings)
+			r.With(s.need(auth.Administer)).Put("/tickets/settings/state", s.putSettings)
 
 			if s.auth != nil {
 				// The caller's own account and tokens, and account
 				// management: a principal is needed in every mode.
 				r.Post("/auth/logout", s.logout)
 				r.Group(func(r chi.Router) {
-					r.Use(s.signedIn())
+					r.Use(s.need(auth.Own))
 					r.Get("/auth/me", s.me)
 					r.Get("/auth/tokens", s.listTokens)
 					r.Post("/auth/tokens", s.createToken)
 					r.Delete("/auth/tokens/{id}", s.revokeToken)
 				})
 				r.Group(func(r chi.Router) {
-					r.Use(s.need(auth.RoleAdmin, always))
+					r.Use(s.need(auth.ManageUsers))
 					r.Get("/auth/users", s.listUsers)
 					r.Patch("/auth/users/{id}", s.updateUser)
 				})

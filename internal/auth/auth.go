@@ -118,6 +118,40 @@ const (
 // Modes lists the modes, for parsing.
 var Modes = []Mode{ModeOff, ModeWrites, ModeAll}
 
+// Class is a class of request, as far as who may make it goes.
+type Class int
+
+const (
+	// Read: reading jobs, tickets and events.
+	Read Class = iota
+	// Write: creating and changing jobs and tickets.
+	Write
+	// Administer: integration settings.
+	Administer
+	// Own: the caller's own account and tokens; needs a principal in
+	// every mode, there being nobody's account to show otherwise.
+	Own
+	// ManageUsers: other people's accounts; admins only, in every mode.
+	ManageUsers
+)
+
+// Requires says whether a request of class a needs a signed-in principal
+// under mode m, and of which least role: reads only in mode all, writes
+// and administration unless the mode is off.
+func (m Mode) Requires(a Class) (need bool, role Role) {
+	switch a {
+	case Read:
+		return m == ModeAll, RoleUser
+	case Write:
+		return m != ModeOff, RoleUser
+	case Administer:
+		return m != ModeOff, RoleAdmin
+	case Own:
+		return true, RoleUser
+	}
+	return true, RoleAdmin
+}
+
 // Registration says who may create accounts (AUTH_REGISTRATION).
 type Registration string
 
