@@ -138,8 +138,8 @@ func (c *Config) setDefaults(connString string) {
 // serverSettings bounds, on the server's side, what a client that vanished
 // can hold. When a NAT drops a connection mid-transaction, pgx gives up on
 // its side within the call's deadline, but the server's backend waits for
-// the next command, holding its locks (the job event lock serialises every
-// writer), until the server's own keepalive notices: about two hours by
+// the next command, holding its locks (a reader of the event log holds a
+// lock every event writer needs), until the server's own keepalive notices: about two hours by
 // default. idle_in_transaction_session_timeout ends such a transaction,
 // and server-side keepalive finds the dead socket in seconds. Values in
 // the connection string win.

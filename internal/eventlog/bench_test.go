@@ -77,7 +77,7 @@ func BenchmarkEventWriters(b *testing.B) {
 		return newest, err
 	}
 	lockedRead := func(ctx context.Context, cursor int64) (int64, error) {
-		evs, _, err := log.Since(ctx, nil, cursor, 500)
+		evs, err := log.Since(ctx, cursor, 500)
 		if len(evs) > 0 {
 			cursor = evs[len(evs)-1].ID
 		}

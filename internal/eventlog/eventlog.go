@@ -11,15 +11,24 @@
 // a reader must never see id N before every smaller id that will ever
 // commit has committed. PostgreSQL hands out identity values at insert,
 // not at commit, so two writers can commit out of order. Writers therefore
-// hold a shared advisory lock from their insert until their commit, and
-// every reader that advances a cursor (Since, Recent, Newest) first takes
-// the same lock exclusively, which it gets only once no writer holds it:
-// every id handed out by then belongs to a transaction that has ended,
-// and the read that follows sees a gap-free prefix. Writers do not wait
-// for each other (their commits overlap and share fsyncs); they wait only
-// for a reader's single short query. Before, every writer took the lock
-// exclusively and held it through its commit, so all event writes, and
-// the requests making them, queued behind one another's fsync.
+// hold a shared advisory lock from their insert until their commit, and a
+// reader that advances a cursor from the database (Newest, Since: the
+// tailer, one per process) first takes the same lock exclusively, which it
+// gets only once no writer holds it: every id handed out by then belongs
+// to a transaction that has ended, and the read that follows sees a
+// gap-free prefix. Everyone else reads below a cursor the tailer already
+// reached (SinceUpTo, RecentUpTo: the SSE replay), which needs no lock.
+// Writers do not wait for each other (their commits overlap and share
+// fsyncs); they wait only for the tailer's one short query. Before, every
+// writer took the lock exclusively and held it through its commit, so all
+// event writes, and the requests making them, queued behind one another's
+// fsync.
+//
+// A writer must take its row locks before it appends, never after: the
+// lock is taken in the last statements before COMMIT, so nothing but the
+// inserts (and their foreign-key checks, which take FOR KEY SHARE on the
+// job row: use FOR NO KEY UPDATE, not FOR UPDATE, on job rows) runs while
+// it is held.
 package eventlog
 
 import (
@@ -139,11 +148,17 @@ const eventColumns = `id, job_id, event_type, data, created_at`
 
 // consistent runs fn after taking the log's lock exclusively, in a
 // read-committed transaction, so that fn's statements see a gap-free
-// prefix of the log (see the package doc). The lock is held only for fn.
+// prefix of the log (see the package doc). The lock is held only for fn;
+// should this process vanish while holding it, the server ends the
+// transaction after a second of silence rather than let every event
+// writer wait for its keepalive.
 func (l *Log) consistent(ctx context.Context, fn func(ctx context.Context, q db.Querier) error) error {
 	return l.db.TxWith(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadOnly},
 		func(ctx context.Context, tx *db.Tx) error {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
+			b := &pgx.Batch{}
+			b.Queue(`SET LOCAL idle_in_transaction_session_timeout = 1000`)
+			b.Queue(`SELECT pg_advisory_xact_lock($1)`, lockKey)
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
 				return err
 			}
 			return fn(ctx, tx)
@@ -160,20 +175,55 @@ func (l *Log) Newest(ctx context.Context) (int64, error) {
 	return newest, err
 }
 
-// Since returns, in id order, up to limit events with an id above after:
-// of one job if jobID is not nil, else of every job. It also returns the
-// newest id in the whole log, read in the same consistent view.
-func (l *Log) Since(ctx context.Context, jobID *uuid.UUID, after int64, limit int) ([]Event, int64, error) {
+// Since returns, in id order, up to limit events of every job with an id
+// above after, read in a consistent view: the tailer's read.
+func (l *Log) Since(ctx context.Context, after int64, limit int) ([]Event, error) {
+	var out []Event
+	err := l.consistent(ctx, func(ctx context.Context, q db.Querier) error {
+		rows, err := q.Query(ctx, `SELECT `+eventColumns+` FROM job_events
+			WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, scanEvent)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return out, nil
+}
+
+// SinceUpTo returns, in id order, up to limit events with after < id <=
+// upTo, of one job if jobID is not nil, else of every job. upTo must be a
+// position the tailer has read the log up to (from Newest or Since), so
+// that every event at or below it has committed or never will; then no
+// lock is needed. It also returns the newest id in the
+// whole log, which may lie above upTo (to tell an id this database never
+// issued from one the tailer has not reached yet).
+func (l *Log) SinceUpTo(ctx context.Context, jobID *uuid.UUID, after int64, upTo, limit int64) ([]Event, int64, error) {
 	var (
 		out    []Event
 		newest int64
 	)
-	err := l.consistent(ctx, func(ctx context.Context, q db.Querier) error {
+	err := l.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
 		if err := q.QueryRow(ctx, `SELECT COALESCE(max(id), 0) FROM job_events`).Scan(&newest); err != nil {
 			return err
 		}
-		rows, err := q.Query(ctx, `SELECT `+eventColumns+` FROM job_events
-			WHERE ($1::uuid IS NULL OR job_id = $1) AND id > $2 ORDER BY id LIMIT $3`, jobID, after, limit)
+		// Two statements, not one with "$1 IS NULL OR job_id = $1": a
+		// generic plan of that would walk the primary key past every
+		// other job's events.
+		var (
+			rows pgx.Rows
+			err  error
+		)
+		if jobID != nil {
+			rows, err = q.Query(ctx, `SELECT `+eventColumns+` FROM job_events
+				WHERE job_id = $1 AND id > $2 AND id <= $3 ORDER BY id LIMIT $4`, *jobID, after, upTo, limit)
+		} else {
+			rows, err = q.Query(ctx, `SELECT `+eventColumns+` FROM job_events
+				WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3`, after, upTo, limit)
+		}
 		if err != nil {
 			return err
 		}
@@ -186,19 +236,13 @@ func (l *Log) Since(ctx context.Context, jobID *uuid.UUID, after int64, limit in
 	return out, newest, nil
 }
 
-// Recent returns a job's n newest events, oldest first, and the newest id
-// in the whole log, read in the same consistent view.
-func (l *Log) Recent(ctx context.Context, jobID uuid.UUID, n int) ([]Event, int64, error) {
-	var (
-		out    []Event
-		newest int64
-	)
-	err := l.consistent(ctx, func(ctx context.Context, q db.Querier) error {
-		if err := q.QueryRow(ctx, `SELECT COALESCE(max(id), 0) FROM job_events`).Scan(&newest); err != nil {
-			return err
-		}
+// RecentUpTo returns a job's n newest events at or below upTo (a position
+// the tailer has read up to, as for SinceUpTo), oldest first.
+func (l *Log) RecentUpTo(ctx context.Context, jobID uuid.UUID, upTo int64, n int) ([]Event, error) {
+	var out []Event
+	err := l.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
 		rows, err := q.Query(ctx, `SELECT `+eventColumns+` FROM job_events
-			WHERE job_id = $1 ORDER BY id DESC LIMIT $2`, jobID, n)
+			WHERE job_id = $1 AND id <= $2 ORDER BY id DESC LIMIT $3`, jobID, upTo, n)
 		if err != nil {
 			return err
 		}
@@ -206,10 +250,10 @@ func (l *Log) Recent(ctx context.Context, jobID uuid.UUID, n int) ([]Event, int6
 		return err
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("read recent events: %w", err)
+		return nil, fmt.Errorf("read recent events: %w", err)
 	}
 	slices.Reverse(out)
-	return out, newest, nil
+	return out, nil
 }
 
 // NewestOfJob returns the id of a job's newest event (0 if none). It is a

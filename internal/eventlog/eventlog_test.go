@@ -162,7 +162,7 @@ func TestReadersNeverSeeAGap(t *testing.T) {
 			finished = true // one more read after the last commit
 		default:
 		}
-		batch, _, err := log.Since(ctx, nil, cursor, 1000)
+		batch, err := log.Since(ctx, cursor, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,7 +180,7 @@ func TestReadersNeverSeeAGap(t *testing.T) {
 	}
 }
 
-func TestRecentAndNewest(t *testing.T) {
+func TestReadsBelowAHorizon(t *testing.T) {
 	d, url := dbtest.New(t)
 	log := eventlog.New(d)
 	a, b := newJob(t, url), newJob(t, url)
@@ -194,36 +194,68 @@ func TestRecentAndNewest(t *testing.T) {
 			}
 		}
 	}
-	recent, newest, err := log.Recent(ctx, a, 3)
+	newest, err := log.Newest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := pgtest.QueryInt(t, url, `SELECT max(id) FROM job_events`); newest != want {
+		t.Fatalf("Newest = %d, want %d", newest, want)
+	}
+	recent, err := log.RecentUpTo(ctx, a, newest, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(recent) != 3 || !slices.IsSortedFunc(recent, func(x, y eventlog.Event) int { return int(x.ID - y.ID) }) {
-		t.Fatalf("Recent = %+v", recent)
+		t.Fatalf("RecentUpTo = %+v", recent)
 	}
 	for _, ev := range recent {
 		if ev.JobID != a {
-			t.Fatalf("Recent returned another job's event")
+			t.Fatalf("RecentUpTo returned another job's event")
 		}
 	}
 	var last struct{ I int }
 	_ = json.Unmarshal(recent[2].Data, &last)
 	if last.I != 4 {
-		t.Errorf("the newest of Recent is i=%d, want 4", last.I)
-	}
-	if want := pgtest.QueryInt(t, url, `SELECT max(id) FROM job_events`); newest != want {
-		t.Errorf("newest = %d, want %d", newest, want)
-	}
-	if n, err := log.Newest(ctx); err != nil || n != newest {
-		t.Errorf("Newest = %d, %v", n, err)
+		t.Errorf("the newest of RecentUpTo is i=%d, want 4", last.I)
 	}
 	ofB, err := log.NewestOfJob(ctx, b)
 	if err != nil || ofB != newest {
 		t.Errorf("NewestOfJob(b) = %d, %v, want %d (b wrote last)", ofB, err, newest)
 	}
-	since, _, err := log.Since(ctx, &b, 0, 2)
-	if err != nil || len(since) != 2 || since[0].JobID != b {
-		t.Errorf("Since(b) = %+v, %v", since, err)
+
+	// A horizon below the newest event: nothing above it is returned, and
+	// the newest id of the log is still reported.
+	horizon := newest - 4
+	tests := []struct {
+		name  string
+		job   *uuid.UUID
+		after int64
+		limit int64
+		want  int
+	}{
+		{"one job", &b, 0, 100, 3},
+		{"every job", nil, 0, 100, 6},
+		{"every job after a position", nil, horizon - 2, 100, 2},
+		{"limited", nil, 0, 2, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, n, err := log.SinceUpTo(ctx, tt.job, tt.after, horizon, tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tt.want || n != newest {
+				t.Fatalf("got %d events, newest %d; want %d, %d", len(got), n, tt.want, newest)
+			}
+			for _, ev := range got {
+				if ev.ID > horizon || ev.ID <= tt.after || (tt.job != nil && ev.JobID != *tt.job) {
+					t.Fatalf("event %d (job %s) is outside the range", ev.ID, ev.JobID)
+				}
+			}
+		})
+	}
+	if recent, err := log.RecentUpTo(ctx, a, horizon, 10); err != nil || len(recent) != 3 {
+		t.Errorf("RecentUpTo below the horizon = %d events, %v; want 3", len(recent), err)
 	}
 }
 

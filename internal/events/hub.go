@@ -120,6 +120,15 @@ func (h *Hub) remove(s *Subscription) {
 	}
 }
 
+// Published returns the id of the last event published, 0 before the
+// Tailer has started. Every event at or below it has been read from a
+// consistent view of the log, so a replay bounded by it needs no lock.
+func (h *Hub) Published() int64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.lastPublished
+}
+
 // Count returns the number of subscriptions.
 func (h *Hub) Count() int {
 	h.mu.RLock()

@@ -77,7 +77,7 @@ func (t *Tailer) Run(ctx context.Context) {
 		}
 		full := false
 		if ready {
-			batch, _, err := t.log.Since(ctx, nil, cursor, t.cfg.Batch)
+			batch, err := t.log.Since(ctx, cursor, t.cfg.Batch)
 			if err != nil && ctx.Err() == nil {
 				t.cfg.Logger.Debug("event tailer read failed", "error", err)
 			}

@@ -100,8 +100,10 @@ func (ss *session) run(ctx context.Context, sub *events.Subscription, ready bool
 			// The database may be back. Not before the Tailer has started,
 			// though: it starts from the newest event at that moment, so a
 			// catch-up read before it could miss what commits in between.
+			// Up to what the hub has published by now: the live events
+			// dropped meanwhile are all at or below it.
 			if !ss.caughtUp && ss.hubReady {
-				ss.catchUp(ctx, 0)
+				ss.catchUp(ctx, ss.s.hub.Published())
 			}
 		}
 		if ss.finished(ctx) {
@@ -110,8 +112,11 @@ func (ss *session) run(ctx context.Context, sub *events.Subscription, ready bool
 	}
 }
 
-// catchUp sends what the client has not seen, from PostgreSQL. lastPublished
-// is the hub's cursor when the subscription was made or the Tailer started.
+// catchUp sends what the client has not seen, from PostgreSQL, up to
+// lastPublished: the hub's cursor when the subscription was made, when the
+// Tailer started, or now. Everything above it comes live from the hub, and
+// everything at or below it is committed (the Tailer read it in a
+// consistent view), so the read takes no lock that writers wait for.
 func (ss *session) catchUp(ctx context.Context, lastPublished int64) {
 	var (
 		list    []eventlog.Event
@@ -131,11 +136,10 @@ func (ss *session) catchUp(ctx context.Context, lastPublished int64) {
 		ss.caughtUp = true
 		return
 	}
-	switch {
-	case mode == "recent":
-		list, maxID, err = ss.s.log.Recent(ctx, *ss.jobID, ss.s.cfg.InitialReplay)
-	default:
-		list, maxID, err = ss.s.log.Since(ctx, ss.jobID, ss.lastID, ss.s.cfg.MaxReplay+1)
+	if mode == "recent" {
+		list, err = ss.s.log.RecentUpTo(ctx, *ss.jobID, lastPublished, ss.s.cfg.InitialReplay)
+	} else {
+		list, maxID, err = ss.s.log.SinceUpTo(ctx, ss.jobID, ss.lastID, lastPublished, int64(ss.s.cfg.MaxReplay+1))
 	}
 	if err != nil {
 		if apperr.KindOf(err) != apperr.Unavailable && ctx.Err() == nil {
@@ -144,7 +148,7 @@ func (ss *session) catchUp(ctx context.Context, lastPublished int64) {
 		return // retried on the next tick
 	}
 	switch {
-	case mode == "recent":
+	case mode == "recent": // nothing to check: no position was claimed
 	case ss.lastID > maxID:
 		// An id this database never issued (another environment, or a
 		// restored backup): start over as a new client would.
