@@ -182,9 +182,28 @@ func checkCancel(j Job) error {
 // given to another attempt. The worker must stop and not report again.
 var ErrLeaseLost = apperr.New(apperr.Conflict, "This worker no longer holds the job's lease.")
 
-// holds reports whether worker holds j's current attempt.
-func holds(j Job, worker string) bool {
-	return j.Status == Running && j.ClaimedBy != nil && *j.ClaimedBy == worker
+// Lease names one attempt at a job: the job, the worker that claimed it
+// and the attempt's number. Reports on an attempt carry its lease, so that
+// an attempt that has been superseded (rescued and claimed again, even by
+// the same worker) cannot heartbeat, complete or fail the new one.
+type Lease struct {
+	JobID   uuid.UUID
+	Worker  string
+	Attempt int
+}
+
+// LeaseOf returns the lease of the attempt a claimed job is under.
+func LeaseOf(j Job) Lease {
+	l := Lease{JobID: j.ID, Attempt: j.Attempt}
+	if j.ClaimedBy != nil {
+		l.Worker = *j.ClaimedBy
+	}
+	return l
+}
+
+// holds reports whether l is j's current attempt.
+func holds(j Job, l Lease) bool {
+	return j.Status == Running && j.ClaimedBy != nil && *j.ClaimedBy == l.Worker && j.Attempt == l.Attempt
 }
 
 // Retry decides what a failed attempt leads to: another attempt after

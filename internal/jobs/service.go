@@ -99,7 +99,7 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (Job, error) {
 func GetTx(ctx context.Context, tx *db.Tx, id uuid.UUID, forUpdate bool) (Job, error) {
 	sql := `SELECT ` + columns + ` FROM jobs WHERE id = $1`
 	if forUpdate {
-		sql += ` FOR UPDATE`
+		sql += ` FOR NO KEY UPDATE` // not FOR UPDATE: see package eventlog
 	}
 	return one(ctx, tx, sql, id)
 }
@@ -199,7 +199,7 @@ func (s *Service) Claim(ctx context.Context, worker string, lease time.Duration)
 				started_at = COALESCE(started_at, now()), claimed_by = $1,
 				lease_until = now() + make_interval(secs => $2)
 			WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND run_after <= now()
-				ORDER BY priority DESC, run_after, created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+				ORDER BY priority DESC, run_after, created_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)
 			RETURNING `+columns, worker, lease.Seconds())
 		if errors.Is(err, ErrNotFound) {
 			return nil
@@ -216,11 +216,12 @@ func (s *Service) Claim(ctx context.Context, worker string, lease time.Duration)
 	return j, ok, nil
 }
 
-// Heartbeat extends worker's lease on job id. ErrLeaseLost means the
-// worker must stop: the job was cancelled or given to another attempt.
-func (s *Service) Heartbeat(ctx context.Context, id uuid.UUID, worker string, lease time.Duration) error {
-	tag, err := s.db.Exec(ctx, `UPDATE jobs SET lease_until = now() + make_interval(secs => $3)
-		WHERE id = $1 AND status = 'running' AND claimed_by = $2`, id, worker, lease.Seconds())
+// Heartbeat extends lease l by d. ErrLeaseLost means the worker must stop:
+// the job was cancelled or given to another attempt.
+func (s *Service) Heartbeat(ctx context.Context, l Lease, d time.Duration) error {
+	tag, err := s.db.Exec(ctx, `UPDATE jobs SET lease_until = now() + make_interval(secs => $4)
+		WHERE id = $1 AND status = 'running' AND claimed_by = $2 AND attempt = $3`,
+		l.JobID, l.Worker, l.Attempt, d.Seconds())
 	if err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
@@ -236,10 +237,12 @@ type Outcome struct {
 	Outputs json.RawMessage // outputs; a JSON object or nil
 }
 
-// Complete records worker's result for job id and makes it completed, with
-// a "completed" event carrying the result. ErrLeaseLost if worker no
-// longer holds the job: its result is then dropped, never recorded twice.
-func (s *Service) Complete(ctx context.Context, id uuid.UUID, worker string, out Outcome) (Job, error) {
+// Complete records the result of the attempt under lease l and makes the
+// job completed, with a "completed" event carrying the result.
+// ErrLeaseLost if l is no longer the job's current attempt: its result is
+// then dropped, never recorded twice.
+func (s *Service) Complete(ctx context.Context, l Lease, out Outcome) (Job, error) {
+	id := l.JobID
 	if isAbsent(out.Result) {
 		out.Result = json.RawMessage(`{}`)
 	}
@@ -249,7 +252,7 @@ func (s *Service) Complete(ctx context.Context, id uuid.UUID, worker string, out
 		if err != nil {
 			return err
 		}
-		if !holds(cur, worker) {
+		if !holds(cur, l) {
 			return ErrLeaseLost
 		}
 		j, err = one(ctx, tx, `UPDATE jobs SET status = 'completed', completed_at = now(), result_data = $2::jsonb,
@@ -266,18 +269,18 @@ func (s *Service) Complete(ctx context.Context, id uuid.UUID, worker string, out
 	return j, nil
 }
 
-// Fail ends worker's attempt on job id with message. When retryable and
+// Fail ends the attempt under lease l with message. When retryable and
 // fewer than max_retries attempts have failed, the job goes back to
 // pending after a backoff (event "retrying"); otherwise it is failed
-// (event "failed"). ErrLeaseLost if worker no longer holds the job.
-func (s *Service) Fail(ctx context.Context, id uuid.UUID, worker, message string, retryable bool) (Job, error) {
+// (event "failed"). ErrLeaseLost if l is no longer the current attempt.
+func (s *Service) Fail(ctx context.Context, l Lease, message string, retryable bool) (Job, error) {
 	var j Job
 	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		cur, err := GetTx(ctx, tx, id, true)
+		cur, err := GetTx(ctx, tx, l.JobID, true)
 		if err != nil {
 			return err
 		}
-		if !holds(cur, worker) {
+		if !holds(cur, l) {
 			return ErrLeaseLost
 		}
 		j, err = s.endAttempt(ctx, tx, cur, message, retryable)
@@ -322,7 +325,7 @@ func (s *Service) RescueExpired(ctx context.Context, limit int) (int, error) {
 	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		n = 0
 		rows, err := tx.Query(ctx, `SELECT `+columns+` FROM jobs WHERE status = 'running' AND lease_until < now()
-			ORDER BY lease_until LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+			ORDER BY lease_until LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED`, limit)
 		if err != nil {
 			return err
 		}

@@ -60,6 +60,14 @@ func (e env) claim(t *testing.T, worker string) jobs.Job {
 	return j
 }
 
+// lease is worker's lease on job id's current attempt (whether or not
+// worker holds it: a stranger's lease must be refused).
+func (e env) lease(t *testing.T, id uuid.UUID, worker string) jobs.Lease {
+	t.Helper()
+	return jobs.Lease{JobID: id, Worker: worker,
+		Attempt: int(pgtest.QueryInt(t, e.url, `SELECT COALESCE((SELECT attempt FROM jobs WHERE id = $1), 0)`, id))}
+}
+
 func (e env) events(t *testing.T, id uuid.UUID) []eventlog.Event {
 	t.Helper()
 	evs, err := e.log.ForJob(context.Background(), id, eventlog.Filter{Limit: 100})
@@ -245,10 +253,10 @@ func TestCancel(t *testing.T) {
 		if _, err := e.svc.Cancel(ctx, j.ID, jobs.CancelRequest{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.svc.Heartbeat(ctx, j.ID, "w1", time.Minute); !errors.Is(err, jobs.ErrLeaseLost) {
+		if err := e.svc.Heartbeat(ctx, e.lease(t, j.ID, "w1"), time.Minute); !errors.Is(err, jobs.ErrLeaseLost) {
 			t.Errorf("Heartbeat after cancel = %v, want ErrLeaseLost", err)
 		}
-		if _, err := e.svc.Complete(ctx, j.ID, "w1", jobs.Outcome{Result: json.RawMessage(`{}`)}); !errors.Is(err, jobs.ErrLeaseLost) {
+		if _, err := e.svc.Complete(ctx, e.lease(t, j.ID, "w1"), jobs.Outcome{Result: json.RawMessage(`{}`)}); !errors.Is(err, jobs.ErrLeaseLost) {
 			t.Errorf("Complete after cancel = %v, want ErrLeaseLost", err)
 		}
 		if s := e.get(t, j.ID).Status; s != jobs.Cancelled {
@@ -260,13 +268,13 @@ func TestCancel(t *testing.T) {
 	finish := map[jobs.Status]func(id uuid.UUID){
 		jobs.Completed: func(id uuid.UUID) {
 			e.claim(t, "w")
-			if _, err := e.svc.Complete(ctx, id, "w", jobs.Outcome{}); err != nil {
+			if _, err := e.svc.Complete(ctx, e.lease(t, id, "w"), jobs.Outcome{}); err != nil {
 				t.Fatal(err)
 			}
 		},
 		jobs.Failed: func(id uuid.UUID) {
 			e.claim(t, "w")
-			if _, err := e.svc.Fail(ctx, id, "w", "boom", false); err != nil {
+			if _, err := e.svc.Fail(ctx, e.lease(t, id, "w"), "boom", false); err != nil {
 				t.Fatal(err)
 			}
 		},
@@ -416,20 +424,20 @@ func TestHeartbeat(t *testing.T) {
 	j := e.create(t, jobs.NewJob{JobType: "rca"})
 	claimed := e.claim(t, "w1")
 
-	if err := e.svc.Heartbeat(ctx, j.ID, "w1", time.Hour); err != nil {
+	if err := e.svc.Heartbeat(ctx, e.lease(t, j.ID, "w1"), time.Hour); err != nil {
 		t.Fatalf("the holder's heartbeat: %v", err)
 	}
 	extended := e.get(t, j.ID).LeaseUntil
 	if extended == nil || !extended.After(claimed.LeaseUntil.Add(50*time.Minute)) {
 		t.Fatalf("lease_until %v after a 1h heartbeat, claimed with %v", extended, claimed.LeaseUntil)
 	}
-	if err := e.svc.Heartbeat(ctx, j.ID, "w2", 2*time.Hour); !errors.Is(err, jobs.ErrLeaseLost) {
+	if err := e.svc.Heartbeat(ctx, e.lease(t, j.ID, "w2"), 2*time.Hour); !errors.Is(err, jobs.ErrLeaseLost) {
 		t.Fatalf("another worker's heartbeat = %v, want ErrLeaseLost", err)
 	}
 	if got := e.get(t, j.ID).LeaseUntil; got == nil || !got.Equal(*extended) {
 		t.Errorf("another worker's heartbeat moved the lease to %v", got)
 	}
-	if err := e.svc.Heartbeat(ctx, uuid.New(), "w1", time.Hour); !errors.Is(err, jobs.ErrLeaseLost) {
+	if err := e.svc.Heartbeat(ctx, e.lease(t, uuid.New(), "w1"), time.Hour); !errors.Is(err, jobs.ErrLeaseLost) {
 		t.Errorf("heartbeat on an unknown job = %v, want ErrLeaseLost", err)
 	}
 }
@@ -443,7 +451,7 @@ func TestComplete(t *testing.T) {
 
 	// Someone who does not hold the job (its lease was given away, or it
 	// never had it) cannot record an outcome.
-	if _, err := e.svc.Complete(ctx, j.ID, "w2", jobs.Outcome{Result: json.RawMessage(`{"by":"w2"}`)}); !errors.Is(err, jobs.ErrLeaseLost) {
+	if _, err := e.svc.Complete(ctx, e.lease(t, j.ID, "w2"), jobs.Outcome{Result: json.RawMessage(`{"by":"w2"}`)}); !errors.Is(err, jobs.ErrLeaseLost) {
 		t.Fatalf("Complete by a non-holder = %v, want ErrLeaseLost", err)
 	}
 	if got := e.get(t, j.ID); got.Status != jobs.Running || got.ResultData != nil || got.CompletedAt != nil {
@@ -453,7 +461,7 @@ func TestComplete(t *testing.T) {
 		t.Fatalf("a non-holder's Complete wrote %d events", n-before)
 	}
 
-	done, err := e.svc.Complete(ctx, j.ID, "w1", jobs.Outcome{
+	done, err := e.svc.Complete(ctx, e.lease(t, j.ID, "w1"), jobs.Outcome{
 		Result: json.RawMessage(`{"summary": "disk full"}`), Outputs: json.RawMessage(`{"json": {"severity": "high"}}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -473,7 +481,7 @@ func TestComplete(t *testing.T) {
 
 	// The same worker reporting again (a retried request) does not double
 	// the outcome.
-	if _, err := e.svc.Complete(ctx, j.ID, "w1", jobs.Outcome{Result: json.RawMessage(`{"summary":"again"}`)}); !errors.Is(err, jobs.ErrLeaseLost) {
+	if _, err := e.svc.Complete(ctx, e.lease(t, j.ID, "w1"), jobs.Outcome{Result: json.RawMessage(`{"summary":"again"}`)}); !errors.Is(err, jobs.ErrLeaseLost) {
 		t.Fatalf("a second Complete = %v, want ErrLeaseLost", err)
 	}
 	if n := e.count(t, `SELECT count(*) FROM job_events WHERE job_id = $1 AND event_type = 'completed'`, j.ID); n != 1 {
@@ -486,7 +494,7 @@ func TestComplete(t *testing.T) {
 	t.Run("no result is stored as {}", func(t *testing.T) {
 		j := e.create(t, jobs.NewJob{JobType: "rca"})
 		e.claim(t, "w1")
-		got, err := e.svc.Complete(ctx, j.ID, "w1", jobs.Outcome{})
+		got, err := e.svc.Complete(ctx, e.lease(t, j.ID, "w1"), jobs.Outcome{})
 		if err != nil || !jsonEqual(t, got.ResultData, `{}`) || got.Outputs != nil {
 			t.Fatalf("Complete = %+v, %v", got, err)
 		}
@@ -500,7 +508,7 @@ func TestFail(t *testing.T) {
 	t.Run("retryable with retries left: back to pending after a backoff", func(t *testing.T) {
 		j := e.create(t, jobs.NewJob{JobType: "rca"})
 		e.claim(t, "w1")
-		got, err := e.svc.Fail(ctx, j.ID, "w1", "model timed out", true)
+		got, err := e.svc.Fail(ctx, e.lease(t, j.ID, "w1"), "model timed out", true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -520,7 +528,7 @@ func TestFail(t *testing.T) {
 			t.Errorf("a job in its backoff was claimable: %v, %v", ok, err)
 		}
 		// The old attempt's worker can no longer report on it.
-		if _, err := e.svc.Fail(ctx, j.ID, "w1", "again", true); !errors.Is(err, jobs.ErrLeaseLost) {
+		if _, err := e.svc.Fail(ctx, e.lease(t, j.ID, "w1"), "again", true); !errors.Is(err, jobs.ErrLeaseLost) {
 			t.Errorf("Fail on a retried job = %v, want ErrLeaseLost", err)
 		}
 		if _, err := e.svc.Cancel(ctx, j.ID, jobs.CancelRequest{}); err != nil { // out of the way of the next cases
@@ -532,14 +540,14 @@ func TestFail(t *testing.T) {
 		j := e.create(t, jobs.NewJob{JobType: "rca"})
 		pgtest.Exec(t, e.url, `UPDATE jobs SET max_retries = 2 WHERE id = $1`, j.ID)
 		e.claim(t, "w1")
-		if got, err := e.svc.Fail(ctx, j.ID, "w1", "first", true); err != nil || got.Status != jobs.Pending {
+		if got, err := e.svc.Fail(ctx, e.lease(t, j.ID, "w1"), "first", true); err != nil || got.Status != jobs.Pending {
 			t.Fatalf("first failure: %+v, %v", got, err)
 		}
 		pgtest.Exec(t, e.url, `UPDATE jobs SET run_after = now() WHERE id = $1`, j.ID) // skip the backoff
 		if second := e.claim(t, "w2"); second.ID != j.ID || second.Attempt != 2 {
 			t.Fatalf("second claim = %+v", second)
 		}
-		got, err := e.svc.Fail(ctx, j.ID, "w2", "second", true)
+		got, err := e.svc.Fail(ctx, e.lease(t, j.ID, "w2"), "second", true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -560,7 +568,7 @@ func TestFail(t *testing.T) {
 	t.Run("not retryable ends failed at once", func(t *testing.T) {
 		j := e.create(t, jobs.NewJob{JobType: "rca"})
 		e.claim(t, "w1")
-		got, err := e.svc.Fail(ctx, j.ID, "w1", "bad input", false)
+		got, err := e.svc.Fail(ctx, e.lease(t, j.ID, "w1"), "bad input", false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -575,7 +583,7 @@ func TestFail(t *testing.T) {
 	t.Run("a non-holder changes nothing", func(t *testing.T) {
 		j := e.create(t, jobs.NewJob{JobType: "rca"})
 		e.claim(t, "w1")
-		if _, err := e.svc.Fail(ctx, j.ID, "w2", "not mine", false); !errors.Is(err, jobs.ErrLeaseLost) {
+		if _, err := e.svc.Fail(ctx, e.lease(t, j.ID, "w2"), "not mine", false); !errors.Is(err, jobs.ErrLeaseLost) {
 			t.Fatalf("Fail = %v, want ErrLeaseLost", err)
 		}
 		if got := e.get(t, j.ID); got.Status != jobs.Running || got.RetryCount != 0 {
@@ -623,7 +631,7 @@ func TestRescueExpired(t *testing.T) {
 		t.Errorf("the live job got a %s event", typ)
 	}
 	// The dead worker comes back: its lease is gone, its report refused.
-	if _, err := e.svc.Complete(ctx, retry, "dead-1", jobs.Outcome{}); !errors.Is(err, jobs.ErrLeaseLost) {
+	if _, err := e.svc.Complete(ctx, e.lease(t, retry, "dead-1"), jobs.Outcome{}); !errors.Is(err, jobs.ErrLeaseLost) {
 		t.Errorf("Complete by the rescued job's old worker = %v, want ErrLeaseLost", err)
 	}
 	if n, err := e.svc.RescueExpired(ctx, 100); err != nil || n != 0 {
@@ -677,5 +685,39 @@ func TestConcurrentRescuesTakeEachJobOnce(t *testing.T) {
 	if n := e.count(t, `SELECT count(*) FROM (SELECT job_id FROM job_events WHERE event_type = 'retrying'
 		GROUP BY job_id HAVING count(*) = 1) x`); n != jobCount {
 		t.Errorf("%d jobs with exactly one retrying event, want %d", n, jobCount)
+	}
+}
+
+// TestAStaleAttemptCannotReportOnTheNextOne: a worker whose attempt was
+// rescued (it stalled past its lease) and that then claims the same job
+// again, under the same worker id, holds two leases; only the newer one
+// may report. Otherwise the stale attempt's late result would be recorded
+// as the new attempt's, and the new one's too.
+func TestAStaleAttemptCannotReportOnTheNextOne(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	j := e.create(t, jobs.NewJob{JobType: "rca"})
+	first := jobs.LeaseOf(e.claim(t, "w"))
+	pgtest.Exec(t, e.url, `UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = $1`, j.ID)
+	if n, err := e.svc.RescueExpired(ctx, 10); err != nil || n != 1 {
+		t.Fatalf("RescueExpired = %d, %v", n, err)
+	}
+	pgtest.Exec(t, e.url, `UPDATE jobs SET run_after = now() WHERE id = $1`, j.ID) // skip the backoff
+	second := jobs.LeaseOf(e.claim(t, "w"))
+	if second.Attempt != first.Attempt+1 || second.Worker != first.Worker {
+		t.Fatalf("leases %+v then %+v", first, second)
+	}
+	if err := e.svc.Heartbeat(ctx, first, time.Minute); !errors.Is(err, jobs.ErrLeaseLost) {
+		t.Errorf("Heartbeat on the stale attempt = %v, want ErrLeaseLost", err)
+	}
+	if _, err := e.svc.Complete(ctx, first, jobs.Outcome{Result: json.RawMessage(`{"stale":true}`)}); !errors.Is(err, jobs.ErrLeaseLost) {
+		t.Errorf("Complete on the stale attempt = %v, want ErrLeaseLost", err)
+	}
+	if _, err := e.svc.Fail(ctx, first, "stale", false); !errors.Is(err, jobs.ErrLeaseLost) {
+		t.Errorf("Fail on the stale attempt = %v, want ErrLeaseLost", err)
+	}
+	done, err := e.svc.Complete(ctx, second, jobs.Outcome{Result: json.RawMessage(`{"fresh":true}`)})
+	if err != nil || done.Status != jobs.Completed || !bytes.Contains(done.ResultData, []byte("fresh")) {
+		t.Fatalf("Complete on the current attempt = %+v, %v", done, err)
 	}
 }
