@@ -251,7 +251,6 @@ func (s *Service) DispatchTx(ctx context.Context, tx *db.Tx, in DispatchRequest)
 	}
 	dryRun := in.DryRun != nil && *in.DryRun
 	out := []Ticket{}
-	var linked *Ticket
 	for _, p := range Platforms {
 		if !settings.Enabled(p) {
 			continue
@@ -260,17 +259,13 @@ func (s *Service) DispatchTx(ctx context.Context, tx *db.Tx, in DispatchRequest)
 		if p == Jira {
 			overrides = in.Payloads.Jira
 		}
+		// Dual tracking (the Jira issue naming the live ServiceNow
+		// incident) needs a filed incident; it comes with the delivery
+		// outbox, as "the Jira delivery waits for the ServiceNow one".
 		req := fileRequest{platform: p, overrides: overrides, profile: in.ProfileName, dryRun: dryRun}
-		// Dual tracking: the Jira issue points at the live incident.
-		if p == Jira && linked != nil && settings.DualMode && settings.ServiceNowEnabled {
-			req.link = linked
-		}
 		t, err := s.file(ctx, tx, job, settings, req)
 		if err != nil {
 			return nil, err
-		}
-		if p == ServiceNow && !t.DryRun {
-			linked = &t
 		}
 		out = append(out, t)
 	}
@@ -285,7 +280,6 @@ type fileRequest struct {
 	ticketID  *string
 	url       *string
 	metadata  json.RawMessage
-	link      *Ticket
 }
 
 func (s *Service) file(ctx context.Context, tx *db.Tx, job jobs.Job, settings Settings, req fileRequest) (Ticket, error) {
@@ -299,12 +293,13 @@ func (s *Service) file(ctx context.Context, tx *db.Tx, job jobs.Job, settings Se
 			return Ticket{}, fmt.Errorf("metadata: %w", err)
 		}
 	}
-	if req.link != nil {
-		payload["description"] = fmt.Sprint(payload["description"]) + "\n\nLinked ServiceNow Incident: " + req.link.TicketID
-		meta["linked_servicenow"] = map[string]any{"ticket_id": req.link.TicketID, "url": req.link.URL}
+	// Every ticket is a dry run until delivery lands: no remote call may
+	// happen inside this transaction.
+	t := Ticket{Platform: req.platform, ProfileName: req.profile, DryRun: true, Status: StatusDryRun, URL: req.url,
+		TicketID: string(req.platform) + "-" + randomHex(4)}
+	if req.ticketID != nil {
+		t.TicketID = *req.ticketID
 	}
-
-	t := Ticket{Platform: req.platform, ProfileName: req.profile, DryRun: true, Status: StatusDryRun, URL: req.url}
 	switch {
 	case req.dryRun:
 		meta["dry_run_reason"] = "preview"
@@ -314,13 +309,6 @@ func (s *Service) file(ctx context.Context, tx *db.Tx, job jobs.Job, settings Se
 		// As in the original without a client: the live request is kept
 		// as a dry run that says why, and the request still succeeds.
 		meta["error"] = string(req.platform) + " " + errNoClient
-	}
-	if t.DryRun {
-		if req.ticketID != nil {
-			t.TicketID = *req.ticketID
-		} else {
-			t.TicketID = string(req.platform) + "-" + randomHex(4)
-		}
 	}
 	payloadJSON, err := json.Marshal(payload)
 	if err != nil {
