@@ -141,9 +141,12 @@ func TestSignInFlowOverHTTP(t *testing.T) {
 	if strings.Contains(rec.Body.String(), "password") {
 		t.Fatalf("the registration answer mentions the password: %s", rec.Body)
 	}
-	if rec := c.json("POST", "/api/auth/register", `{"email":"ZOE@example.com","username":"zoe2","password":"a-good-password"}`); rec.Code != 400 ||
-		decodeProblem(t, rec).Errors[0].Field != "email" {
+	// 400 with the original's title, and the field named, as before.
+	if rec := c.json("POST", "/api/auth/register", `{"email":"ZOE@example.com","username":"zoe2","password":"a-good-password"}`); rec.Code != 400 {
 		t.Fatalf("duplicate email = %d %s", rec.Code, rec.Body)
+	} else if p := decodeProblem(t, rec); p.Errors[0].Field != "email" || p.Title != "Already registered" ||
+		p.Type != typeValidation || p.Detail != "This email is already registered." {
+		t.Fatalf("duplicate email problem = %+v", p)
 	}
 	if rec := c.json("POST", "/api/auth/register", `{"email":"not-an-email","username":"a@b","password":"short"}`); rec.Code != 422 ||
 		len(decodeProblem(t, rec).Errors) != 3 {

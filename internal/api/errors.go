@@ -71,8 +71,14 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
 	p := Problem{Type: how.typ, Status: how.status, Title: how.title, Detail: e.Message}
+	if e.Title != "" {
+		p.Title = e.Title
+	}
 	for _, f := range e.Fields {
 		p.Errors = append(p.Errors, FieldError{Field: f.Name, Message: f.Message})
+	}
+	if len(p.Errors) > 0 {
+		p.Type = typeValidation // whatever the status: a client fixes the fields named
 	}
 	writeProblem(w, r, p)
 }

@@ -52,7 +52,10 @@ type Field struct {
 type Error struct {
 	Kind    Kind
 	Message string
-	Fields  []Field
+	// Title, when set, is a short summary for the client ("Already
+	// registered"); empty means the kind's.
+	Title  string
+	Fields []Field
 	// RetryAfter, when set, tells the client when trying again may work
 	// (a request with the same idempotency key still running, say).
 	RetryAfter time.Duration

@@ -188,7 +188,7 @@ func duplicate(err error) error {
 			field = "email"
 		}
 		// 400, as the original answered; the field says which.
-		return &apperr.Error{Kind: apperr.BadRequest, Message: fmt.Sprintf("This %s is already registered.", field),
+		return &apperr.Error{Kind: apperr.BadRequest, Title: "Already registered", Message: fmt.Sprintf("This %s is already registered.", field),
 			Fields: []apperr.Field{{Name: field, Message: "is already registered"}}, Err: &DuplicateError{Field: field}}
 	}
 	return err
