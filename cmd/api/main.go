@@ -190,11 +190,25 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		log.Warn("in-flight requests did not finish in time", "error", err)
 		srv.Close()
 	}
-	if err := app.components.Stop(sctx); err != nil {
+	// The components get what is left of the grace period, and never less
+	// than componentsGrace: requests that used it all up must not leave
+	// loops running against a database that is being closed.
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), max(time.Until(deadline(sctx)), componentsGrace))
+	defer ccancel()
+	if err := app.components.Stop(cctx); err != nil {
 		log.Warn("not every component stopped in time", "error", err)
 	}
 	log.Info("stopped")
 	return serveFailed
+}
+
+// componentsGrace is the least time the background components get to stop
+// after the HTTP server, whatever the requests left of the grace period.
+const componentsGrace = 5 * time.Second
+
+func deadline(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }
 
 // app is the built service: the HTTP handler and the background
@@ -296,14 +310,8 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 	// Stop order is the reverse, so nothing loses its database while it
 	// still works.
 	g := lifecycle.NewGroup(log)
-	g.Add("postgres", lifecycle.Funcs{
-		OnStart: func(context.Context) error { database.Start(context.Background()); return nil },
-		OnStop:  func(context.Context) error { database.Close(); return nil },
-	})
-	g.Add("redis", lifecycle.Funcs{
-		OnStart: func(context.Context) error { rdb.Start(context.Background()); return nil },
-		OnStop:  func(context.Context) error { rdb.Close(); return nil },
-	})
+	g.Add("postgres", lifecycle.Blocking{OnStart: func() { database.Start(context.Background()) }, OnStop: database.Close})
+	g.Add("redis", lifecycle.Blocking{OnStart: func() { rdb.Start(context.Background()) }, OnStop: rdb.Close})
 	g.Add("event-tailer", lifecycle.NewLoop(tailer.Run))
 	g.Add("event-relay", lifecycle.NewLoop(relay.Run))
 	g.Add("dependency-events", lifecycle.NewLoop(func(ctx context.Context) { events.WatchDependencies(ctx, hub, deps) }))

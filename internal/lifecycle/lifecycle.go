@@ -94,6 +94,38 @@ func (f Funcs) Stop(ctx context.Context) error {
 	return f.OnStop(ctx)
 }
 
+// Blocking adapts a component whose stop is a blocking call that takes no
+// deadline (a supervisor's Close): Stop runs it and waits for it within
+// ctx, and reports ctx's error if it is still running then.
+type Blocking struct {
+	OnStart func()
+	OnStop  func()
+}
+
+func (b Blocking) Start(context.Context) error {
+	if b.OnStart != nil {
+		b.OnStart()
+	}
+	return nil
+}
+
+func (b Blocking) Stop(ctx context.Context) error {
+	if b.OnStop == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.OnStop()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 type member struct {
 	name string
 	c    Component
