@@ -2,7 +2,11 @@ package arch
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -117,6 +121,49 @@ func TestEachRuleFires(t *testing.T) {
 			case tt.want != "" && (len(got) != 1 || !strings.Contains(got[0], tt.want)):
 				t.Fatalf("got %q, want one violation mentioning %q", got, tt.want)
 			}
+		})
+	}
+}
+
+// statementCalls are the methods that run SQL or open a transaction on a
+// pgx connection or transaction.
+var statementCalls = []string{"Exec", "Query", "QueryRow", "SendBatch", "Begin", "BeginTx", "CopyFrom", "Tx", "TxWith", "Read"}
+
+// TestTheEdgeRunsNoStatement reads internal/api's code: the import rules
+// keep pgx and db out, but the edge is handed a transaction to pass on
+// (idempotency.Tx), and nothing but an inspection of its calls shows that
+// it only passes it on.
+func TestTheEdgeRunsNoStatement(t *testing.T) {
+	files, err := filepath.Glob("../api/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no files in ../api: %v", err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			// A statement takes a context and SQL (or a function); an
+			// argument-less url.Query() or a one-argument io Read is not one.
+			least := 2
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && strings.HasPrefix(sel.Sel.Name, "Begin") {
+				least = 1
+			}
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && slices.Contains(statementCalls, sel.Sel.Name) &&
+				len(call.Args) >= least {
+				t.Errorf("%s: internal/api calls %s: the edge runs no statement and opens no transaction",
+					fset.Position(call.Pos()), sel.Sel.Name)
+			}
+			return true
 		})
 	}
 }
