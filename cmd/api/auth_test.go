@@ -194,3 +194,69 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+// TestHealthSaysLessToStrangers: a dependency's raw error names the
+// database's user, host, port and name; anyone may read /api/health, so
+// only admins get it (the logs always have it).
+func TestHealthSaysLessToStrangers(t *testing.T) {
+	t.Run("redis down: an admin sees the error, a stranger the cause", func(t *testing.T) {
+		env, _ := secureEnv(t)
+		env["REDIS_URL"] = "redis://127.0.0.1:1/0" // nothing listens there
+		svc := startService(t, env)
+		var token string
+		pgtest.Eventually(t, 10*time.Second, "first admin can sign in", func() bool {
+			r := svc.login(t, "admin", env["ADMIN_PASSWORD"])
+			token, _ = r.json(t)["access_token"].(string)
+			return r.status == 200
+		})
+		redisCheck := func(header map[string]string) map[string]any {
+			r := svc.do(t, "GET", "/api/health", header)
+			checks, _ := r.json(t)["checks"].(map[string]any)
+			list, _ := checks["redis"].([]any)
+			if len(list) != 1 {
+				t.Fatalf("no redis check in %s", r.body)
+			}
+			return list[0].(map[string]any)
+		}
+		var anon map[string]any
+		pgtest.Eventually(t, 10*time.Second, "redis reported unreachable", func() bool {
+			anon = redisCheck(nil)
+			return anon["cause"] == "unreachable"
+		})
+		if out, _ := anon["output"].(string); strings.Contains(out, "127.0.0.1") || strings.Contains(out, "connection refused") ||
+			anon["cause"] != "unreachable" {
+			t.Errorf("a stranger's redis check = %v", anon)
+		}
+		admin := redisCheck(map[string]string{"Authorization": "Bearer " + token})
+		if out, _ := admin["output"].(string); !strings.Contains(out, "refused") {
+			t.Errorf("the admin's redis check lacks the error: %v", admin)
+		}
+		// A bad credential is no admin: the stranger's answer, not a 401.
+		if bad := redisCheck(map[string]string{"Authorization": "Bearer not-a-token"}); bad["output"] != anon["output"] {
+			t.Errorf("a bad credential got %v", bad)
+		}
+	})
+	t.Run("database missing: the command is in the logs, not in the report", func(t *testing.T) {
+		env := fastEnv(strings.Replace(pgtest.AdminURL(), "/postgres?", "/rca_never_created?", 1))
+		env["DB_CREATE_DATABASE"] = "false"
+		svc := startService(t, env)
+		var out string
+		pgtest.Eventually(t, 10*time.Second, "database_missing reported", func() bool {
+			r := svc.get(t, "/api/health")
+			checks, _ := r.json(t)["checks"].(map[string]any)
+			list, _ := checks["postgres"].([]any)
+			if len(list) != 1 {
+				return false
+			}
+			c := list[0].(map[string]any)
+			out, _ = c["output"].(string)
+			return c["cause"] == "database_missing"
+		})
+		if strings.Contains(out, "createdb") || strings.Contains(out, "rca_never_created") || strings.Contains(out, "postgres") {
+			t.Errorf("a stranger's postgres check says %q", out)
+		}
+		if !strings.Contains(svc.logs.String(), "createdb") {
+			t.Errorf("the logs do not give the createdb command:\n%s", svc.logs.String())
+		}
+	})
+}

@@ -174,6 +174,24 @@ func (s *server) streamAuth(next http.Handler) http.Handler {
 	})
 }
 
+// ifCredential applies the middleware mws (outermost first) only to
+// requests that present an Authorization header.
+func (s *server) ifCredential(mws ...func(http.Handler) http.Handler) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		with := next
+		for i := len(mws) - 1; i >= 0; i-- {
+			with = mws[i](with)
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			with.ServeHTTP(w, r)
+		})
+	}
+}
+
 func (s *server) recheck(ctx context.Context, end context.CancelFunc, token string) {
 	t := time.NewTicker(s.opts.StreamRecheck)
 	defer t.Stop()

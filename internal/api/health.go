@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rca-engine/api/internal/auth"
 	"github.com/rca-engine/api/internal/dependency"
 )
 
@@ -94,12 +95,18 @@ type poolStat struct {
 
 // health is the full report: fail (503) while PostgreSQL is unusable, warn
 // (200) while only Redis is, pass otherwise.
+//
+// A dependency's raw error (which names the database's user, host, port
+// and database) is shown to admins only; anyone else gets its state and
+// cause, and the logs have the error.
 func (s *server) health(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
+	p, signed := principalOf(r.Context())
+	details := signed && p.Role == auth.RoleAdmin
 	rep := healthReport{Status: "pass", Version: s.opts.Version, ServiceID: "rca-engine-api",
 		Description: s.opts.AppName, Checks: map[string][]checkEntry{}}
 	for _, st := range s.deps.States() {
-		e := dependencyEntry(st)
+		e := dependencyEntry(st, details)
 		if st.Name == s.database.State().Name {
 			ps := s.database.PoolStats()
 			e.Pool = &poolStat{Total: ps.Total, Idle: ps.Idle, Acquired: ps.Acquired,
@@ -113,7 +120,10 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) {
 			mig := checkEntry{ComponentType: "component", Status: "pass"}
 			switch {
 			case st.Cause == dependency.CauseMigrationFailed:
-				mig.Status, mig.Output = "fail", st.LastError
+				mig.Status, mig.Output = "fail", "the schema could not be brought up to date; the logs say why"
+				if details {
+					mig.Output = st.LastError
+				}
 			case st.Status == dependency.Up:
 				mig.ObservedValue = st.Version
 				mig.ObservedUnit = "version"
@@ -143,9 +153,12 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSONType(w, code, "application/health+json", rep)
 }
 
-func dependencyEntry(st dependency.State) checkEntry {
+func dependencyEntry(st dependency.State, details bool) checkEntry {
 	e := checkEntry{ComponentType: "datastore", Status: "pass", State: string(st.Status),
-		Cause: string(st.Cause), Output: st.LastError}
+		Cause: string(st.Cause), Output: publicOutput(st)}
+	if details {
+		e.Output = st.LastError
+	}
 	since := st.Since
 	e.Since = &since
 	if st.Status == dependency.Disabled {
@@ -167,6 +180,23 @@ func dependencyEntry(st dependency.State) checkEntry {
 		e.ObservedUnit = "ms"
 	}
 	return e
+}
+
+// publicOutput says what is wrong with a dependency without its raw error.
+func publicOutput(st dependency.State) string {
+	switch st.Cause {
+	case "":
+		return ""
+	case dependency.CauseDatabaseMissing:
+		return "the database does not exist; the logs (and this report, to an admin) give the command that creates it"
+	case dependency.CauseAuthFailed:
+		return "the server refused the service's credentials"
+	case dependency.CauseMigrationFailed:
+		return "the schema could not be brought up to date"
+	case dependency.CauseTimeout:
+		return "the server did not answer in time"
+	}
+	return "the server cannot be reached"
 }
 
 // root keeps the original's GET /api/ shape, with a status that tells the

@@ -152,10 +152,13 @@ func NewHandler(opts Options, d Deps) http.Handler {
 			})
 		}
 
-		// Probes: never limited, never authenticated, in every mode.
+		// Probes: never limited, never authenticated, in every mode. The
+		// full report shows raw errors to admins, so a credential sent with
+		// it is checked, and that request counts against the read limit
+		// (an anonymous one touches nothing and is never limited).
 		r.Group(func(r chi.Router) {
 			r.Use(bounded(opts.RequestTimeout, opts.MaxBodyBytes))
-			r.Get("/health", s.health)
+			r.With(s.ifCredential(read, s.authenticate)).Get("/health", s.health)
 			r.Get("/health/live", s.live)
 			r.Get("/health/healthz", s.live)
 			r.Get("/health/ready", s.ready)
