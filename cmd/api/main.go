@@ -289,9 +289,9 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 	}, api.Deps{
 		Database:     database,
 		Dependencies: deps,
-		Jobs:         jobs.NewService(database, eventLog),
+		Jobs:         jobs.NewService(database, eventLog, cfg.Jobs),
 		Events:       eventLog,
-		Tickets:      tickets.New(database, eventLog, cfg.TicketDefaults, cfg.TicketToggles),
+		Tickets:      tickets.New(database, eventLog, cfg.Jobs, cfg.TicketDefaults, cfg.TicketToggles),
 		Idempotency:  idem,
 		Streams:      streams,
 		Metrics: metrics.New(deps, database.Stat, append(limitMetrics,

@@ -36,7 +36,7 @@ func newTestServer(t testing.TB) (*server, http.Handler) {
 		t.Fatal(err)
 	}
 	h := NewHandler(Options{Version: "test", MaxBodyBytes: 1 << 10, RequestTimeout: time.Second, ReadinessRequiresDB: true,
-		AuthMode: auth.ModeOff}, Deps{Database: d, Dependencies: deps, Jobs: jobs.NewService(d, log), Events: log, Streams: streams,
+		AuthMode: auth.ModeOff}, Deps{Database: d, Dependencies: deps, Jobs: jobs.NewService(d, log, jobs.Policy{}), Events: log, Streams: streams,
 		Metrics: metrics.New(deps, d.Stat), Auth: a})
 	s := &server{deps: deps, metrics: metrics.New(deps, d.Stat), log: discard()}
 	return s, h

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
+	"github.com/rca-engine/api/internal/auth"
 	"github.com/rca-engine/api/internal/eventlog"
 	"github.com/rca-engine/api/internal/idempotency"
 	"github.com/rca-engine/api/internal/jobs"
@@ -219,9 +220,19 @@ func (s *server) cancelJob(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.writeOnce(w, r, body, func(ctx context.Context, tx *idempotency.Tx) (int, any, string, error) {
-		j, err := s.jobs.CancelTx(ctx, tx, id, in)
+		j, err := s.jobs.CancelTx(ctx, tx, s.actorOf(r.Context()), id, in)
 		return http.StatusOK, j, "", err
 	})
+}
+
+// actorOf is who acts on a job: nobody checked in AUTH_MODE=off, else the
+// signed-in caller (a write route always has one outside mode off).
+func (s *server) actorOf(ctx context.Context) *jobs.Actor {
+	if s.opts.AuthMode == auth.ModeOff {
+		return nil
+	}
+	p, _ := principalOf(ctx)
+	return &jobs.Actor{UserID: p.User.ID, Admin: p.Role == auth.RoleAdmin}
 }
 
 // ownerOf is the signed-in caller as a job owner, or nil.

@@ -61,6 +61,11 @@ func newEdge(t testing.TB, d *db.DB, opts Options, limiter *ratelimit.Limiter) h
 
 func newEdgeWithLog(t testing.TB, d *db.DB, log *eventlog.Log, opts Options, limiter *ratelimit.Limiter) http.Handler {
 	t.Helper()
+	return newEdgeWithPolicy(t, d, log, jobs.Policy{}, opts, limiter)
+}
+
+func newEdgeWithPolicy(t testing.TB, d *db.DB, log *eventlog.Log, policy jobs.Policy, opts Options, limiter *ratelimit.Limiter) http.Handler {
+	t.Helper()
 	a, err := auth.New(d, auth.Config{Secret: testSecret, Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -70,8 +75,8 @@ func newEdgeWithLog(t testing.TB, d *db.DB, log *eventlog.Log, opts Options, lim
 		opts.MaxBodyBytes = 64 << 10
 	}
 	deps := dependency.Set{d.Tracker()}
-	return NewHandler(opts, Deps{Database: d, Dependencies: deps, Jobs: jobs.NewService(d, log), Events: log,
-		Tickets: tickets.New(d, log, tickets.Defaults{}, tickets.Settings{}), Idempotency: idempotency.New(d, time.Hour),
+	return NewHandler(opts, Deps{Database: d, Dependencies: deps, Jobs: jobs.NewService(d, log, policy), Events: log,
+		Tickets: tickets.New(d, log, policy, tickets.Defaults{}, tickets.Settings{}), Idempotency: idempotency.New(d, time.Hour),
 		Metrics: metrics.New(deps, d.Stat), Auth: a, Limiter: limiter})
 }
 

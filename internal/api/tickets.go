@@ -19,7 +19,7 @@ func (s *server) createTicket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeOnce(w, r, body, func(ctx context.Context, tx *idempotency.Tx) (int, any, string, error) {
-		t, err := s.tickets.CreateTx(ctx, tx, in)
+		t, err := s.tickets.CreateTx(ctx, tx, s.actorOf(r.Context()), in)
 		return http.StatusCreated, t, "", err
 	})
 }
@@ -33,7 +33,7 @@ func (s *server) dispatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeOnce(w, r, body, func(ctx context.Context, tx *idempotency.Tx) (int, any, string, error) {
-		list, err := s.tickets.DispatchTx(ctx, tx, in)
+		list, err := s.tickets.DispatchTx(ctx, tx, s.actorOf(r.Context()), in)
 		return http.StatusCreated, jobTickets{JobID: in.JobID, Tickets: list}, "", err
 	})
 }

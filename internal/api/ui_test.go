@@ -33,7 +33,7 @@ func TestUIIsServedWithoutShadowingTheAPI(t *testing.T) {
 		if ui {
 			opts.UI = files
 		}
-		return NewHandler(opts, Deps{Database: d, Dependencies: deps, Jobs: jobs.NewService(d, eventlog.New(d)), Metrics: metrics.New(deps, d.Stat)})
+		return NewHandler(opts, Deps{Database: d, Dependencies: deps, Jobs: jobs.NewService(d, eventlog.New(d), jobs.Policy{}), Metrics: metrics.New(deps, d.Stat)})
 	}
 	withUI, withoutUI := handler(true), handler(false)
 	get := func(h http.Handler, method, path string) *httptest.ResponseRecorder {

@@ -22,6 +22,7 @@ import (
 	"github.com/rca-engine/api/internal/auth"
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/events"
+	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/ratelimit"
 	"github.com/rca-engine/api/internal/redisconn"
 	"github.com/rca-engine/api/internal/sse"
@@ -63,6 +64,9 @@ type Config struct {
 	// PostgreSQL is unusable. Single-instance set-ups without a load
 	// balancer turn it off so that nothing restarts the process needlessly.
 	ReadinessRequiresDB bool
+
+	// Jobs decides who may change a job (JOB_VISIBILITY).
+	Jobs jobs.Policy
 
 	// IdempotencyTTL is how long a stored response answers retries.
 	IdempotencyTTL time.Duration
@@ -132,7 +136,7 @@ var Vars = []string{
 	"DB_CHECK_INTERVAL", "DB_RECONNECT_MAX", "DB_SERVER_SETTINGS",
 	"REDIS_URL", "REDIS_TIMEOUT",
 	"CORS_ALLOWED_ORIGINS", "HTTP_MAX_BODY_BYTES", "HTTP_REQUEST_TIMEOUT", "HTTP_SHUTDOWN_TIMEOUT",
-	"READINESS_REQUIRES_DATABASE", "IDEMPOTENCY_KEY_TTL",
+	"READINESS_REQUIRES_DATABASE", "IDEMPOTENCY_KEY_TTL", "JOB_VISIBILITY",
 	"SERVICENOW_ENABLED", "JIRA_ENABLED", "ITSM_DUAL_MODE_DEFAULT",
 	"SERVICENOW_DEFAULT_ASSIGNMENT_GROUP", "SERVICENOW_DEFAULT_CONFIGURATION_ITEM", "SERVICENOW_DEFAULT_CATEGORY",
 	"SERVICENOW_DEFAULT_SUBCATEGORY", "SERVICENOW_DEFAULT_STATE", "SERVICENOW_DEFAULT_ASSIGNED_TO",
@@ -167,13 +171,14 @@ func Load(lookup Lookup) (Config, error) {
 		ReadHeaderTimeout:   p.duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second),
 		IdleTimeout:         p.duration("HTTP_IDLE_TIMEOUT", 2*time.Minute),
 		MaxHeaderBytes:      p.intRange("HTTP_MAX_HEADER_BYTES", 64<<10, 4<<10, 1<<20),
-		CORSOrigins:         p.origins("CORS_ALLOWED_ORIGINS"),
+		CORSOrigins:         nil, // below: its default depends on ENVIRONMENT
 		TrustedProxies:      p.prefixes("TRUSTED_PROXIES"),
 		TLSCertFile:         p.str("TLS_CERT_FILE", ""),
 		TLSKeyFile:          p.str("TLS_KEY_FILE", ""),
 		ReadinessRequiresDB: p.boolean("READINESS_REQUIRES_DATABASE", true),
 	}
 	c.LogLevel = p.level("LOG_LEVEL")
+	c.CORSOrigins = p.corsOrigins("CORS_ALLOWED_ORIGINS", c.Environment)
 	c.Roles = p.roles("RCA_ROLES")
 	if c.LogFormat == "" {
 		c.LogFormat = "text"
@@ -206,6 +211,7 @@ func Load(lookup Lookup) (Config, error) {
 	}
 	migrate := p.boolean("DB_MIGRATE", true)
 	c.IdempotencyTTL = p.duration("IDEMPOTENCY_KEY_TTL", 24*time.Hour)
+	c.Jobs = jobs.Policy{Visibility: oneOf(&p, "JOB_VISIBILITY", jobs.VisibilityOwner, jobs.Visibilities)}
 	c.SSE = sse.Config{
 		Heartbeat:    p.duration("SSE_HEARTBEAT_INTERVAL", 15*time.Second),
 		WriteTimeout: p.duration("SSE_WRITE_TIMEOUT", 10*time.Second),
@@ -488,6 +494,30 @@ func (p *parser) origins(key string) []string {
 	return out
 }
 
+// DevOrigins returns the origins allowed cross-origin by default outside
+// production: where the original Next.js UI (port 3000) and this project's
+// own UI dev server (Vite, port 5173) run on a developer's machine, so that
+// either works against a local API out of the box.
+func DevOrigins() []string {
+	return []string{"http://localhost:3000", "http://127.0.0.1:3000", "http://localhost:5173", "http://127.0.0.1:5173"}
+}
+
+// corsOrigins is origins with an environment-dependent default: DevOrigins
+// outside production, none in production (where the list must be
+// explicit). "none" allows no cross-origin caller anywhere.
+func (p *parser) corsOrigins(key, environment string) []string {
+	v, ok := p.get(key)
+	switch {
+	case ok && strings.EqualFold(v, "none"):
+		return nil
+	case ok:
+		return p.origins(key)
+	case environment == "production":
+		return nil
+	}
+	return DevOrigins()
+}
+
 // auth reads the authentication settings. A missing JWT secret is fatal in
 // production and replaced by a random one elsewhere (the caller says so
 // loudly); a short one is always fatal, since it would be the weakest link.
@@ -501,7 +531,7 @@ func (p *parser) auth(environment string) Auth {
 			Registration: oneOf(p, "AUTH_REGISTRATION", registration, auth.Registrations),
 			Issuer:       p.str("JWT_ISSUER", "rca-engine"),
 			Audience:     p.str("JWT_AUDIENCE", "rca-users"),
-			AccessTTL:    time.Duration(p.intRange("JWT_ACCESS_TOKEN_EXPIRE_MINUTES", 15, 1, 24*60)) * time.Minute,
+			AccessTTL:    time.Duration(p.intRange("JWT_ACCESS_TOKEN_EXPIRE_MINUTES", 30, 1, 24*60)) * time.Minute,
 			RefreshTTL:   time.Duration(p.intRange("JWT_REFRESH_TOKEN_EXPIRE_DAYS", 7, 1, 365)) * 24 * time.Hour,
 			ReuseGrace:   p.duration("JWT_REFRESH_REUSE_GRACE", 10*time.Second),
 		},

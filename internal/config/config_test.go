@@ -181,7 +181,7 @@ func TestAuthSettings(t *testing.T) {
 	}{
 		{"defaults outside production: writes, open registration, ephemeral secret", nil, true, func(c Config) bool {
 			return c.Auth.Mode == "writes" && c.Auth.Registration == "open" && c.Auth.SecretEphemeral &&
-				len(c.Auth.Secret) >= 32 && c.Auth.AccessTTL == 15*time.Minute && c.RateLimits.Enabled
+				len(c.Auth.Secret) >= 32 && c.Auth.AccessTTL == 30*time.Minute && c.RateLimits.Enabled
 		}},
 		{"production needs a secret", map[string]string{"ENVIRONMENT": "production"}, false, nil},
 		{"production with a secret: admin registration", map[string]string{"ENVIRONMENT": "production", "JWT_SECRET_KEY": secret}, true,
@@ -243,5 +243,37 @@ func TestRoles(t *testing.T) {
 				t.Fatalf("roles = %q, want %q", c.Roles, tt.want)
 			}
 		})
+	}
+}
+
+// TestCORSDefaults: the original Next.js UI (port 3000) and this project's
+// dev server work against a local API out of the box; production allows no
+// origin it was not told.
+func TestCORSDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"development default", nil, DevOrigins()},
+		{"test default", map[string]string{"ENVIRONMENT": "test"}, DevOrigins()},
+		{"production default", map[string]string{"ENVIRONMENT": "production", "JWT_SECRET_KEY": strings.Repeat("s", 32)}, nil},
+		{"explicit list replaces the default", map[string]string{"CORS_ALLOWED_ORIGINS": "https://ui.example.com"},
+			[]string{"https://ui.example.com"}},
+		{"none", map[string]string{"CORS_ALLOWED_ORIGINS": "none"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(lookup(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.CORSOrigins, tt.want) {
+				t.Fatalf("origins = %q, want %q", c.CORSOrigins, tt.want)
+			}
+		})
+	}
+	if slices.Contains(DevOrigins(), "*") {
+		t.Fatal("a wildcard in the default list")
 	}
 }

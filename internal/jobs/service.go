@@ -18,12 +18,16 @@ import (
 // the ...Tx variants run inside a caller's (the HTTP edge's idempotency
 // record shares it).
 type Service struct {
-	db  *db.DB
-	log *eventlog.Log
+	db     *db.DB
+	log    *eventlog.Log
+	policy Policy
 }
 
-// NewService returns the job use cases on database d, writing events to log.
-func NewService(d *db.DB, log *eventlog.Log) *Service { return &Service{db: d, log: log} }
+// NewService returns the job use cases on database d, writing events to
+// log, deciding who may change a job by policy.
+func NewService(d *db.DB, log *eventlog.Log, policy Policy) *Service {
+	return &Service{db: d, log: log, policy: policy}
+}
 
 const columns = `id, job_type, status, user_id, owner_id, provider, model, model_config, input_manifest,
 	priority, retry_count, max_retries, attempt, created_at, updated_at, started_at, completed_at,
@@ -148,26 +152,30 @@ func (s *Service) CreateTx(ctx context.Context, tx *db.Tx, owner *Owner, in NewJ
 	return j, err
 }
 
-// Cancel moves a pending or running job to cancelled, with a "cancelled"
-// event. A finished job is a *ConflictError. A worker running it finds
-// out at its next heartbeat (ErrLeaseLost) or from the event.
-func (s *Service) Cancel(ctx context.Context, id uuid.UUID, in CancelRequest) (Job, error) {
+// Cancel moves a pending or running job to cancelled on behalf of a, with
+// a "cancelled" event. A finished job is a Conflict; someone else's job
+// (under the policy) ErrNotYours. A worker running it finds out at its
+// next heartbeat (ErrLeaseLost) or from the event.
+func (s *Service) Cancel(ctx context.Context, a *Actor, id uuid.UUID, in CancelRequest) (Job, error) {
 	var j Job
 	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
-		j, err = s.CancelTx(ctx, tx, id, in)
+		j, err = s.CancelTx(ctx, tx, a, id, in)
 		return err
 	})
 	return j, err
 }
 
 // CancelTx is Cancel inside tx.
-func (s *Service) CancelTx(ctx context.Context, tx *db.Tx, id uuid.UUID, in CancelRequest) (Job, error) {
+func (s *Service) CancelTx(ctx context.Context, tx *db.Tx, a *Actor, id uuid.UUID, in CancelRequest) (Job, error) {
 	if err := in.Validate(); err != nil {
 		return Job{}, err
 	}
 	j, err := GetTx(ctx, tx, id, true)
 	if err != nil {
+		return Job{}, err
+	}
+	if err := s.policy.MayChange(a, j); err != nil {
 		return Job{}, err
 	}
 	if err := checkCancel(j); err != nil {

@@ -29,7 +29,7 @@ func newEnv(t *testing.T) env {
 	t.Helper()
 	d, url := dbtest.New(t)
 	log := eventlog.New(d)
-	return env{svc: jobs.NewService(d, log), log: log, url: url}
+	return env{svc: jobs.NewService(d, log, jobs.Policy{}), log: log, url: url}
 }
 
 func (e env) create(t *testing.T, in jobs.NewJob) jobs.Job {
@@ -230,7 +230,7 @@ func TestCancel(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			j := e.create(t, jobs.NewJob{JobType: "rca"})
-			got, err := e.svc.Cancel(ctx, j.ID, jobs.CancelRequest{Reason: tt.reason})
+			got, err := e.svc.Cancel(ctx, nil, j.ID, jobs.CancelRequest{Reason: tt.reason})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -250,7 +250,7 @@ func TestCancel(t *testing.T) {
 	t.Run("a running job: its worker loses the lease", func(t *testing.T) {
 		j := e.create(t, jobs.NewJob{JobType: "rca"})
 		e.claim(t, "w1")
-		if _, err := e.svc.Cancel(ctx, j.ID, jobs.CancelRequest{}); err != nil {
+		if _, err := e.svc.Cancel(ctx, nil, j.ID, jobs.CancelRequest{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.svc.Heartbeat(ctx, e.lease(t, j.ID, "w1"), time.Minute); !errors.Is(err, jobs.ErrLeaseLost) {
@@ -279,7 +279,7 @@ func TestCancel(t *testing.T) {
 			}
 		},
 		jobs.Cancelled: func(id uuid.UUID) {
-			if _, err := e.svc.Cancel(ctx, id, jobs.CancelRequest{}); err != nil {
+			if _, err := e.svc.Cancel(ctx, nil, id, jobs.CancelRequest{}); err != nil {
 				t.Fatal(err)
 			}
 		},
@@ -289,7 +289,7 @@ func TestCancel(t *testing.T) {
 			j := e.create(t, jobs.NewJob{JobType: "rca"})
 			finish[status](j.ID)
 			before := len(e.events(t, j.ID))
-			_, err := e.svc.Cancel(ctx, j.ID, jobs.CancelRequest{Reason: "too late"})
+			_, err := e.svc.Cancel(ctx, nil, j.ID, jobs.CancelRequest{Reason: "too late"})
 			if apperr.KindOf(err) != apperr.Conflict {
 				t.Fatalf("Cancel = %v, want a Conflict", err)
 			}
@@ -303,13 +303,13 @@ func TestCancel(t *testing.T) {
 	}
 
 	t.Run("unknown job", func(t *testing.T) {
-		if _, err := e.svc.Cancel(ctx, uuid.New(), jobs.CancelRequest{}); !errors.Is(err, jobs.ErrNotFound) {
+		if _, err := e.svc.Cancel(ctx, nil, uuid.New(), jobs.CancelRequest{}); !errors.Is(err, jobs.ErrNotFound) {
 			t.Fatalf("Cancel = %v, want ErrNotFound", err)
 		}
 	})
 	t.Run("a reason with control characters is invalid", func(t *testing.T) {
 		j := e.create(t, jobs.NewJob{JobType: "rca"})
-		if _, err := e.svc.Cancel(ctx, j.ID, jobs.CancelRequest{Reason: "a\x1bb"}); apperr.KindOf(err) != apperr.Invalid {
+		if _, err := e.svc.Cancel(ctx, nil, j.ID, jobs.CancelRequest{Reason: "a\x1bb"}); apperr.KindOf(err) != apperr.Invalid {
 			t.Fatalf("Cancel = %v, want Invalid", err)
 		}
 		if s := e.get(t, j.ID).Status; s != jobs.Pending {
@@ -333,7 +333,7 @@ func TestClaimOrder(t *testing.T) {
 	highNewer := mk(5, time.Minute)
 	highOlder := mk(5, 10*time.Minute)
 	cancelledTop := mk(10, 2*time.Hour)
-	if _, err := e.svc.Cancel(ctx, cancelledTop, jobs.CancelRequest{}); err != nil {
+	if _, err := e.svc.Cancel(ctx, nil, cancelledTop, jobs.CancelRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	// Waiting for its backoff: not claimable yet, whatever its priority.
@@ -531,7 +531,7 @@ func TestFail(t *testing.T) {
 		if _, err := e.svc.Fail(ctx, e.lease(t, j.ID, "w1"), "again", true); !errors.Is(err, jobs.ErrLeaseLost) {
 			t.Errorf("Fail on a retried job = %v, want ErrLeaseLost", err)
 		}
-		if _, err := e.svc.Cancel(ctx, j.ID, jobs.CancelRequest{}); err != nil { // out of the way of the next cases
+		if _, err := e.svc.Cancel(ctx, nil, j.ID, jobs.CancelRequest{}); err != nil { // out of the way of the next cases
 			t.Fatal(err)
 		}
 	})

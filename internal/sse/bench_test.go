@@ -78,7 +78,7 @@ func newOurs(b *testing.B) streamTarget {
 	d.Start(ctx)
 	pgtest.Eventually(b, 10*time.Second, "up", func() bool { return d.State().Status == dependency.Up })
 	log := eventlog.New(d)
-	job, err := jobs.NewService(d, log).Create(ctx, nil, jobs.NewJob{JobType: "bench"})
+	job, err := jobs.NewService(d, log, jobs.Policy{}).Create(ctx, nil, jobs.NewJob{JobType: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func TestNoGoroutineOutlivesItsStream(t *testing.T) {
 	d.Start(ctx)
 	pgtest.Eventually(t, 10*time.Second, "up", func() bool { return d.State().Status == dependency.Up })
 	log := eventlog.New(d)
-	job, err := jobs.NewService(d, log).Create(ctx, nil, jobs.NewJob{JobType: "leak"})
+	job, err := jobs.NewService(d, log, jobs.Policy{}).Create(ctx, nil, jobs.NewJob{JobType: "leak"})
 	if err != nil {
 		t.Fatal(err)
 	}

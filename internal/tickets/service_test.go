@@ -33,7 +33,7 @@ func newEnv(t *testing.T, initial tickets.Settings) env {
 	t.Helper()
 	d, url := dbtest.New(t)
 	log := eventlog.New(d)
-	return env{d: d, url: url, log: log, svc: tickets.New(d, log, defaults, initial), jobs: jobs.NewService(d, log)}
+	return env{d: d, url: url, log: log, svc: tickets.New(d, log, jobs.Policy{}, defaults, initial), jobs: jobs.NewService(d, log, jobs.Policy{})}
 }
 
 // job creates a job whose outcome has a summary, so that payloads show
@@ -125,7 +125,7 @@ func TestCreate(t *testing.T) {
 				ServiceNowEnabled: tt.enabled == (tt.platform == tickets.ServiceNow),
 				JiraEnabled:       tt.enabled == (tt.platform == tickets.Jira)})
 			j := e.job(t)
-			got, err := e.svc.Create(ctx, tickets.NewTicket{JobID: j.ID.String(), Platform: tt.platform, DryRun: tt.dryRun})
+			got, err := e.svc.Create(ctx, nil, tickets.NewTicket{JobID: j.ID.String(), Platform: tt.platform, DryRun: tt.dryRun})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,7 +157,7 @@ func TestCreate(t *testing.T) {
 
 	t.Run("the client's ticket_id, url, profile, metadata and overrides are kept", func(t *testing.T) {
 		j := e.job(t)
-		got, err := e.svc.Create(ctx, tickets.NewTicket{JobID: strings.ToUpper(j.ID.String()), Platform: tickets.Jira,
+		got, err := e.svc.Create(ctx, nil, tickets.NewTicket{JobID: strings.ToUpper(j.ID.String()), Platform: tickets.Jira,
 			TicketID: str("OPS-7"), URL: str("https://jira.example.com/browse/OPS-7"), ProfileName: str("prod"),
 			Metadata: json.RawMessage(`{"source":"ui"}`), Payload: json.RawMessage(`{"priority":"Low","assignee":null}`)})
 		if err != nil {
@@ -209,7 +209,7 @@ func TestCreateRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.svc.Create(ctx, tt.in)
+			_, err := e.svc.Create(ctx, nil, tt.in)
 			if tt.notFound {
 				if !errors.Is(err, jobs.ErrNotFound) {
 					t.Fatalf("Create = %v, want jobs.ErrNotFound", err)
@@ -229,10 +229,10 @@ func TestCreateRefusals(t *testing.T) {
 		})
 	}
 	t.Run("dispatch for an unknown job", func(t *testing.T) {
-		if _, err := e.svc.Dispatch(ctx, tickets.DispatchRequest{JobID: uuid.NewString()}); !errors.Is(err, jobs.ErrNotFound) {
+		if _, err := e.svc.Dispatch(ctx, nil, tickets.DispatchRequest{JobID: uuid.NewString()}); !errors.Is(err, jobs.ErrNotFound) {
 			t.Fatalf("Dispatch = %v, want jobs.ErrNotFound", err)
 		}
-		if _, err := e.svc.Dispatch(ctx, tickets.DispatchRequest{JobID: "nope"}); apperr.KindOf(err) != apperr.Invalid {
+		if _, err := e.svc.Dispatch(ctx, nil, tickets.DispatchRequest{JobID: "nope"}); apperr.KindOf(err) != apperr.Invalid {
 			t.Fatalf("Dispatch(malformed) = %v, want Invalid", err)
 		}
 		if n := e.count(t, `SELECT count(*) FROM tickets`); n != 0 {
@@ -273,7 +273,7 @@ func TestDispatch(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e.set(t, tt.settings)
 			j := e.job(t)
-			got, err := e.svc.Dispatch(ctx, tickets.DispatchRequest{JobID: j.ID.String(), DryRun: tt.dryRun,
+			got, err := e.svc.Dispatch(ctx, nil, tickets.DispatchRequest{JobID: j.ID.String(), DryRun: tt.dryRun,
 				Payloads: tickets.Payloads{
 					ServiceNow: json.RawMessage(`{"assignment_group":"DBA"}`),
 					Jira:       json.RawMessage(`{"issue_type":"Bug"}`),
@@ -335,7 +335,7 @@ func TestSettings(t *testing.T) {
 	}
 	// Another replica, started with other environment values: the stored
 	// row wins over its initial values.
-	other := tickets.New(e.d, e.log, defaults, tickets.Settings{JiraEnabled: true, DualMode: true})
+	other := tickets.New(e.d, e.log, jobs.Policy{}, defaults, tickets.Settings{JiraEnabled: true, DualMode: true})
 	if s, err := other.Settings(ctx); err != nil || s != (tickets.Settings{ServiceNowEnabled: true}) {
 		t.Fatalf("the other replica reads %+v, %v", s, err)
 	}
@@ -371,11 +371,11 @@ func TestSettings(t *testing.T) {
 	if _, err := e.svc.UpdateSettings(ctx, tickets.SettingsUpdate{ServiceNowEnabled: &off, JiraEnabled: &on}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := other.Dispatch(ctx, tickets.DispatchRequest{JobID: j.ID.String()})
+	got, err := other.Dispatch(ctx, nil, tickets.DispatchRequest{JobID: j.ID.String()})
 	if err != nil || len(got) != 1 || got[0].Platform != tickets.Jira {
 		t.Fatalf("the other replica dispatched %+v, %v; want one Jira ticket", got, err)
 	}
-	tk, err := other.Create(ctx, tickets.NewTicket{JobID: j.ID.String(), Platform: tickets.ServiceNow, DryRun: &off})
+	tk, err := other.Create(ctx, nil, tickets.NewTicket{JobID: j.ID.String(), Platform: tickets.ServiceNow, DryRun: &off})
 	if err != nil {
 		t.Fatal(err)
 	}

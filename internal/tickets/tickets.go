@@ -120,14 +120,16 @@ type SettingsUpdate struct {
 type Service struct {
 	db       *db.DB
 	log      *eventlog.Log
+	policy   jobs.Policy
 	defaults Defaults
 	initial  Settings
 }
 
-// New returns a Service. initial seeds the toggles the first time they are
+// New returns a Service. policy decides who may file tickets for a job (as
+// for any change to it); initial seeds the toggles the first time they are
 // read (SERVICENOW_ENABLED and friends).
-func New(d *db.DB, log *eventlog.Log, defaults Defaults, initial Settings) *Service {
-	return &Service{db: d, log: log, defaults: defaults, initial: initial}
+func New(d *db.DB, log *eventlog.Log, policy jobs.Policy, defaults Defaults, initial Settings) *Service {
+	return &Service{db: d, log: log, policy: policy, defaults: defaults, initial: initial}
 }
 
 const ticketColumns = `id, job_id, platform, ticket_id, url, status, profile_name, dry_run, payload, metadata,
@@ -184,20 +186,21 @@ func (s *Service) updateSettingsTx(ctx context.Context, tx *db.Tx, u SettingsUpd
 	return out, err
 }
 
-// Create files (or previews) one ticket for a job, with its
-// "ticket-created" event.
-func (s *Service) Create(ctx context.Context, in NewTicket) (Ticket, error) {
+// Create files (or previews) one ticket for a job on behalf of a, with its
+// "ticket-created" event. Filing for someone else's job is refused as any
+// change to it is (jobs.Policy).
+func (s *Service) Create(ctx context.Context, a *jobs.Actor, in NewTicket) (Ticket, error) {
 	var t Ticket
 	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
-		t, err = s.CreateTx(ctx, tx, in)
+		t, err = s.CreateTx(ctx, tx, a, in)
 		return err
 	})
 	return t, err
 }
 
 // CreateTx is Create inside tx.
-func (s *Service) CreateTx(ctx context.Context, tx *db.Tx, in NewTicket) (Ticket, error) {
+func (s *Service) CreateTx(ctx context.Context, tx *db.Tx, a *jobs.Actor, in NewTicket) (Ticket, error) {
 	if err := in.Validate(); err != nil {
 		return Ticket{}, err
 	}
@@ -207,6 +210,9 @@ func (s *Service) CreateTx(ctx context.Context, tx *db.Tx, in NewTicket) (Ticket
 	}
 	job, err := jobs.GetTx(ctx, tx, jobID, false)
 	if err != nil {
+		return Ticket{}, err
+	}
+	if err := s.policy.MayChange(a, job); err != nil {
 		return Ticket{}, err
 	}
 	settings, err := s.settingsTx(ctx, tx)
@@ -220,20 +226,21 @@ func (s *Service) CreateTx(ctx context.Context, tx *db.Tx, in NewTicket) (Ticket
 	})
 }
 
-// Dispatch files a ticket on every enabled platform, ServiceNow first. No
-// platform enabled means no ticket (an empty list).
-func (s *Service) Dispatch(ctx context.Context, in DispatchRequest) ([]Ticket, error) {
+// Dispatch files a ticket on every enabled platform, ServiceNow first, on
+// behalf of a (as Create). No platform enabled means no ticket (an empty
+// list).
+func (s *Service) Dispatch(ctx context.Context, a *jobs.Actor, in DispatchRequest) ([]Ticket, error) {
 	var out []Ticket
 	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
-		out, err = s.DispatchTx(ctx, tx, in)
+		out, err = s.DispatchTx(ctx, tx, a, in)
 		return err
 	})
 	return out, err
 }
 
 // DispatchTx is Dispatch inside tx.
-func (s *Service) DispatchTx(ctx context.Context, tx *db.Tx, in DispatchRequest) ([]Ticket, error) {
+func (s *Service) DispatchTx(ctx context.Context, tx *db.Tx, a *jobs.Actor, in DispatchRequest) ([]Ticket, error) {
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
@@ -243,6 +250,9 @@ func (s *Service) DispatchTx(ctx context.Context, tx *db.Tx, in DispatchRequest)
 	}
 	job, err := jobs.GetTx(ctx, tx, jobID, false)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.policy.MayChange(a, job); err != nil {
 		return nil, err
 	}
 	settings, err := s.settingsTx(ctx, tx)
