@@ -32,6 +32,8 @@ func (s *server) authConfig(w http.ResponseWriter, r *http.Request) {
 		"registration":              s.auth.Registration(),
 		"access_token_ttl_seconds":  int(s.auth.AccessTTL().Seconds()),
 		"refresh_token_ttl_seconds": int(s.auth.RefreshTTL().Seconds()),
+		// Who may change a job, so the UI can say so before a 403.
+		"job_visibility": s.jobs.Policy().Visibility,
 	})
 }
 

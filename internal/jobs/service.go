@@ -29,6 +29,15 @@ func NewService(d *db.DB, log *eventlog.Log, policy Policy) *Service {
 	return &Service{db: d, log: log, policy: policy}
 }
 
+// Policy is who may change a job.
+func (s *Service) Policy() Policy {
+	p := s.policy
+	if p.Visibility == "" {
+		p.Visibility = VisibilityOwner
+	}
+	return p
+}
+
 const columns = `id, job_type, status, user_id, owner_id, provider, model, model_config, input_manifest,
 	priority, retry_count, max_retries, attempt, created_at, updated_at, started_at, completed_at,
 	result_data, outputs, ticketing, source, error_message, run_after, lease_until, claimed_by`

@@ -49,6 +49,9 @@ let cookieUser: Role | null;
 let logoutAnswer: () => Response;
 let settingsPut: () => Response;
 let fetchMock: ReturnType<typeof vi.fn>;
+/** The job's owner_id and the server's JOB_VISIBILITY. */
+let jobOwner: string | null;
+let visibility: 'owner' | 'team';
 
 beforeEach(() => {
   degradedStore.reset();
@@ -57,12 +60,15 @@ beforeEach(() => {
   mode = 'writes';
   cookieUser = null;
   logoutAnswer = () => json(200, { message: 'Successfully logged out' });
+  jobOwner = null;
+  visibility = 'owner';
   settingsPut = () => json(200, { servicenow_enabled: false, jira_enabled: true, dual_mode: false });
   fetchMock = vi.fn(async (url: string, init: RequestInit = {}) => {
     const method = init.method ?? 'GET';
     const auth = (init.headers as Record<string, string> | undefined)?.['Authorization'];
     const path = url.split('?')[0]!;
-    if (path === '/api/auth/config') return json(200, { mode, registration: 'closed', access_token_ttl_seconds: 900 });
+    if (path === '/api/auth/config')
+      return json(200, { mode, registration: 'closed', access_token_ttl_seconds: 900, job_visibility: visibility });
     if (path === '/api/auth/refresh') {
       return cookieUser
         ? json(200, { access_token: `acc-${cookieUser}`, token_type: 'bearer', expires_in: 900, user: user(cookieUser) })
@@ -78,7 +84,7 @@ beforeEach(() => {
     if (path.startsWith('/api/health')) return json(200, { status: 'pass', checks: {} });
     if (mode === 'all' && !auth) return json(401, { title: 'Unauthorized', status: 401, detail: 'Not authenticated.' });
     if (path === '/api/jobs') return json(200, [JOB]);
-    if (path === `/api/jobs/${JOB_ID}`) return json(200, JOB);
+    if (path === `/api/jobs/${JOB_ID}`) return json(200, { ...JOB, owner_id: jobOwner });
     if (path === `/api/jobs/${JOB_ID}/events`) return json(200, []);
     if (path === `/api/tickets/${JOB_ID}`) return json(200, { job_id: JOB_ID, tickets: [] });
     if (path === '/api/tickets/settings/state') {
@@ -179,6 +185,23 @@ describe('signed in', () => {
     const header = screen.getByRole('banner');
     expect(within(header).getByText('ana')).toBeTruthy();
     expect(within(header).queryByText('admin')).toBeNull();
+  });
+
+  it("a user sees someone else's job with cancel and dispatch disabled, with the reason; team visibility enables them", async () => {
+    cookieUser = 'user';
+    jobOwner = 'id-someone-else';
+    window.history.replaceState(null, '', `/jobs/${JOB_ID}`);
+    render(<App live={false} />);
+    const cancel = (await screen.findByRole('button', { name: 'Cancel job' })) as HTMLButtonElement;
+    await waitFor(() => expect(cancel.disabled).toBe(true));
+    expect(describedBy(cancel)).toContain("This job is someone else's: only its owner or an admin can cancel jobs.");
+    expect((screen.getByRole('button', { name: 'Dispatch (dry run)' }) as HTMLButtonElement).disabled).toBe(true);
+    cleanup();
+    session.reset();
+    visibility = 'team';
+    render(<App live={false} />);
+    const again = (await screen.findByRole('button', { name: 'Cancel job' })) as HTMLButtonElement;
+    await waitFor(() => expect(again.disabled).toBe(false));
   });
 
   it('shows the detail of a 403', async () => {

@@ -35,15 +35,20 @@ export interface WriteBlock {
  * (`admin`), and PostgreSQL down or connecting (the StatusBanner says so).
  * `action` completes "Sign in to …" and "Only admins can …".
  */
-export function useWriteBlock(action = 'make changes', opts: { admin?: boolean } = {}): WriteBlock {
+export function useWriteBlock(
+  action = 'make changes',
+  opts: { admin?: boolean; job?: { owner_id: string | null } } = {},
+): WriteBlock {
   const dbDown = isPostgresDown(useDegraded());
-  const { enabled, user, isAdmin } = useAuth();
+  const { enabled, user, isAdmin, config } = useAuth();
   const id = useId();
   let auth: AuthBlock | null = null;
   if (enabled && !user) {
     auth = { id, kind: 'signin', text: `Sign in${opts.admin ? ' as an admin' : ''} to ${action}.` };
   } else if (enabled && opts.admin && !isAdmin) {
     auth = { id, kind: 'role', text: `Only admins can ${action}.` };
+  } else if (enabled && user && !isAdmin && opts.job && !mayChangeJob(opts.job, user.id, config?.job_visibility)) {
+    auth = { id, kind: 'role', text: `This job is someone else's: only its owner or an admin can ${action}.` };
   }
   const texts: string[] = [];
   const ids: string[] = [];
@@ -61,4 +66,13 @@ export function useWriteBlock(action = 'make changes', opts: { admin?: boolean }
     buttonProps: blocked ? { disabled: true, title: texts.join(' '), 'aria-describedby': ids.join(' ') } : {},
     auth,
   };
+}
+
+/**
+ * The server's rule (jobs.Policy): a job is its owner's (and the admins') to
+ * change, unless the server's visibility is team; a job without an owner is
+ * anyone's. The server decides; this only says so before a 403.
+ */
+export function mayChangeJob(job: { owner_id: string | null }, userId: string, visibility?: 'owner' | 'team'): boolean {
+  return visibility === 'team' || !job.owner_id || job.owner_id === userId;
 }

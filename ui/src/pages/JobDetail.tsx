@@ -87,7 +87,7 @@ function CancelForm({ job, onDone }: { job: Job; onDone: (j: Job) => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const idem = useIdempotencyKey();
-  const block = useWriteBlock('cancel jobs');
+  const block = useWriteBlock('cancel jobs', { job });
   const { blocked, buttonProps } = block;
   if (isTerminal(job.status)) return null;
 
@@ -124,13 +124,13 @@ function CancelForm({ job, onDone }: { job: Job; onDone: (j: Job) => void }) {
   );
 }
 
-function DispatchForm({ jobId, onDispatched }: { jobId: string; onDispatched: (t: Ticket[]) => void }) {
+function DispatchForm({ jobId, job, onDispatched }: { jobId: string; job?: Job; onDispatched: (t: Ticket[]) => void }) {
   const [dryRun, setDryRun] = useState(true);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const [result, setResult] = useState<Ticket[] | null>(null);
   const idem = useIdempotencyKey();
-  const block = useWriteBlock('dispatch tickets');
+  const block = useWriteBlock('dispatch tickets', job ? { job } : {});
   const { blocked, buttonProps } = block;
 
   async function submit(e: FormEvent) {
@@ -444,7 +444,7 @@ export function JobDetailPage({ id }: { id: string }) {
       </section>
 
       <div className="two-col">
-        <DispatchForm jobId={id} onDispatched={() => tickets.reload()} />
+        <DispatchForm jobId={id} {...(job.data ? { job: job.data } : {})} onDispatched={() => tickets.reload()} />
         <SettingsPanel />
       </div>
     </>

@@ -23,6 +23,8 @@ export interface Job {
   job_type: string;
   status: JobStatus;
   user_id: string;
+  /** The signed-in user who created it; null when created with authentication off. */
+  owner_id: string | null;
   provider: string;
   model: string;
   model_config: JsonObject | null;
@@ -30,6 +32,7 @@ export interface Job {
   priority: number;
   retry_count: number;
   max_retries: number;
+  attempt: number;
   created_at: string;
   updated_at: string;
   started_at: string | null;
@@ -220,6 +223,8 @@ export interface AuthConfig {
   mode: AuthMode;
   registration: 'open' | 'admin' | 'closed';
   access_token_ttl_seconds: number;
+  /** Who may change a job: its owner and admins, or every signed-in user (team). */
+  job_visibility?: 'owner' | 'team';
 }
 
 export type Role = 'user' | 'admin';
