@@ -108,7 +108,8 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (Job, error) {
 	return j, nil
 }
 
-// GetTx returns one job inside tx, locked for update if forUpdate.
+// GetTx returns one job inside tx, its row locked against other changes (FOR NO
+// KEY UPDATE) if forUpdate.
 func GetTx(ctx context.Context, tx *db.Tx, id uuid.UUID, forUpdate bool) (Job, error) {
 	sql := `SELECT ` + columns + ` FROM jobs WHERE id = $1`
 	if forUpdate {
