@@ -32,6 +32,7 @@ type session struct {
 	hubReady  bool  // the Tailer has started: a catch-up cannot leave a gap before it
 	published int64 // events handed to r3labs
 	evicted   bool  // the hub dropped this subscriber for being too slow
+	deferred  bool  // a catch-up found no free slot: retry it soon
 }
 
 // Reset reasons, sent in a "reset" event: the client should reload what it
@@ -52,6 +53,12 @@ const (
 // its start and the read could be in neither; until then, and while
 // PostgreSQL is down, the catch-up is retried on every tick and readiness
 // message, and live events are dropped (the catch-up will read them).
+//
+// A catch-up put off for want of a slot (Config.MaxCatchUps) is the same
+// case: nothing was sent, the subscription has been held all along, and
+// the retry reads up to what the hub has published by then, so events are
+// neither lost nor repeated however late it succeeds. It is retried
+// sooner than the next tick (catchUpRetry), and on every tick too.
 func (ss *session) run(ctx context.Context, sub *events.Subscription, ready bool, lastPublished int64) {
 	if !ss.validLastID {
 		ss.reset(resetInvalidID)
@@ -70,10 +77,21 @@ func (ss *session) run(ctx context.Context, sub *events.Subscription, ready bool
 	}
 	tick := time.NewTicker(ss.s.cfg.Heartbeat)
 	defer tick.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
+		if ss.deferred {
+			ss.deferred = false
+			retry.Reset(ss.s.catchUpRetry())
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-retry.C:
+			if !ss.caughtUp && ss.hubReady {
+				ss.catchUp(ctx, ss.s.hub.Published())
+			}
 		case <-sub.Evicted():
 			ss.evicted = true
 			return // too slow: the client reconnects and catches up from the database
@@ -136,11 +154,18 @@ func (ss *session) catchUp(ctx context.Context, lastPublished int64) {
 		ss.caughtUp = true
 		return
 	}
+	// The slot is held for the read only, not while the events are sent:
+	// a slow client must not keep other sessions from their replay.
+	if !ss.s.acquireCatchUp(ctx) {
+		ss.deferred = ctx.Err() == nil
+		return
+	}
 	if mode == "recent" {
 		list, err = ss.s.log.RecentUpTo(ctx, *ss.jobID, lastPublished, ss.s.cfg.InitialReplay)
 	} else {
 		list, maxID, err = ss.s.log.SinceUpTo(ctx, ss.jobID, ss.lastID, lastPublished, int64(ss.s.cfg.MaxReplay+1))
 	}
+	ss.s.releaseCatchUp()
 	if err != nil {
 		if apperr.KindOf(err) != apperr.Unavailable && ctx.Err() == nil {
 			ss.publish(ss.event("error", map[string]string{"detail": "could not read past events; retrying"}))

@@ -17,6 +17,11 @@
 //   - It has no heartbeats: this package sends a comment every Heartbeat.
 //   - A stream is removed only after its handler has returned, which
 //     avoids its goroutine leak on RemoveStream with a live client.
+//
+// And two bounds of its own, so that streams cannot starve the service:
+// Admit caps the streams held per client and per process (a rate limit
+// counts only opens), and at most MaxCatchUps replays read PostgreSQL at
+// once, so that a reconnect storm leaves the pool to ordinary requests.
 package sse
 
 import (
@@ -48,6 +53,21 @@ type Config struct {
 	InitialReplay int           // events replayed to a job stream's first connection; default 50
 	MaxReplay     int           // most events replayed on reconnection; default 1000
 	Buffer        int           // live events buffered per client before eviction; default 256
+
+	// MaxStreams caps the streams this process holds at once, and
+	// MaxStreamsPerClient those of one client (whatever key the caller of
+	// Admit names it by); Admit refuses a stream beyond either. Defaults
+	// 2000 and 64; negative: no cap. Counted in this process only: each
+	// replica caps its own connections.
+	MaxStreams          int
+	MaxStreamsPerClient int
+	// MaxCatchUps bounds the catch-up reads (replays from PostgreSQL) that
+	// run at once, so that a reconnect storm leaves pooled connections to
+	// ordinary requests; default 1 (the service passes a quarter of its
+	// pool); negative: no bound. A catch-up that finds no slot free within
+	// CatchUpWait (default 250ms) gives up and is retried a little later.
+	MaxCatchUps int
+	CatchUpWait time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -68,6 +88,15 @@ func (c *Config) setDefaults() {
 	if c.Buffer <= 0 {
 		c.Buffer = 256
 	}
+	count := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	count(&c.MaxStreams, 2000)
+	count(&c.MaxStreamsPerClient, 64)
+	count(&c.MaxCatchUps, 1)
+	def(&c.CatchUpWait, 250*time.Millisecond)
 }
 
 // Server serves job streams and the all-events stream.
@@ -85,6 +114,11 @@ type Server struct {
 	wg        sync.WaitGroup
 	open      atomic.Int64
 	evictions atomic.Int64
+
+	admitted admissions
+	// catchUps holds a token per catch-up read running; nil: unbounded.
+	catchUps chan struct{}
+	deferred atomic.Int64
 }
 
 // New returns a Server. deps are the dependencies whose state is streamed.
@@ -99,7 +133,12 @@ func New(cfg Config, hub *events.Hub, log *eventlog.Log, deps dependency.Set) *S
 		"X-Accel-Buffering": "no", // nginx: do not buffer this response
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, r3: r, hub: hub, log: log, deps: deps, ctx: ctx, cancel: cancel}
+	s := &Server{cfg: cfg, r3: r, hub: hub, log: log, deps: deps, ctx: ctx, cancel: cancel,
+		admitted: admissions{byClient: map[string]int{}}}
+	if cfg.MaxCatchUps > 0 {
+		s.catchUps = make(chan struct{}, cfg.MaxCatchUps)
+	}
+	return s
 }
 
 // Open is the number of open streams.
@@ -107,6 +146,10 @@ func (s *Server) Open() int64 { return s.open.Load() }
 
 // Evictions counts streams closed because their client fell too far behind.
 func (s *Server) Evictions() int64 { return s.evictions.Load() }
+
+// DeferredCatchUps counts catch-up reads put off because every slot
+// (MaxCatchUps) was taken.
+func (s *Server) DeferredCatchUps() int64 { return s.deferred.Load() }
 
 // Shutdown ends every open stream and waits for their handlers to return,
 // so that http.Server.Shutdown is not held up by connections that never go
