@@ -255,7 +255,13 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 	tailer := events.NewTailer(eventLog, hub, tailerCfg)
 	relay := events.NewRelay(tailer, rdb, log)
 	eventLog.OnCommit(relay.Notify)
-	streams := sse.New(cfg.SSE, hub, eventLog, deps)
+	sseCfg := cfg.SSE
+	if sseCfg.MaxCatchUps == 0 {
+		// A quarter of the pool: a reconnect storm's replays then leave
+		// three connections in four to ordinary requests.
+		sseCfg.MaxCatchUps = max(1, int(database.Stat().MaxConns())/4)
+	}
+	streams := sse.New(sseCfg, hub, eventLog, deps)
 	authCfg := cfg.Auth.Config
 	authCfg.Logger = log
 	authn, err := auth.New(database, authCfg)
@@ -299,7 +305,18 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 				func() float64 { return float64(streams.Open()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rca_sse_evictions_total",
 				Help: "Event streams closed because their client fell too far behind."},
-				func() float64 { return float64(streams.Evictions()) }))...),
+				func() float64 { return float64(streams.Evictions()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rca_sse_streams_refused_total",
+				Help:        "Event streams refused before they started, by the cap reached: client (429) or total (503).",
+				ConstLabels: prometheus.Labels{"limit": "client"}},
+				func() float64 { client, _ := streams.Refused(); return float64(client) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rca_sse_streams_refused_total",
+				Help:        "Event streams refused before they started, by the cap reached: client (429) or total (503).",
+				ConstLabels: prometheus.Labels{"limit": "total"}},
+				func() float64 { _, total := streams.Refused(); return float64(total) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rca_sse_catchups_deferred_total",
+				Help: "Stream catch-up reads put off (and retried shortly) because SSE_MAX_CATCHUPS were running."},
+				func() float64 { return float64(streams.DeferredCatchUps()) }))...),
 		Logger:  log,
 		Auth:    authn,
 		Limiter: limiter,

@@ -142,6 +142,7 @@ var Vars = []string{
 	"SERVICENOW_DEFAULT_SUBCATEGORY", "SERVICENOW_DEFAULT_STATE", "SERVICENOW_DEFAULT_ASSIGNED_TO",
 	"JIRA_DEFAULT_PROJECT_KEY", "JIRA_DEFAULT_ISSUE_TYPE", "JIRA_DEFAULT_LABELS", "JIRA_DEFAULT_ASSIGNEE",
 	"SSE_HEARTBEAT_INTERVAL", "SSE_WRITE_TIMEOUT", "SSE_RETRY", "SSE_REPLAY_LIMIT", "SSE_CLIENT_BUFFER",
+	"SSE_MAX_STREAMS", "SSE_MAX_STREAMS_PER_CLIENT", "SSE_MAX_CATCHUPS",
 	"EVENTS_POLL_INTERVAL", "EVENTS_SAFETY_POLL_INTERVAL",
 	"HTTP_READ_HEADER_TIMEOUT", "HTTP_IDLE_TIMEOUT", "HTTP_MAX_HEADER_BYTES", "TRUSTED_PROXIES",
 	"TLS_CERT_FILE", "TLS_KEY_FILE",
@@ -218,6 +219,16 @@ func Load(lookup Lookup) (Config, error) {
 		Retry:        p.duration("SSE_RETRY", 3*time.Second),
 		MaxReplay:    p.intRange("SSE_REPLAY_LIMIT", 1000, 1, 100000),
 		Buffer:       p.intRange("SSE_CLIENT_BUFFER", 256, 1, 100000),
+		// 2,000 streams are about 100 MB (50 KB each, see
+		// docs/benchmarks.md) and one event reaches them all within about
+		// 100 ms on two cores; 64 per client is 32 browser tabs of the UI
+		// (two streams a tab at most), or a small office behind one NAT
+		// address, and a thirtieth of the process.
+		MaxStreams:          p.capacity("SSE_MAX_STREAMS", 2000, 1000000),
+		MaxStreamsPerClient: p.capacity("SSE_MAX_STREAMS_PER_CLIENT", 64, 1000000),
+		// Unset: a quarter of the pool, which only the built pool knows
+		// (cmd/api sets it).
+		MaxCatchUps: p.capacity("SSE_MAX_CATCHUPS", 0, 10000),
 	}
 	c.Events = events.TailerConfig{
 		FastPoll: p.duration("EVENTS_POLL_INTERVAL", 250*time.Millisecond),
@@ -370,6 +381,24 @@ func (p *parser) disableable(key string) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// capacity is a cap where 0 means none (negative for the sse package,
+// where zero means "default"); unset gives def.
+func (p *parser) capacity(key string, def, hi int) int {
+	v, ok := p.get(key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > hi {
+		p.fail(key, fmt.Sprintf("must be a whole number from 1 to %d, or 0 for no limit, got %q", hi, v))
+		return def
+	}
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // retries is a count where 0 means none (negative for the db package).

@@ -277,3 +277,41 @@ func TestCORSDefaults(t *testing.T) {
 		t.Fatal("a wildcard in the default list")
 	}
 }
+
+
+func TestStreamCaps(t *testing.T) {
+	tests := []struct {
+		name                       string
+		env                        map[string]string
+		total, perClient, catchUps int
+		wantErr                    string
+	}{
+		{name: "defaults; catch-ups left to the pool's size", total: 2000, perClient: 64, catchUps: 0},
+		{name: "set", env: map[string]string{"SSE_MAX_STREAMS": "500", "SSE_MAX_STREAMS_PER_CLIENT": "10",
+			"SSE_MAX_CATCHUPS": "3"}, total: 500, perClient: 10, catchUps: 3},
+		{name: "0 turns each off (negative for package sse)", env: map[string]string{"SSE_MAX_STREAMS": "0",
+			"SSE_MAX_STREAMS_PER_CLIENT": "0", "SSE_MAX_CATCHUPS": "0"}, total: -1, perClient: -1, catchUps: -1},
+		{name: "negative", env: map[string]string{"SSE_MAX_STREAMS": "-5"}, wantErr: "SSE_MAX_STREAMS: must be a whole number"},
+		{name: "not a number", env: map[string]string{"SSE_MAX_STREAMS_PER_CLIENT": "lots"},
+			wantErr: "SSE_MAX_STREAMS_PER_CLIENT: must be a whole number"},
+		{name: "too many catch-ups", env: map[string]string{"SSE_MAX_CATCHUPS": "20000"}, wantErr: "SSE_MAX_CATCHUPS:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(lookup(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.SSE.MaxStreams != tt.total || c.SSE.MaxStreamsPerClient != tt.perClient || c.SSE.MaxCatchUps != tt.catchUps {
+				t.Fatalf("caps %d / %d / %d, want %d / %d / %d", c.SSE.MaxStreams, c.SSE.MaxStreamsPerClient,
+					c.SSE.MaxCatchUps, tt.total, tt.perClient, tt.catchUps)
+			}
+		})
+	}
+}
