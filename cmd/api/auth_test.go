@@ -32,10 +32,27 @@ func secureEnv(t *testing.T) (map[string]string, string) {
 	delete(env, "RATE_LIMITING_ENABLED")
 	env["REDIS_URL"] = "redis://" + pgtest.RequireRedis(t) + "/0"
 	env["JWT_SECRET_KEY"] = rand.Text() + rand.Text()
-	env["ADMIN_EMAIL"] = "admin@example.com"
-	env["ADMIN_USERNAME"] = "admin"
+	// Sign-in limits live in the shared Redis, keyed by the name typed and
+	// by address: a name of its own keeps this test's attempts from
+	// spending another's, and the address limit (every test signs in from
+	// 127.0.0.1) is raised for the suite; internal/api tests it as it is.
+	name := "admin-" + strings.ToLower(rand.Text()[:8])
+	env["ADMIN_EMAIL"] = name + "@example.com"
+	env["ADMIN_USERNAME"] = name
 	env["ADMIN_PASSWORD"] = "first-admin-" + rand.Text()
+	env["RATE_LIMIT_LOGIN_ADDRESS"] = "10000/15m"
 	return env, dbURL
+}
+
+// waitForAdmin waits until the first admin exists. Signing in before it
+// does would spend the account's sign-in attempts (10 per 15 minutes) on a
+// loaded machine, where hashing its password takes a while.
+func waitForAdmin(t *testing.T, dbURL string) {
+	t.Helper()
+	pgtest.Eventually(t, 30*time.Second, "the first admin exists", func() bool {
+		return pgtest.QueryInt(t, dbURL, `SELECT count(*) FROM pg_tables WHERE tablename = 'users'`) == 1 &&
+			pgtest.QueryInt(t, dbURL, `SELECT count(*) FROM users WHERE role = 'admin'`) == 1
+	})
 }
 
 func (s *service) login(t *testing.T, username, password string) response {
@@ -45,10 +62,11 @@ func (s *service) login(t *testing.T, username, password string) response {
 }
 
 func TestDefaultsProtectWritesAndSecrets(t *testing.T) {
-	env, _ := secureEnv(t)
+	env, dbURL := secureEnv(t)
 	svc := startService(t, env)
+	waitForAdmin(t, dbURL)
 	pgtest.Eventually(t, 10*time.Second, "first admin can sign in", func() bool {
-		return svc.login(t, "admin", env["ADMIN_PASSWORD"]).status == 200
+		return svc.login(t, env["ADMIN_USERNAME"], env["ADMIN_PASSWORD"]).status == 200
 	})
 
 	if r := svc.postJSON(t, "/api/jobs", map[string]any{"job_type": "rca"}, nil); r.status != 401 ||
@@ -64,7 +82,7 @@ func TestDefaultsProtectWritesAndSecrets(t *testing.T) {
 		t.Fatalf("auth config %v", cfg)
 	}
 
-	login := svc.login(t, "admin", env["ADMIN_PASSWORD"]).json(t)
+	login := svc.login(t, env["ADMIN_USERNAME"], env["ADMIN_PASSWORD"]).json(t)
 	admin := map[string]string{"Authorization": "Bearer " + login["access_token"].(string)}
 	if r := svc.postJSON(t, "/api/jobs", map[string]any{"job_type": "rca"}, admin); r.status != 201 {
 		t.Fatalf("admin write = %d %s", r.status, r.body)
@@ -92,12 +110,13 @@ func TestDefaultsProtectWritesAndSecrets(t *testing.T) {
 }
 
 func TestModeAllGuardsReadsAndStreams(t *testing.T) {
-	env, _ := secureEnv(t)
+	env, dbURL := secureEnv(t)
 	env["AUTH_MODE"] = "all"
 	env["AUTH_STREAM_RECHECK"] = "200ms"
 	svc := startService(t, env)
+	waitForAdmin(t, dbURL)
 	pgtest.Eventually(t, 10*time.Second, "first admin can sign in", func() bool {
-		return svc.login(t, "admin", env["ADMIN_PASSWORD"]).status == 200
+		return svc.login(t, env["ADMIN_USERNAME"], env["ADMIN_PASSWORD"]).status == 200
 	})
 	if r := svc.get(t, "/api/jobs"); r.status != 401 {
 		t.Fatalf("anonymous read in mode all = %d", r.status)
@@ -108,7 +127,7 @@ func TestModeAllGuardsReadsAndStreams(t *testing.T) {
 	if s := openStream(t, svc.base+"/api/sse/events", ""); s.status != 401 {
 		t.Fatalf("anonymous stream = %d", s.status)
 	}
-	token := svc.login(t, "admin", env["ADMIN_PASSWORD"]).json(t)["access_token"].(string)
+	token := svc.login(t, env["ADMIN_USERNAME"], env["ADMIN_PASSWORD"]).json(t)["access_token"].(string)
 	// EventSource cannot send headers: streams take the token as a query
 	// parameter.
 	s := openStream(t, svc.base+"/api/sse/events?access_token="+url.QueryEscape(token), "")
@@ -200,12 +219,13 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 // only admins get it (the logs always have it).
 func TestHealthSaysLessToStrangers(t *testing.T) {
 	t.Run("redis down: an admin sees the error, a stranger the cause", func(t *testing.T) {
-		env, _ := secureEnv(t)
+		env, dbURL := secureEnv(t)
 		env["REDIS_URL"] = "redis://127.0.0.1:1/0" // nothing listens there
 		svc := startService(t, env)
+		waitForAdmin(t, dbURL)
 		var token string
 		pgtest.Eventually(t, 10*time.Second, "first admin can sign in", func() bool {
-			r := svc.login(t, "admin", env["ADMIN_PASSWORD"])
+			r := svc.login(t, env["ADMIN_USERNAME"], env["ADMIN_PASSWORD"])
 			token, _ = r.json(t)["access_token"].(string)
 			return r.status == 200
 		})

@@ -278,7 +278,6 @@ func TestCORSDefaults(t *testing.T) {
 	}
 }
 
-
 func TestStreamCaps(t *testing.T) {
 	tests := []struct {
 		name                       string

@@ -37,7 +37,7 @@ func TestCatchUpWithoutASlotWaitsAndLosesNothing(t *testing.T) {
 	defer d.Close()
 	pgtest.Eventually(t, 10*time.Second, "up", func() bool { return d.State().Status == dependency.Up })
 	log := eventlog.New(d)
-	job, err := jobs.NewService(d, log).Create(ctx, nil, jobs.NewJob{JobType: "catch-up"})
+	job, err := jobs.NewService(d, log, jobs.Policy{}).Create(ctx, nil, jobs.NewJob{JobType: "catch-up"})
 	if err != nil {
 		t.Fatal(err)
 	}
