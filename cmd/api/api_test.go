@@ -176,6 +176,7 @@ func TestBadBodiesGetClearClientErrors(t *testing.T) {
 	}{
 		{"form encoded", "application/x-www-form-urlencoded", `job_type=x`, 415, ""},
 		{"no content type", "", `{"job_type":"x"}`, 415, ""},
+		{"latin-1", "application/json; charset=iso-8859-1", `{"job_type":"x"}`, 415, ""},
 		{"empty", "application/json", ``, 400, ""},
 		{"malformed", "application/json", `{"job_type":`, 400, ""},
 		{"trailing garbage", "application/json", `{"job_type":"x"} {"job_type":"y"}`, 400, ""},
@@ -218,6 +219,48 @@ func TestBadBodiesGetClearClientErrors(t *testing.T) {
 	}
 	if n := pgtest.QueryInt(t, dbURL, "SELECT count(*) FROM jobs"); n != 0 {
 		t.Errorf("%d jobs stored from invalid requests, want 0", n)
+	}
+}
+
+// TestFramingHeadersOverTheWire sends headers twice through a real
+// connection, as a client or a proxy would, since only there does the
+// HTTP server's own parsing take part: each case is refused with the
+// header named, and nothing is stored.
+func TestFramingHeadersOverTheWire(t *testing.T) {
+	svc, dbURL := upService(t)
+	body := `{"job_type":"x"}`
+	tests := []struct {
+		name   string
+		header http.Header
+		status int
+		detail string
+	}{
+		{"Content-Type twice", http.Header{"Content-Type": {"application/json", "application/json"}}, 400, "Content-Type header"},
+		{"two Idempotency-Key lines", http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {"k1", "k2"}}, 400,
+			"Idempotency-Key header"},
+		{"an Idempotency-Key list", http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {"k1, k2"}}, 400,
+			"Idempotency-Key header"},
+		{"gzip", http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"gzip"}}, 415, "Content-Encoding"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", svc.base+"/api/jobs", strings.NewReader(body))
+			req.Header = tt.header
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var p struct{ Detail string }
+			_ = json.NewDecoder(resp.Body).Decode(&p)
+			if resp.StatusCode != tt.status || resp.Header.Get("Content-Type") != "application/problem+json" ||
+				!strings.Contains(p.Detail, tt.detail) {
+				t.Fatalf("= %d %q %q, want %d naming %s", resp.StatusCode, resp.Header.Get("Content-Type"), p.Detail, tt.status, tt.detail)
+			}
+		})
+	}
+	if n := pgtest.QueryInt(t, dbURL, "SELECT count(*) FROM jobs"); n != 0 {
+		t.Errorf("%d jobs stored from refused requests, want 0", n)
 	}
 }
 

@@ -107,6 +107,11 @@ func (s *server) clearRefreshCookie(w http.ResponseWriter, r *http.Request) {
 
 // loginForm reads the OAuth2 password form, urlencoded or multipart.
 func (s *server) loginForm(w http.ResponseWriter, r *http.Request) (login, password string, ok bool) {
+	// The same framing rules as JSON bodies (see decode.go): one
+	// Content-Type, no content coding.
+	if !singleHeader(w, r, "Content-Type") || !unencoded(w, r) {
+		return "", "", false
+	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var err error
 	switch mt {

@@ -18,14 +18,35 @@ import (
 // Unknown fields are rejected (422) rather than ignored, so a misspelt
 // field ("dryrun") is reported instead of silently falling back to its
 // default, which for dry_run would file a real ticket.
+//
+// A body must also mean one thing to every reader: the headers that say
+// how to read it (Content-Type, its charset, Content-Encoding) must be
+// given once and say UTF-8 JSON, unencoded (400 and 415 otherwise), or a
+// proxy in front of the service and the service could read one request
+// as two different ones.
 
 // decodeJSON reads the body into dst and validates it. It writes the
 // problem and returns false if anything is wrong. It returns the raw body
 // for idempotency fingerprints.
 func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) ([]byte, bool) {
-	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
+	if !singleHeader(w, r, "Content-Type") {
+		return nil, false
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || !isJSON(mt) {
 		writeProblem(w, r, Problem{Status: http.StatusUnsupportedMediaType,
 			Detail: fmt.Sprintf("The request body must be sent as application/json, not %q.", ct)})
+		return nil, false
+	}
+	// JSON is UTF-8 (RFC 8259 §8.1); a client that says otherwise would
+	// have its text read wrongly rather than refused.
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		writeProblem(w, r, Problem{Status: http.StatusUnsupportedMediaType, Detail: fmt.Sprintf(
+			"The request body must be UTF-8: send Content-Type: application/json with charset=utf-8 or no charset, not charset=%q.", cs)})
+		return nil, false
+	}
+	if !unencoded(w, r) {
 		return nil, false
 	}
 	body, err := io.ReadAll(r.Body)
@@ -43,7 +64,7 @@ func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) ([]
 	if detail := decodeBody(body); detail != "" {
 		writeProblem(w, r, Problem{Status: http.StatusBadRequest, Detail: detail})
 		return nil, false
-	} else if errs := fieldErrorsOf(decodeFields(body, dst)); len(errs) > 0 {
+	} else if errs := decodeFields(body, dst); len(errs) > 0 {
 		invalid(w, r, errs)
 		return nil, false
 	}
@@ -54,12 +75,41 @@ func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) ([]
 	return body, true
 }
 
-func isJSON(ct string) bool {
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return false
-	}
+// isJSON reports whether the media type mt (parsed, lower case) is JSON.
+func isJSON(mt string) bool {
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// singleHeader answers 400 and returns false if the request gives the
+// header name more than once. Readers disagree on which of two lines
+// counts (Go's Header.Get takes the first, others the last or both), so
+// the service refuses to guess.
+func singleHeader(w http.ResponseWriter, r *http.Request, name string) bool {
+	if len(r.Header.Values(name)) <= 1 {
+		return true
+	}
+	writeProblem(w, r, Problem{Status: http.StatusBadRequest,
+		Detail: fmt.Sprintf("The %s header is given more than once; send it once.", name)})
+	return false
+}
+
+// unencoded answers 415 and returns false unless the body has no content
+// coding (no Content-Encoding, or only identity). Nothing here inflates a
+// body, and reading gzip bytes as JSON or as a form would only produce a
+// misleading error further on. Accept-Encoding in the answer says what is
+// accepted (RFC 9110 §15.5.16).
+func unencoded(w http.ResponseWriter, r *http.Request) bool {
+	for _, line := range r.Header.Values("Content-Encoding") {
+		for _, coding := range strings.Split(line, ",") {
+			if c := strings.TrimSpace(coding); c != "" && !strings.EqualFold(c, "identity") {
+				w.Header().Set("Accept-Encoding", "identity")
+				writeProblem(w, r, Problem{Status: http.StatusUnsupportedMediaType, Detail: fmt.Sprintf(
+					"The request body must not be compressed or otherwise encoded: send it without Content-Encoding (or with identity), not %q.", c)})
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // decodeBody checks the body's form and returns a 400 detail, or "".
@@ -87,10 +137,10 @@ func decodeBody(body []byte) string {
 
 // decodeFields decodes a well-formed object into dst, rejecting unknown
 // fields and values of the wrong type.
-func decodeFields(body []byte, dst any) error {
+func decodeFields(body []byte, dst any) []FieldError {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	return dec.Decode(dst)
+	return fieldErrorsOf(dec.Decode(dst))
 }
 
 func fieldErrorsOf(err error) []FieldError {
