@@ -186,6 +186,9 @@ func TestBadBodiesGetClearClientErrors(t *testing.T) {
 		{"too deep", "application/json", deep, 400, ""},
 		{"too large", "application/json", big, 413, ""},
 		{"unknown field", "application/json", `{"job_type":"x","jobtype":"y"}`, 422, "jobtype"},
+		{"repeated field", "application/json", `{"job_type":"x","job_type":"y"}`, 422, "job_type"},
+		{"field in another case", "application/json", `{"Job_Type":"x"}`, 422, "Job_Type"},
+		{"repeated key in a free-form object", "application/json", `{"job_type":"x","input_manifest":{"a":1,"a":2}}`, 422, "input_manifest.a"},
 		{"missing job_type", "application/json", `{"user_id":"u"}`, 422, "job_type"},
 		{"blank job_type", "application/json", `{"job_type":""}`, 422, "job_type"},
 		{"long job_type", "application/json", `{"job_type":"` + strings.Repeat("j", 51) + `"}`, 422, "job_type"},
@@ -369,6 +372,8 @@ func TestTicketsDryRunRules(t *testing.T) {
 		{`{"job_id":"` + jobID + `","platform":"jira","url":"javascript:alert(1)"}`, 422},
 		{`{"job_id":"` + jobID + `","platform":"jira","payload":"text"}`, 422},
 		{`{"job_id":"` + jobID + `","platform":"jira","dryrun":false}`, 422},
+		{`{"job_id":"` + jobID + `","platform":"jira","Dry_Run":false}`, 422},
+		{`{"job_id":"` + jobID + `","platform":"jira","dry_run":true,"dry_run":false}`, 422},
 	} {
 		if r := svc.send(t, "POST", "/api/tickets", "application/json", []byte(tt.body), nil); r.status != tt.status {
 			t.Errorf("POST /api/tickets %s = %d %s, want %d", tt.body, r.status, r.body, tt.status)

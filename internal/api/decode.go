@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,11 +20,16 @@ import (
 // field ("dryrun") is reported instead of silently falling back to its
 // default, which for dry_run would file a real ticket.
 //
-// A body must also mean one thing to every reader: the headers that say
-// how to read it (Content-Type, its charset, Content-Encoding) must be
-// given once and say UTF-8 JSON, unencoded (400 and 415 otherwise), or a
-// proxy in front of the service and the service could read one request
-// as two different ones.
+// A body must also mean one thing to every reader, or a proxy, a WAF or a
+// reviewer's tool in front of the service could approve one request and
+// the service carry out another. Go's decoder lets the last of two equal
+// keys win and matches field names without regard to case, where other
+// readers may keep the first key or compare names exactly:
+// {"dry_run":true,"Dry_Run":false} is a dry run to them and a real ticket
+// here. So a repeated key, or a key that differs from a field only in
+// case, is a 422 naming it (strictKeys); and the headers that say how to
+// read the body (Content-Type, its charset, Content-Encoding) must be
+// given once and say UTF-8 JSON, unencoded (400 and 415 otherwise).
 
 // decodeJSON reads the body into dst and validates it. It writes the
 // problem and returns false if anything is wrong. It returns the raw body
@@ -135,12 +141,338 @@ func decodeBody(body []byte) string {
 	return ""
 }
 
-// decodeFields decodes a well-formed object into dst, rejecting unknown
+// decodeFields decodes a well-formed object into dst, rejecting repeated
+// keys, keys that match a field only without regard to case, unknown
 // fields and values of the wrong type.
 func decodeFields(body []byte, dst any) []FieldError {
+	if errs := strictKeys(body, reflect.TypeOf(dst)); len(errs) > 0 {
+		return errs
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	return fieldErrorsOf(dec.Decode(dst))
+}
+
+// maxKeyErrors bounds the errors one body can produce: a megabyte of
+// repeated keys must not become a bigger answer.
+const maxKeyErrors = 20
+
+// strictKeys scans a body that decodeBody has found well-formed, in one
+// pass, beside the Go type it will be decoded into, and names every key
+// that Go's decoder would accept but read differently from other JSON
+// readers:
+//
+//   - a key given twice in one object, at any depth. Inside the free-form
+//     objects too (json.RawMessage fields such as input_manifest or a
+//     ticket's payload, maps): they are stored as jsonb and merged into
+//     the tickets sent to ServiceNow and Jira, and jsonb keeps the last
+//     of two keys where another reader may keep the first, so what a
+//     proxy approved and what the service files could differ just the
+//     same. RFC 8259 leaves such objects' meaning open, I-JSON (RFC 7493)
+//     forbids them, and no JSON encoder produces them;
+//   - a key that equals a struct field's name only without regard to case
+//     ("Dry_Run" for dry_run), which Go's decoder assigns to that field.
+//     Only where the body meets a struct: in free-form objects keys are
+//     data and case-sensitive ("Host" and "host" are two keys there).
+//
+// Unknown keys are left to the decoder (DisallowUnknownFields), which
+// reports them as before.
+//
+// It scans the bytes itself rather than through json.Decoder.Token, which
+// allocates for every value and took ~90 ms for a megabyte of small
+// values; keys are unescaped (by encoding/json) only when they hold a
+// backslash, and scalar values are skipped, not decoded.
+func strictKeys(body []byte, t reflect.Type) []FieldError {
+	sc := keyScanner{b: body}
+	if err := sc.value(t); err != nil && !errors.Is(err, errEnoughErrors) {
+		// decodeBody has checked the syntax, so this does not happen;
+		// if it did, the decoder would report what this scan could not.
+		return nil
+	}
+	return sc.errs
+}
+
+var (
+	errEnoughErrors = errors.New("enough key errors")
+	errMalformed    = errors.New("malformed JSON")
+)
+
+// keyScanner reads well-formed JSON from b at i. path is where it is, for
+// naming a key: the keys and array indexes of the values it is inside.
+type keyScanner struct {
+	b    []byte
+	i    int
+	path []pathStep
+	errs []FieldError
+}
+
+type pathStep struct {
+	key   string
+	index int // for an array element; key is then ""
+	elem  bool
+}
+
+// name renders the path with key appended: payloads.jira, files[1].n.
+func (sc *keyScanner) name(key string) string {
+	var b strings.Builder
+	for _, st := range sc.path {
+		if st.elem {
+			fmt.Fprintf(&b, "[%d]", st.index)
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(st.key)
+	}
+	if b.Len() > 0 {
+		b.WriteByte('.')
+	}
+	b.WriteString(key)
+	return b.String()
+}
+
+func (sc *keyScanner) fail(key, message string) error {
+	sc.errs = append(sc.errs, FieldError{Field: sc.name(key), Message: message})
+	if len(sc.errs) >= maxKeyErrors {
+		return errEnoughErrors
+	}
+	return nil
+}
+
+func (sc *keyScanner) space() {
+	for sc.i < len(sc.b) {
+		switch sc.b[sc.i] {
+		case ' ', '\t', '\n', '\r':
+			sc.i++
+		default:
+			return
+		}
+	}
+}
+
+// next skips white space and returns the next byte without consuming it.
+func (sc *keyScanner) next() (byte, error) {
+	sc.space()
+	if sc.i >= len(sc.b) {
+		return 0, errMalformed
+	}
+	return sc.b[sc.i], nil
+}
+
+// value reads one value whose Go type is t (nil: free-form).
+func (sc *keyScanner) value(t reflect.Type) error {
+	c, err := sc.next()
+	if err != nil {
+		return err
+	}
+	switch c {
+	case '{':
+		sc.i++
+		return sc.object(t)
+	case '[':
+		sc.i++
+		return sc.array(elemType(t))
+	case '"':
+		_, err := sc.str(false)
+		return err
+	}
+	// A number, true, false or null: up to the next delimiter.
+	for sc.i < len(sc.b) && !strings.ContainsRune(",]} \t\n\r", rune(sc.b[sc.i])) {
+		sc.i++
+	}
+	return nil
+}
+
+func (sc *keyScanner) array(elem reflect.Type) error {
+	if c, err := sc.next(); err != nil || c == ']' {
+		sc.i++
+		return err
+	}
+	sc.path = append(sc.path, pathStep{elem: true})
+	defer func() { sc.path = sc.path[:len(sc.path)-1] }()
+	for n := 0; ; n++ {
+		sc.path[len(sc.path)-1].index = n
+		if err := sc.value(elem); err != nil {
+			return err
+		}
+		c, err := sc.next()
+		if err != nil {
+			return err
+		}
+		sc.i++
+		if c == ']' {
+			return nil
+		}
+	}
+}
+
+func (sc *keyScanner) object(t reflect.Type) error {
+	fields := structFields(t)
+	var free reflect.Type
+	if fields == nil {
+		free = elemType(t)
+	}
+	seen := map[string]int{}
+	if c, err := sc.next(); err != nil || c == '}' {
+		sc.i++
+		return err
+	}
+	for {
+		if _, err := sc.next(); err != nil {
+			return err
+		}
+		key, err := sc.str(true)
+		if err != nil {
+			return err
+		}
+		if c, err := sc.next(); err != nil || c != ':' {
+			return errMalformed
+		}
+		sc.i++
+		seen[key]++
+		next := free
+		switch {
+		case seen[key] == 2:
+			err = sc.fail(key, "is given more than once")
+		case fields != nil:
+			if f, exact := fields[key]; exact {
+				next = f
+			} else if known := foldMatch(fields, key); known != "" && seen[key] == 1 {
+				err = sc.fail(key, "is not a known field; did you mean "+known+"?")
+			}
+		}
+		if err != nil {
+			return err
+		}
+		sc.path = append(sc.path, pathStep{key: key})
+		err = sc.value(next)
+		sc.path = sc.path[:len(sc.path)-1]
+		if err != nil {
+			return err
+		}
+		c, err := sc.next()
+		if err != nil {
+			return err
+		}
+		sc.i++
+		if c == '}' {
+			return nil
+		}
+	}
+}
+
+// str reads a string at i (its opening quote) and, if want, returns its
+// value: as it is, or unescaped by encoding/json when it has escapes.
+func (sc *keyScanner) str(want bool) (string, error) {
+	if sc.i >= len(sc.b) || sc.b[sc.i] != '"' {
+		return "", errMalformed
+	}
+	start, escaped := sc.i, false
+	for sc.i++; sc.i < len(sc.b); sc.i++ {
+		switch sc.b[sc.i] {
+		case '\\':
+			escaped = true
+			sc.i++ // the escaped byte cannot end the string
+		case '"':
+			sc.i++
+			raw := sc.b[start:sc.i]
+			switch {
+			case !want:
+				return "", nil
+			case !escaped:
+				return string(raw[1 : len(raw)-1]), nil
+			}
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return "", fmt.Errorf("%w: %w", errMalformed, err)
+			}
+			return s, nil
+		}
+	}
+	return "", errMalformed
+}
+
+// foldMatch returns the field that Go's decoder would assign key to
+// without an exact match (its rule is bytes.EqualFold), or "".
+func foldMatch(fields map[string]reflect.Type, key string) string {
+	for name := range fields {
+		if strings.EqualFold(name, key) {
+			return name
+		}
+	}
+	return ""
+}
+
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// concrete strips pointers, and reports nil for a type that decodes
+// itself (json.RawMessage, time.Time, uuid.UUID) or takes anything (any):
+// what is inside such a value is free-form.
+func concrete(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() == reflect.Interface ||
+		reflect.PointerTo(t).Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return nil
+	}
+	return t
+}
+
+// elemType is the type of t's elements (maps, slices, arrays), or nil.
+func elemType(t reflect.Type) reflect.Type {
+	t = concrete(t)
+	if t == nil {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array:
+		return t.Elem()
+	}
+	return nil
+}
+
+// structFields maps the JSON names of t's fields to their types, by
+// encoding/json's rules (tag name or field name, "-" skipped, untagged
+// embedded structs promoted), or returns nil if t is not a struct.
+func structFields(t reflect.Type) map[string]reflect.Type {
+	t = concrete(t)
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	out := map[string]reflect.Type{}
+	addFields(out, t, 0)
+	return out
+}
+
+func addFields(out map[string]reflect.Type, t reflect.Type, depth int) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			if et := concrete(f.Type); et != nil && et.Kind() == reflect.Struct && depth < 10 {
+				addFields(out, et, depth+1)
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if _, shadowed := out[name]; !shadowed || depth == 0 {
+			out[name] = f.Type
+		}
+	}
 }
 
 func fieldErrorsOf(err error) []FieldError {

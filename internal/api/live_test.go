@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -213,10 +214,17 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 
 // The fuzz tests send arbitrary bodies to each decoder, against a real
 // database so that what reaches PostgreSQL is exercised too. Whatever the
-// input, the answer is a 2xx or a 4xx problem: never a 500 or a panic.
-func fuzzBody(f *testing.F, method, path string, seeds ...string) {
+// input, the answer is a 2xx or a 4xx problem: never a 500 or a panic. A
+// body that is accepted has no key twice in any object and names dst's
+// fields exactly (not in another case).
+func fuzzBody(f *testing.F, method, path string, dst any, seeds ...string) {
 	for _, s := range seeds {
 		f.Add(s)
+	}
+	fields := map[string]bool{}
+	for sf := range reflect.TypeOf(dst).Fields() {
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		fields[name] = true
 	}
 	f.Add(`{"job_type":"x","input_manifest":{"a":"\u0000"}}`)
 	f.Add(`{"job_type":"x","input_manifest":{"n":1e999999}}`)
@@ -243,34 +251,104 @@ func fuzzBody(f *testing.F, method, path string, seeds ...string) {
 			}
 		} else if !json.Valid(bytes.TrimSpace(rec.Body.Bytes())) {
 			t.Fatalf("%q: %d with a body that is not JSON: %s", body, rec.Code, rec.Body)
+		} else if key, ok := repeatedKey(body); ok {
+			t.Fatalf("%q: %d although %q is given twice", body, rec.Code, key)
+		} else {
+			var top map[string]json.RawMessage
+			_ = json.Unmarshal([]byte(body), &top)
+			for k := range top {
+				if !fields[k] {
+					t.Fatalf("%q: %d although %q is not a field's exact name", body, rec.Code, k)
+				}
+			}
 		}
 	})
 }
 
+// repeatedKey returns a key that an object of the JSON text s gives twice,
+// at any depth, if there is one. It knows nothing of the types decoded
+// into.
+func repeatedKey(s string) (string, bool) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	type frame struct {
+		object bool
+		keys   map[string]bool
+		key    bool // the next token of this object is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.key {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			k := tok.(string)
+			if top.keys[k] {
+				return k, true
+			}
+			top.keys[k] = true
+			top.key = false
+			continue
+		}
+		if top != nil && top.object {
+			top.key = true // this token is the value
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, keys: map[string]bool{}, key: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
 func FuzzCreateJob(f *testing.F) {
-	fuzzBody(f, "POST", "/api/jobs", `{"job_type":"rca_analysis"}`,
+	fuzzBody(f, "POST", "/api/jobs", jobs.NewJob{}, `{"job_type":"rca_analysis"}`,
 		`{"job_type":"x","user_id":"u","priority":3,"input_manifest":{"files":["a"]},"model_config":{},"source":{"k":1}}`,
-		`{"job_type":"x","priority":1.5}`, `{"job_type":null}`, `{"job_type":"x","ticketing":[]}`)
+		`{"job_type":"x","priority":1.5}`, `{"job_type":null}`, `{"job_type":"x","ticketing":[]}`,
+		// Repeated keys and case variants: 422, at any depth.
+		`{"job_type":"a","job_type":"b"}`, `{"job_type":"x","Job_Type":"y"}`, `{"JOB_TYPE":"x"}`,
+		`{"job\u005ftype":"a","job_type":"b"}`, `{"job_type":"x","priority":1,"Priority":9}`,
+		`{"job_type":"x","input_manifest":{"a":1,"a":2}}`, `{"job_type":"x","input_manifest":{"f":[{"n":1,"n":2}]}}`,
+		`{"job_type":"x","input_manifest":{"A":1,"a":2}}`)
 }
 
 func FuzzCreateTicket(f *testing.F) {
-	fuzzBody(f, "POST", "/api/tickets", `{"job_id":"JOBID","platform":"jira"}`,
+	fuzzBody(f, "POST", "/api/tickets", tickets.NewTicket{}, `{"job_id":"JOBID","platform":"jira"}`,
 		`{"job_id":"JOBID","platform":"servicenow","dry_run":false,"payload":{"short_description":"x","category":null},"metadata":{"a":[1]}}`,
-		`{"job_id":"JOBID","platform":"jira","ticket_id":"OPS-1","url":"https://x.example/OPS-1","profile_name":"p"}`)
+		`{"job_id":"JOBID","platform":"jira","ticket_id":"OPS-1","url":"https://x.example/OPS-1","profile_name":"p"}`,
+		`{"job_id":"JOBID","platform":"jira","dry_run":true,"dry_run":false}`, `{"job_id":"JOBID","platform":"jira","Dry_Run":false}`,
+		`{"job_id":"JOBID","Platform":"jira"}`, `{"job_id":"JOBID","platform":"jira","payload":{"summary":"a","summary":"b"}}`,
+		`{"job_id":"JOBID","platform":"jira","metadata":{"Team":"a","team":"b"}}`)
 }
 
 func FuzzDispatch(f *testing.F) {
-	fuzzBody(f, "POST", "/api/tickets/dispatch", `{"job_id":"JOBID"}`,
-		`{"job_id":"JOBID","dry_run":true,"payloads":{"servicenow":{"a":1},"jira":{"summary":"s"}}}`)
+	fuzzBody(f, "POST", "/api/tickets/dispatch", tickets.DispatchRequest{}, `{"job_id":"JOBID"}`,
+		`{"job_id":"JOBID","dry_run":true,"payloads":{"servicenow":{"a":1},"jira":{"summary":"s"}}}`,
+		`{"job_id":"JOBID","dry_run":true,"DRY_RUN":false}`, `{"job_id":"JOBID","payloads":{"JIRA":{}}}`,
+		`{"job_id":"JOBID","payloads":{"jira":{},"jira":{"summary":"s"}}}`, `{"job_id":"JOBID","payloads":{"jira":{"a":1,"a":2}}}`)
 }
 
 func FuzzSettings(f *testing.F) {
-	fuzzBody(f, "PUT", "/api/tickets/settings/state", `{"servicenow_enabled":true}`,
-		`{"jira_enabled":false,"dual_mode":null}`, `{}`)
+	fuzzBody(f, "PUT", "/api/tickets/settings/state", tickets.SettingsUpdate{}, `{"servicenow_enabled":true}`,
+		`{"jira_enabled":false,"dual_mode":null}`, `{}`,
+		`{"jira_enabled":true,"jira_enabled":false}`, `{"Jira_Enabled":true}`, `{"\u017fervicenow_enabled":true}`)
 }
 
 func FuzzCancel(f *testing.F) {
-	fuzzBody(f, "POST", "/api/jobs/{id}/cancel", `{"reason":"r"}`, `{}`)
+	fuzzBody(f, "POST", "/api/jobs/{id}/cancel", jobs.CancelRequest{}, `{"reason":"r"}`, `{}`,
+		`{"reason":"a","reason":"b"}`, `{"Reason":"r"}`)
 }
 
 // FuzzTicketsQuery feeds arbitrary query strings to the dashboard list.
@@ -291,9 +369,12 @@ func FuzzTicketsQuery(f *testing.F) {
 }
 
 func FuzzRegister(f *testing.F) {
-	fuzzBody(f, "POST", "/api/auth/register", `{"email":"a@example.com","username":"abc","password":"12345678"}`,
+	fuzzBody(f, "POST", "/api/auth/register", registerRequest{}, `{"email":"a@example.com","username":"abc","password":"12345678"}`,
 		`{"email":"b@example.com","username":"o'brien<b>","password":"12345678","full_name":"Zoë \"x\""}`,
-		`{"email":"c@example.com","username":"a@b","password":"1","role":"admin"}`, `{"email":"\u0000@x.com"}`)
+		`{"email":"c@example.com","username":"a@b","password":"1","role":"admin"}`, `{"email":"\u0000@x.com"}`,
+		`{"email":"d@example.com","username":"abd","password":"12345678","role":"user","Role":"admin"}`,
+		`{"email":"e@example.com","email":"f@example.com","username":"abe","password":"12345678"}`,
+		`{"email":"g@example.com","username":"abg","password":"12345678","Password":"other-password"}`)
 }
 
 // TestOpenAPIDescribesWhatIsSent keeps the document's Job and JobEvent
