@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -722,5 +723,59 @@ func TestHSTSOnlyOverHTTPS(t *testing.T) {
 		if rec.Header().Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(rec.Header().Get("Content-Security-Policy"), "frame-ancestors 'none'") {
 			t.Errorf("%s: security headers missing: %v", tt.name, rec.Header())
 		}
+	}
+}
+
+// TestPrivateAnswersAreNotStored: every answer to a request that presents a
+// credential carries Cache-Control: no-store, unless its route says how it
+// may be cached (the OpenAPI document, the UI's files); an anonymous
+// answer is left to its route.
+func TestPrivateAnswersAreNotStored(t *testing.T) {
+	d := newLiveDB(t)
+	ui := fstest.MapFS{"index.html": {Data: []byte(`<!doctype html>`)}, "assets/app-1a2b.js": {Data: []byte(`1`)}}
+	h := newEdge(t, d, Options{AuthMode: auth.ModeWrites, UI: ui}, nil)
+	w := setUpWorld(t, h)
+	if _, err := d.Exec(context.Background(), `UPDATE users SET role = 'admin' WHERE username = 'root'`); err != nil {
+		t.Fatal(err)
+	}
+	user, admin, cookie := &client{h: h}, &client{h: h}, &client{h: h}
+	user.signIn(t, "alice", w.userPass)
+	admin.signIn(t, "root", w.adminPass)
+	cookie.signIn(t, "alice", w.userPass)
+	cookie.bearer = "" // it holds the refresh cookie only
+	anon := &client{h: h}
+	stale := &client{h: h, bearer: "not-a-token"}
+	login := func(c *client) *httptest.ResponseRecorder { return c.login("alice", w.userPass) }
+	tests := []struct {
+		name string
+		send func() *httptest.ResponseRecorder
+		code int
+		want string
+	}{
+		{"me", func() *httptest.ResponseRecorder { return user.json("GET", "/api/auth/me", "") }, 200, "no-store"},
+		{"token list", func() *httptest.ResponseRecorder { return user.json("GET", "/api/auth/tokens", "") }, 200, "no-store"},
+		{"user list", func() *httptest.ResponseRecorder { return admin.json("GET", "/api/auth/users", "") }, 200, "no-store"},
+		{"token creation", func() *httptest.ResponseRecorder { return user.json("POST", "/api/auth/tokens", `{"name":"ci"}`) }, 201, "no-store"},
+		{"a job list read with a token", func() *httptest.ResponseRecorder { return user.json("GET", "/api/jobs", "") }, 200, "no-store"},
+		{"a refused token", func() *httptest.ResponseRecorder { return stale.json("GET", "/api/auth/me", "") }, 401, "no-store"},
+		{"a stale token on a public read", func() *httptest.ResponseRecorder { return stale.json("GET", "/api/jobs", "") }, 200, "no-store"},
+		{"login", func() *httptest.ResponseRecorder { return login(anon) }, 200, "no-store"},
+		{"refresh with the cookie", func() *httptest.ResponseRecorder { return cookie.json("POST", "/api/auth/refresh", "") }, 200, "no-store"},
+		{"the OpenAPI document keeps its own", func() *httptest.ResponseRecorder { return user.json("GET", "/api/openapi.json", "") }, 200,
+			"public, max-age=300"},
+		{"a hashed asset keeps its own", func() *httptest.ResponseRecorder { return user.json("GET", "/assets/app-1a2b.js", "") }, 200,
+			"public, max-age=31536000, immutable"},
+		{"the app's page keeps its own", func() *httptest.ResponseRecorder { return user.json("GET", "/jobs", "") }, 200, "no-cache"},
+		{"an anonymous read", func() *httptest.ResponseRecorder { return anon.json("GET", "/api/jobs", "") }, 200, ""},
+		{"an anonymous OpenAPI read", func() *httptest.ResponseRecorder { return anon.json("GET", "/api/openapi.json", "") }, 200,
+			"public, max-age=300"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := tt.send()
+			if rec.Code != tt.code || rec.Header().Get("Cache-Control") != tt.want {
+				t.Fatalf("= %d, Cache-Control %q; want %d, %q", rec.Code, rec.Header().Get("Cache-Control"), tt.code, tt.want)
+			}
+		})
 	}
 }

@@ -188,6 +188,36 @@ func (s *server) securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
+// privateAnswers keeps what an authenticated caller receives out of
+// caches: a response to a request that presents a credential (an
+// Authorization header, a stream's access_token parameter or the refresh
+// cookie) gets Cache-Control: no-store, unless its handler sets a
+// Cache-Control of its own. The rule follows the request rather than a
+// list of routes because whatever a signed-in caller sees may be theirs
+// alone (their account, their tokens, the users' list, tomorrow their
+// jobs), and a shared cache or the browser's disk must not hand it to the
+// next person; public answers (the OpenAPI document, the UI's files) say
+// so themselves. The default is set before the handler runs, so a
+// handler's own Header().Set replaces it.
+func privateAnswers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if presentsCredential(r) {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func presentsCredential(r *http.Request) bool {
+	if r.Header.Get("Authorization") != "" {
+		return true
+	}
+	if _, err := r.Cookie(refreshCookie); err == nil {
+		return true
+	}
+	return r.URL.RawQuery != "" && r.URL.Query().Has("access_token")
+}
+
 // bounded gives the request a deadline and caps its body, for every route
 // that is not a stream. The server has no ReadTimeout or WriteTimeout (they
 // would cut event streams), so the connection gets them here instead: a

@@ -115,7 +115,7 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	}
 
 	r := chi.NewRouter()
-	r.Use(s.clientAddress, s.instrument, s.recoverer, s.securityHeaders)
+	r.Use(s.clientAddress, s.instrument, s.recoverer, s.securityHeaders, privateAnswers)
 	if len(opts.CORSOrigins) > 0 {
 		r.Use(cors.Handler(cors.Options{
 			AllowedOrigins: opts.CORSOrigins,
