@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -190,6 +191,79 @@ func (s *server) ifCredential(mws ...func(http.Handler) http.Handler) func(http.
 			with.ServeHTTP(w, r)
 		})
 	}
+}
+
+// sameSiteSignIn refuses sign-in and registration requests that a browser
+// sends on another site's behalf (login CSRF: a page that signs its
+// visitor in as the attacker, whose account then receives what the
+// visitor types). Browsers say where a request comes from: Sec-Fetch-Site
+// (same-origin, or none for what the user typed) and Origin. A request is
+// let through when the browser calls it same-origin or none, or when its
+// Origin is one CORS_ALLOWED_ORIGINS lists (a separate frontend, such as
+// the original Next.js UI, signs in from there); and, from browsers that
+// send Origin without Sec-Fetch-Site, when Origin names this host. Without
+// either header (curl, scripts, other services) nothing is checked:
+// forging a request needs a browser, and browsers send them.
+func (s *server) sameSiteSignIn(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		site, origin := r.Header.Get("Sec-Fetch-Site"), r.Header.Get("Origin")
+		allowed := true
+		switch {
+		case site == "same-origin" || site == "none":
+		case origin != "" && s.originAllowed(r, origin):
+		case site != "":
+			allowed = false
+		case origin != "":
+			allowed = sameHost(origin, r.Host)
+		}
+		if !allowed {
+			writeProblem(w, r, Problem{Type: typeForbidden, Status: http.StatusForbidden, Title: "Cross-site sign-in refused",
+				Detail: "Cross-site sign-in is refused: sign in from this service's own pages, or from a web app whose origin is listed in CORS_ALLOWED_ORIGINS."})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// originAllowed reports whether origin is in the CORS allow-list
+// (Options.CORSOrigins), matched as go-chi/cors matches it (without regard
+// to case, one '*' standing for any text). The CORS handler is given this
+// function too, so that both always agree.
+func (s *server) originAllowed(_ *http.Request, origin string) bool {
+	origin = strings.ToLower(origin)
+	for _, o := range s.opts.CORSOrigins {
+		o = strings.ToLower(o)
+		if prefix, suffix, wild := strings.Cut(o, "*"); wild {
+			if len(origin) >= len(prefix)+len(suffix) && strings.HasPrefix(origin, prefix) && strings.HasSuffix(origin, suffix) {
+				return true
+			}
+		} else if o == origin {
+			return true
+		}
+	}
+	return false
+}
+
+// sameHost reports whether the origin names host (the request's Host),
+// default ports aside. The scheme is not compared: behind a proxy that
+// ends TLS the service may not know it, and a page on the other scheme of
+// the same host is not another site's.
+func sameHost(origin, host string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return false // "null" (sandboxed or privacy-sensitive pages) included
+	}
+	defaultPort := map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	split := func(hp string) (string, string) {
+		h, p, err := net.SplitHostPort(hp)
+		if err != nil {
+			return strings.Trim(hp, "[]"), defaultPort
+		}
+		return h, p
+	}
+	oh, op := split(u.Host)
+	hh, hp := split(host)
+	return strings.EqualFold(oh, hh) && op == hp
 }
 
 func (s *server) recheck(ctx context.Context, end context.CancelFunc, token string) {

@@ -673,7 +673,10 @@ func FuzzBearer(f *testing.F) {
 // 4xx with a problem, never a 500 or a panic.
 func FuzzLoginForm(f *testing.F) {
 	for _, s := range []string{"username=a&password=b", "username=a%00&password=b", "username=%ff&password=", "grant_type=x",
-		"username=a&username=b&password=c", strings.Repeat("a=b&", 100), "%zz", "--x\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nu\r\n--x--\r\n"} {
+		"username=a&username=b&password=c", strings.Repeat("a=b&", 100), "%zz", "--x\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nu\r\n--x--\r\n",
+		// Repeated fields and names in another case (form names are exact: "Username" is not username).
+		"username=a&password=b&password=c", "Username=a&password=b", "username=a&PASSWORD=b", "username=a&password=b&grant_type=password&grant_type=x",
+		"--x\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nu\r\n--x\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nv\r\n--x--\r\n"} {
 		f.Add(s, false)
 		f.Add(s, true)
 	}
@@ -775,6 +778,92 @@ func TestPrivateAnswersAreNotStored(t *testing.T) {
 			rec := tt.send()
 			if rec.Code != tt.code || rec.Header().Get("Cache-Control") != tt.want {
 				t.Fatalf("= %d, Cache-Control %q; want %d, %q", rec.Code, rec.Header().Get("Cache-Control"), tt.code, tt.want)
+			}
+		})
+	}
+}
+
+// TestCrossSiteSignInIsRefused: a browser's sign-in or registration sent
+// on another site's behalf (login CSRF) is a 403, told by Sec-Fetch-Site
+// or, from browsers without it, by Origin; origins in the CORS allow-list,
+// same-origin pages and clients that are not browsers sign in as before.
+func TestCrossSiteSignInIsRefused(t *testing.T) {
+	d := newLiveDB(t)
+	allowed := []string{"http://localhost:3000", "https://*.example.org"}
+	h := newEdge(t, d, Options{AuthMode: auth.ModeWrites, CORSOrigins: allowed}, nil)
+	w := setUpWorld(t, h)
+	const host = "rca.example.com" // the Host every request below is sent to
+	tests := []struct {
+		name, site, origin string
+		ok                 bool
+	}{
+		{"not a browser", "", "", true},
+		{"same origin", "same-origin", "https://" + host, true},
+		{"typed by the user", "none", "", true},
+		{"same site", "same-site", "https://other.example.com", false},
+		{"same site without Origin", "same-site", "", false},
+		{"cross site", "cross-site", "https://evil.example", false},
+		{"cross site from an allowed origin", "cross-site", "http://localhost:3000", true},
+		{"same site from an allowed origin", "same-site", "http://LOCALHOST:3000", true},
+		{"cross site from an allowed wildcard origin", "cross-site", "https://app.example.org", true},
+		{"the wildcard is not the bare domain", "cross-site", "https://example.org", false},
+		{"old browser, this host", "", "https://" + host, true},
+		{"old browser, this host with its default port", "", "http://" + host + ":80", true},
+		{"old browser, another port", "", "http://" + host + ":8443", false},
+		{"old browser, another site", "", "https://evil.example", false},
+		{"old browser, an opaque origin", "", "null", false},
+		{"old browser, an allowed origin", "", "http://localhost:3000", true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			headers := func(req *http.Request) {
+				req.Host = host
+				if tt.site != "" {
+					req.Header.Set("Sec-Fetch-Site", tt.site)
+				}
+				if tt.origin != "" {
+					req.Header.Set("Origin", tt.origin)
+				}
+			}
+			form := url.Values{"username": {"alice"}, "password": {w.userPass}}
+			req := httptest.NewRequest("POST", "/api/auth/login", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			headers(req)
+			login := (&client{h: h}).send(req)
+			name := "user" + strconv.Itoa(i)
+			req = httptest.NewRequest("POST", "/api/auth/register", strings.NewReader(
+				`{"email":"`+name+`@example.com","username":"`+name+`","password":"a-good-password"}`))
+			req.Header.Set("Content-Type", "application/json")
+			headers(req)
+			register := (&client{h: h}).send(req)
+			for _, got := range []struct {
+				route string
+				rec   *httptest.ResponseRecorder
+				want  int
+			}{{"login", login, 200}, {"register", register, 201}} {
+				if tt.ok && got.rec.Code != got.want {
+					t.Errorf("%s = %d %s, want %d", got.route, got.rec.Code, got.rec.Body, got.want)
+				}
+				if !tt.ok {
+					if p := decodeProblem(t, got.rec); got.rec.Code != 403 || p.Type != typeForbidden ||
+						!strings.Contains(p.Detail, "Cross-site sign-in is refused") {
+						t.Errorf("%s = %d %s, want a 403 refusing cross-site sign-in", got.route, got.rec.Code, got.rec.Body)
+					}
+					if got.rec.Header().Get("Set-Cookie") != "" {
+						t.Errorf("%s: a refused sign-in set a cookie", got.route)
+					}
+				}
+			}
+			// The CORS handler agrees on which origins are allowed.
+			if tt.origin != "" && tt.origin != "null" && !strings.Contains(tt.origin, host) {
+				req := httptest.NewRequest("OPTIONS", "/api/auth/login", nil)
+				req.Header.Set("Origin", tt.origin)
+				req.Header.Set("Access-Control-Request-Method", "POST")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if got := rec.Header().Get("Access-Control-Allow-Origin") != ""; got != tt.ok {
+					t.Errorf("CORS allows %s: %v, sign-in allows it: %v", tt.origin, got, tt.ok)
+				}
 			}
 		})
 	}

@@ -126,6 +126,9 @@ func NewHandler(opts Options, d Deps) http.Handler {
 				"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"},
 			AllowCredentials: true,
 			MaxAge:           600,
+
+			// The sign-in routes' cross-site check asks the same question.
+			AllowOriginFunc: s.originAllowed,
 		}))
 	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -172,8 +175,10 @@ func NewHandler(opts Options, d Deps) http.Handler {
 				r.Get("/auth/config", s.authConfig)
 				r.Group(func(r chi.Router) {
 					r.Use(s.limitedBy("auth", func(l ratelimit.Classes) ratelimit.Limit { return l.Auth }, byAddress), s.authenticate)
-					r.Post("/auth/login", s.login)
-					r.Post("/auth/register", s.register)
+					r.With(s.sameSiteSignIn).Post("/auth/login", s.login)
+					r.With(s.sameSiteSignIn).Post("/auth/register", s.register)
+					// Refresh has its own rule: its cookie is honoured
+					// only for same-origin requests (refreshToken).
 					r.Post("/auth/refresh", s.refresh)
 				})
 			})
