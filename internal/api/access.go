@@ -193,6 +193,33 @@ func (s *server) ifCredential(mws ...func(http.Handler) http.Handler) func(http.
 	}
 }
 
+// refuseBadCredential answers a stream request whose credential (the
+// access_token parameter or the Authorization header) was refused with a
+// 401 and its reason, in every mode. Other routes ignore a bad credential
+// where none is needed, so that a stale token does not break public
+// pages; a stream's token is there for the stream alone, and streaming
+// anonymously to a client that believes itself signed in would hide the
+// problem until the data it expected fails to come. A credential that
+// could not be checked (the database is down) is not a refusal: need
+// decides, as for any request without one. It runs after the read limit,
+// so that guessing tokens on a stream is limited like any request.
+func (s *server) refuseBadCredential(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f, ok := r.Context().Value(authFailureKey).(authFailure); ok && refused(f.err) {
+			s.unauthenticated(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refused reports whether err refuses a credential for good (as opposed to
+// a failure to check it).
+func refused(err error) bool {
+	var tokErr *auth.TokenError
+	return errors.As(err, &tokErr) || errors.Is(err, auth.ErrSessionEnded) || errors.Is(err, auth.ErrInactive)
+}
+
 // sameSiteSignIn refuses sign-in and registration requests that a browser
 // sends on another site's behalf (login CSRF: a page that signs its
 // visitor in as the attacker, whose account then receives what the
@@ -275,9 +302,7 @@ func (s *server) recheck(ctx context.Context, end context.CancelFunc, token stri
 			return
 		case <-t.C:
 		}
-		_, err := s.auth.Authenticate(ctx, token)
-		var tokErr *auth.TokenError
-		if errors.As(err, &tokErr) || errors.Is(err, auth.ErrSessionEnded) || errors.Is(err, auth.ErrInactive) {
+		if _, err := s.auth.Authenticate(ctx, token); refused(err) {
 			end() // a database outage is not a refusal: the stream stays
 			return
 		}

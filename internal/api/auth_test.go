@@ -22,9 +22,18 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/rca-engine/api/internal/auth"
+	"github.com/rca-engine/api/internal/db"
+	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/eventlog"
+	"github.com/rca-engine/api/internal/events"
+	"github.com/rca-engine/api/internal/idempotency"
+	"github.com/rca-engine/api/internal/jobs"
+	"github.com/rca-engine/api/internal/metrics"
 	"github.com/rca-engine/api/internal/pgtest"
 	"github.com/rca-engine/api/internal/ratelimit"
 	"github.com/rca-engine/api/internal/redisconn"
+	"github.com/rca-engine/api/internal/sse"
+	"github.com/rca-engine/api/internal/tickets"
 )
 
 // client is one caller of an edge: its Authorization header and cookies.
@@ -654,7 +663,9 @@ func TestBearerHeader(t *testing.T) {
 // FuzzBearer: whatever the header, the parser does not panic and only
 // accepts a single printable token.
 func FuzzBearer(f *testing.F) {
-	for _, s := range []string{"", "Bearer x", "bearer  y ", "Basic z", "Bearer \x00", "Bearer a b", "BEARER rca_1"} {
+	for _, s := range []string{"", "Bearer x", "bearer  y ", "Basic z", "Bearer \x00", "Bearer a b", "BEARER rca_1",
+		// The scheme in other cases, and two credentials as a proxy joins two header lines.
+		"bEaReR x", "Bearer x, Bearer y", "Bearer x,Bearer y", "Bearer x,y", "Bearer x,", "Bearer\tx"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, h string) {
@@ -866,5 +877,116 @@ func TestCrossSiteSignInIsRefused(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// newStreamEdge is newEdge with the event streams, in the given mode.
+func newStreamEdge(t *testing.T, d *db.DB, mode auth.Mode) http.Handler {
+	t.Helper()
+	a, err := auth.New(d, auth.Config{Secret: testSecret, Hash: auth.HashParams{Memory: 64, Time: 1, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := eventlog.New(d)
+	deps := dependency.Set{d.Tracker()}
+	streams := sse.New(sse.Config{}, events.NewHub(), log, deps)
+	t.Cleanup(streams.Shutdown)
+	return NewHandler(Options{Version: "test", RequestTimeout: 5 * time.Second, MaxBodyBytes: 64 << 10, AuthMode: mode},
+		Deps{Database: d, Dependencies: deps, Jobs: jobs.NewService(d, log), Events: log, Streams: streams,
+			Idempotency: idempotency.New(d, time.Hour), Tickets: tickets.New(d, log, tickets.Defaults{}, tickets.Settings{}),
+			Metrics: metrics.New(deps, d.Stat), Auth: a})
+}
+
+// TestStreamsRefuseBadCredentials: a stream request whose access_token or
+// Authorization header is refused answers 401 with WWW-Authenticate in
+// every mode, instead of streaming as anonymous; a valid credential opens
+// the stream, and none opens it where reads are open.
+func TestStreamsRefuseBadCredentials(t *testing.T) {
+	d := newLiveDB(t)
+	setup := newEdge(t, d, Options{AuthMode: auth.ModeWrites}, nil)
+	w := setUpWorld(t, setup)
+	user := &client{h: setup}
+	valid := user.signIn(t, "alice", w.userPass).AccessToken
+	ended := (&client{h: setup}).signIn(t, "alice", w.userPass).AccessToken
+	if rec := (&client{h: setup, bearer: ended}).json("POST", "/api/auth/logout", ""); rec.Code != 200 {
+		t.Fatalf("logout = %d %s", rec.Code, rec.Body)
+	}
+	var created struct{ Token string }
+	_ = json.Unmarshal(user.json("POST", "/api/auth/tokens", `{"name":"bot"}`).Body.Bytes(), &created)
+	var job struct{ ID string }
+	_ = json.Unmarshal(user.json("POST", "/api/jobs", `{"job_type":"stream"}`).Body.Bytes(), &job)
+	if created.Token == "" || job.ID == "" {
+		t.Fatal("set-up failed")
+	}
+
+	type cred struct{ query, header string }
+	credentials := []struct {
+		name string
+		cred
+		valid bool // false: refused
+	}{
+		{"a valid access_token", cred{query: valid}, true},
+		{"a valid API token", cred{query: created.Token}, true},
+		{"a valid Authorization header", cred{header: "Bearer " + valid}, true},
+		{"an invalid access_token", cred{query: "not-a-token"}, false},
+		{"an empty access_token", cred{query: " "}, false},
+		{"a signed-out access_token", cred{query: ended}, false},
+		{"an unknown API token", cred{query: "rca_" + strings.Repeat("x", 40)}, false},
+		{"an invalid Authorization header", cred{header: "Bearer not-a-token"}, false},
+		{"a malformed Authorization header", cred{header: "Basic dXNlcjpwYXNz"}, false},
+	}
+	paths := []string{"/api/sse/events", "/api/sse/jobs/" + job.ID, "/api/jobs/" + job.ID + "/stream"}
+	for _, mode := range []auth.Mode{auth.ModeOff, auth.ModeWrites, auth.ModeAll} {
+		srv := httptest.NewServer(newStreamEdge(t, d, mode))
+		t.Cleanup(srv.Close)
+		open := func(t *testing.T, path string, c cred) (int, http.Header, Problem) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			u := srv.URL + path
+			if c.query != "" {
+				u += "?access_token=" + url.QueryEscape(c.query)
+			}
+			req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
+			if c.header != "" {
+				req.Header.Set("Authorization", c.header)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var p Problem
+			if resp.StatusCode != 200 {
+				_ = json.NewDecoder(resp.Body).Decode(&p)
+			}
+			return resp.StatusCode, resp.Header, p
+		}
+		for _, path := range paths {
+			t.Run(string(mode)+" "+path+" without a credential", func(t *testing.T) {
+				want := 200
+				if mode == auth.ModeAll {
+					want = 401
+				}
+				if code, _, p := open(t, path, cred{}); code != want {
+					t.Fatalf("= %d %+v, want %d", code, p, want)
+				}
+			})
+			for _, c := range credentials {
+				t.Run(string(mode)+" "+path+" with "+c.name, func(t *testing.T) {
+					code, h, p := open(t, path, c.cred)
+					if c.valid {
+						if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/event-stream") ||
+							h.Get("Cache-Control") != "no-cache, no-transform" {
+							t.Fatalf("= %d %v %+v, want the stream with its own Cache-Control", code, h, p)
+						}
+						return
+					}
+					if code != 401 || p.Type != typeUnauthorized || !strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_token"`) ||
+						h.Get("Cache-Control") != "no-store" {
+						t.Fatalf("= %d %v %+v, want a 401 problem with WWW-Authenticate", code, h, p)
+					}
+				})
+			}
+		}
 	}
 }

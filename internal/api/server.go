@@ -188,7 +188,7 @@ func NewHandler(opts Options, d Deps) http.Handler {
 		// deadline, but every write has one (see package sse).
 		if s.streams != nil {
 			r.Group(func(r chi.Router) {
-				r.Use(s.streamAuth, read, s.need(auth.Read), s.admitStream)
+				r.Use(s.streamAuth, read, s.refuseBadCredential, s.need(auth.Read), s.admitStream)
 				r.Get("/sse/jobs/{id}", s.jobStream)
 				r.Get("/jobs/{id}/stream", s.jobStream)
 				r.Get("/sse/events", s.allEvents)
