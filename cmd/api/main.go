@@ -23,6 +23,7 @@ import (
 
 	"github.com/joho/godotenv"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rca-engine/api/internal/api"
 	"github.com/rca-engine/api/internal/auth"
@@ -126,6 +127,16 @@ func run(ctx context.Context, lookup config.Lookup, envWarnings []string, logOut
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := newLogger(cfg, logOut)
+	// go-redis writes its own log lines through one logger for the whole
+	// process (redis.SetLogger; v9.23 has no per-client option), to stderr
+	// by default, outside the structured log and its format. The project
+	// sets no globals and runs no init side effects; this is a deliberate
+	// exception, since it cannot be had per client: one process runs one
+	// service, so the process's wiring sets it, here, once per run, rather
+	// than redisconn.New, which may build several clients. (Tests that run
+	// several services in one process send go-redis's lines to the latest
+	// one's log.)
+	redis.SetLogger(redisconn.NewLogger(log))
 	for _, k := range envWarnings {
 		log.Warn(".env sets a variable this service does not read", "variable", k)
 	}

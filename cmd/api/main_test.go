@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rca-engine/api/internal/faults"
 	"github.com/rca-engine/api/internal/pgtest"
@@ -230,6 +233,32 @@ func TestRedisDownDegradesOnlyRedis(t *testing.T) {
 		r := svc.get(t, "/api/health")
 		return r.status == 200 && r.json(t)["status"] == "pass" && r.header.Get("X-Degraded") == ""
 	})
+}
+
+// TestGoRedisLogsReachTheServiceLog: go-redis's own log lines come out in
+// the service's structured log, not on stderr. Any go-redis client of the
+// process logs through the logger the last run installed, so a client of
+// the test's own shows it as well as the service's would.
+func TestGoRedisLogsReachTheServiceLog(t *testing.T) {
+	dbURL, _ := pgtest.NewDatabase(t)
+	env := fastEnv(dbURL)
+	env["REDIS_URL"] = "redis://" + pgtest.RequireRedis(t) + "/0"
+	env["LOG_FORMAT"] = "json"
+	svc := startUp(t, env)
+	rdb := redis.NewClient(&redis.Options{Addr: pgtest.RequireRedis(t)})
+	defer rdb.Close()
+	// go-redis rounds an expiry under 1 ms up, and says so in its log.
+	if err := rdb.Set(context.Background(), "test:cmd:"+strconv.FormatInt(time.Now().UnixNano(), 36), "v", 500*time.Microsecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(svc.logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "go-redis" && m["level"] == "WARN" &&
+			strings.Contains(fmt.Sprint(m["detail"]), "truncating to 1ms") {
+			return
+		}
+	}
+	t.Fatalf("no go-redis line in the service's log:\n%s", svc.logs.String())
 }
 
 func TestJobsListing(t *testing.T) {

@@ -169,3 +169,25 @@ func (c *Conn) Failed(err error) {
 		c.sup.Kick()
 	}
 }
+
+// Logger carries go-redis's own log lines (a pool that could not close a
+// connection, a command's argument it had to adjust, …) into the service's
+// structured log, at warning level: go-redis gives them no level, and it
+// writes one only when something did not go as asked. Install it with
+// redis.SetLogger; see cmd/api for why that is done once, there.
+type Logger struct{ log *slog.Logger }
+
+// NewLogger returns a Logger writing to log.
+func NewLogger(log *slog.Logger) *Logger { return &Logger{log: log} }
+
+// Printf implements go-redis's logging interface.
+func (l *Logger) Printf(ctx context.Context, format string, v ...any) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if !l.log.Enabled(ctx, slog.LevelWarn) {
+		return
+	}
+	msg := strings.TrimSpace(fmt.Sprintf(format, v...))
+	l.log.LogAttrs(ctx, slog.LevelWarn, "go-redis", slog.String("dependency", Name), slog.String("detail", msg))
+}
