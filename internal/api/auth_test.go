@@ -892,8 +892,8 @@ func newStreamEdge(t *testing.T, d *db.DB, mode auth.Mode) http.Handler {
 	streams := sse.New(sse.Config{}, events.NewHub(), log, deps)
 	t.Cleanup(streams.Shutdown)
 	return NewHandler(Options{Version: "test", RequestTimeout: 5 * time.Second, MaxBodyBytes: 64 << 10, AuthMode: mode},
-		Deps{Database: d, Dependencies: deps, Jobs: jobs.NewService(d, log), Events: log, Streams: streams,
-			Idempotency: idempotency.New(d, time.Hour), Tickets: tickets.New(d, log, tickets.Defaults{}, tickets.Settings{}),
+		Deps{Database: d, Dependencies: deps, Jobs: jobs.NewService(d, log, jobs.Policy{}), Events: log, Streams: streams,
+			Idempotency: idempotency.New(d, time.Hour), Tickets: tickets.New(d, log, jobs.Policy{}, tickets.Defaults{}, tickets.Settings{}),
 			Metrics: metrics.New(deps, d.Stat), Auth: a})
 }
 

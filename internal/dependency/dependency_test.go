@@ -208,9 +208,16 @@ func TestStateChangesAreLoggedOnce(t *testing.T) {
 	waitFor(t, "up", func() bool { return tr.Get().Status == Up })
 	f.up.Store(false) // the check fails: up -> down again
 	waitFor(t, "down again", func() bool { return tr.Get().Status == Down })
-	mu.Lock()
-	out := buf.String()
-	mu.Unlock()
+	logged := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.String()
+	}
+	// The state turns down before its line is written: wait for the line,
+	// then give a repeated one time to appear.
+	waitFor(t, "the second outage logged", func() bool { return strings.Count(logged(), "pg is unavailable") >= 2 })
+	time.Sleep(20 * time.Millisecond)
+	out := logged()
 	if n := strings.Count(out, "pg is unavailable"); n != 2 {
 		t.Errorf("logged 'unavailable' %d times for two outages:\n%s", n, out)
 	}
