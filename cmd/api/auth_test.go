@@ -280,3 +280,39 @@ func TestHealthSaysLessToStrangers(t *testing.T) {
 		}
 	})
 }
+
+// TestTheOriginalFrontendWorksOutOfTheBox is what the original Next.js UI
+// (served on localhost:3000) does against a local API with no settings:
+// a preflight for its Bearer-carrying calls, and a sign-in from its page.
+func TestTheOriginalFrontendWorksOutOfTheBox(t *testing.T) {
+	env, dbURL := secureEnv(t)
+	env["ENVIRONMENT"] = "development"
+	svc := startService(t, env)
+	waitForAdmin(t, dbURL)
+	const origin = "http://localhost:3000"
+	pre := svc.do(t, "OPTIONS", "/api/jobs", map[string]string{"Origin": origin,
+		"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"})
+	if pre.status >= 300 || pre.header.Get("Access-Control-Allow-Origin") != origin ||
+		!strings.Contains(strings.ToLower(pre.header.Get("Access-Control-Allow-Headers")), "authorization") {
+		t.Fatalf("preflight from %s = %d %v", origin, pre.status, pre.header)
+	}
+	// Its login form, as the browser sends it from the page on :3000
+	// (another origin, the same site).
+	form := url.Values{"username": {env["ADMIN_USERNAME"]}, "password": {env["ADMIN_PASSWORD"]}}
+	r := svc.send(t, "POST", "/api/auth/login", "application/x-www-form-urlencoded", []byte(form.Encode()),
+		map[string]string{"Origin": origin, "Sec-Fetch-Site": "same-site"})
+	if r.status != 200 || r.header.Get("Access-Control-Allow-Origin") != origin {
+		t.Fatalf("sign-in from %s = %d %v %s", origin, r.status, r.header, r.body)
+	}
+	token, _ := r.json(t)["access_token"].(string)
+	if r := svc.postJSON(t, "/api/jobs", map[string]any{"job_type": "rca_analysis", "user_id": "anonymous",
+		"input_manifest": map[string]any{}}, map[string]string{"Origin": origin, "Authorization": "Bearer " + token}); r.status != 201 ||
+		r.header.Get("Access-Control-Allow-Origin") != origin {
+		t.Fatalf("create a job from %s = %d %s", origin, r.status, r.body)
+	}
+	// The same sign-in from a site nobody listed is refused.
+	if r := svc.send(t, "POST", "/api/auth/login", "application/x-www-form-urlencoded", []byte(form.Encode()),
+		map[string]string{"Origin": "https://evil.example.com", "Sec-Fetch-Site": "cross-site"}); r.status != 403 {
+		t.Fatalf("cross-site sign-in = %d %s", r.status, r.body)
+	}
+}
