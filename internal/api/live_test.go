@@ -17,15 +17,14 @@ import (
 
 	"github.com/rca-engine/api/internal/auth"
 	"github.com/rca-engine/api/internal/db"
+	"github.com/rca-engine/api/internal/dbtest"
 	"github.com/rca-engine/api/internal/dependency"
 	"github.com/rca-engine/api/internal/eventlog"
 	"github.com/rca-engine/api/internal/idempotency"
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/metrics"
-	"github.com/rca-engine/api/internal/pgtest"
 	"github.com/rca-engine/api/internal/ratelimit"
 	"github.com/rca-engine/api/internal/tickets"
-	"github.com/rca-engine/api/migrations"
 )
 
 // newLiveHandler wires the edge, with AUTH_MODE=off, to a migrated
@@ -38,14 +37,7 @@ func newLiveHandler(t testing.TB) (http.Handler, *db.DB) {
 
 func newLiveDB(t testing.TB) *db.DB {
 	t.Helper()
-	url, _ := pgtest.NewDatabase(t)
-	d, err := db.New(db.Config{URL: url, Migrations: migrations.FS, CheckInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Start(context.Background())
-	t.Cleanup(d.Close)
-	pgtest.Eventually(t, 10*time.Second, "database up", func() bool { return d.State().Status == dependency.Up })
+	d, _ := dbtest.New(t)
 	return d
 }
 

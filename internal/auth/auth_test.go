@@ -10,10 +10,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
-	"github.com/rca-engine/api/internal/db"
-	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/dbtest"
 	"github.com/rca-engine/api/internal/pgtest"
-	"github.com/rca-engine/api/migrations"
 )
 
 // cheap keeps argon2id's format and code path but not its cost, so that the
@@ -30,14 +28,7 @@ func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func newService(t *testing.T) (*Service, *clock, string) {
 	t.Helper()
-	url, _ := pgtest.NewDatabase(t)
-	d, err := db.New(db.Config{URL: url, Migrations: migrations.FS, CheckInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Start(context.Background())
-	t.Cleanup(d.Close)
-	pgtest.Eventually(t, 10*time.Second, "database up", func() bool { return d.State().Status == dependency.Up })
+	d, url := dbtest.New(t)
 	c := &clock{t: time.Now()}
 	s, err := New(d, Config{Secret: secret, Hash: cheap, Now: c.now})
 	if err != nil {
