@@ -137,7 +137,17 @@ func mapLookup(env map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 }
 
+// startServiceB starts a service for the whole benchmark.
 func startServiceB(b *testing.B, env map[string]string) string {
+	b.Helper()
+	base, stop := startStoppable(b, env)
+	b.Cleanup(stop)
+	return base
+}
+
+// startStoppable starts a service and returns its URL and how to stop it
+// (waiting for run to return), for benchmarks that run several in turn.
+func startStoppable(b *testing.B, env map[string]string) (base string, stop func()) {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
@@ -145,13 +155,12 @@ func startServiceB(b *testing.B, env map[string]string) string {
 	go func() { done <- run(ctx, mapLookup(env), nil, discardWriter{}, ready) }()
 	select {
 	case addr := <-ready:
-		b.Cleanup(func() { cancel(); <-done })
-		return "http://" + addr
+		return "http://" + addr, func() { cancel(); <-done }
 	case err := <-done:
 		cancel()
 		b.Fatalf("service did not start: %v", err)
 	}
-	return ""
+	return "", func() {}
 }
 
 // BenchmarkStartupNaivePingFirst is the baseline for the start-up figure: the

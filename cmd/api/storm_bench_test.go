@@ -108,17 +108,7 @@ func stormEnv(dbURL string, extra map[string]string) map[string]string {
 // startStormService starts a service and waits until its database is up.
 func startStormService(b *testing.B, env map[string]string) (base string, stop func()) {
 	b.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, mapLookup(env), nil, discardWriter{}, ready) }()
-	select {
-	case addr := <-ready:
-		base = "http://" + addr
-	case err := <-done:
-		cancel()
-		b.Fatalf("service did not start: %v", err)
-	}
+	base, stop = startStoppable(b, env)
 	c := &http.Client{Timeout: 5 * time.Second}
 	pgtest.Eventually(b, 20*time.Second, "up", func() bool {
 		resp, err := c.Get(base + "/api/jobs")
@@ -128,7 +118,7 @@ func startStormService(b *testing.B, env map[string]string) (base string, stop f
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
-	return base, func() { cancel(); <-done }
+	return base, stop
 }
 
 type durations []time.Duration
