@@ -5,7 +5,10 @@
 // Which package owns what, by layer; dependencies point down, never up:
 //
 //	leaf     apperr (error kinds), validate (struct rules), lifecycle (start/stop),
-//	         dependency (a dependency's state and supervisor), faults, pgtest
+//	         dependency (a dependency's state and supervisor), faults, pgtest,
+//	         textenc (text or binary, encodings), archive (safe unpacking)
+//	engine   analysis (logs in, ranked causes and report out) over its parts
+//	         analysis/logparse (records), analysis/redact, analysis/drain (templates)
 //	infra    db (PostgreSQL: pool, transactions, hooks, migrations), redisconn
 //	domain   eventlog (job_events: append, read in commit order)
 //	         jobs (jobs and their lifecycle), tickets (ITSM tickets and toggles),
@@ -22,6 +25,8 @@
 //     to a use case.
 //   - Nothing below the edge imports api, sse, events, metrics or config.
 //   - Leaf packages import nothing of this module but other leaves.
+//   - The analysis engine imports only leaves and itself: no database, no
+//     HTTP, so the worker and the rca command run the same code.
 //   - Clients of outside systems (internal/itsm/..., internal/llm/...)
 //     import nothing of this module.
 package arch
