@@ -46,7 +46,7 @@ func short(path string) string { return strings.TrimPrefix(path, module) }
 
 var (
 	leaves = []string{"internal/apperr", "internal/validate", "internal/lifecycle", "internal/dependency",
-		"internal/faults", "internal/pgtest", "internal/textenc", "internal/archive",
+		"internal/faults", "internal/pgtest", "internal/textenc", "internal/archive", "internal/blob",
 		"internal/analysis/logparse", "internal/analysis/redact", "internal/analysis/drain"}
 	domain  = []string{"internal/eventlog", "internal/jobs", "internal/tickets", "internal/auth", "internal/idempotency"}
 	upper   = []string{"internal/api", "internal/sse", "internal/events", "internal/metrics", "internal/config"}

@@ -6,7 +6,7 @@
 //
 //	leaf     apperr (error kinds), validate (struct rules), lifecycle (start/stop),
 //	         dependency (a dependency's state and supervisor), faults, pgtest,
-//	         textenc (text or binary, encodings), archive (safe unpacking)
+//	         textenc (text or binary, encodings), archive (safe unpacking), blob (content by key)
 //	engine   analysis (logs in, ranked causes and report out) over its parts
 //	         analysis/logparse (records), analysis/redact, analysis/drain (templates)
 //	infra    db (PostgreSQL: pool, transactions, hooks, migrations), redisconn
