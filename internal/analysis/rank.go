@@ -1,0 +1,342 @@
+package analysis
+
+import (
+	"math"
+	"sort"
+
+	"github.com/rca-engine/api/internal/analysis/drain"
+	"github.com/rca-engine/api/internal/analysis/logparse"
+)
+
+// sig is one signature (clusters merged by final template) as the ranking
+// sees it, on the axis the ranking runs on.
+type sig struct {
+	id, template string
+	st           *sigStat
+	hint         *hint
+
+	onAxis          bool  // has occurrences on the ranking axis
+	first, last     okey  // on the axis
+	buckets         []uint32
+	burst           bool
+	burstIdx        int
+	rateBefore      float64 // per bucket
+	rateAfter       float64
+	onset           int64
+	isNew, steady   bool
+	firstError      bool
+	score           float64
+	symptoms        []*sig
+	symptomCount    int64
+	symptomFiles    int
+	preceded        []*sig
+	precedesFirstEr bool
+}
+
+// axis is the grid the ranking runs on and what it knows of the whole.
+type axis struct {
+	g        *grid
+	ordinal  bool
+	lo, hi   int64 // positions seen
+	span     int64
+	window   int64 // "right after": how close a symptom must start
+	bLo, bHi int
+}
+
+// Level weights. sevWeight scores a candidate by its own level;
+// symptomWeight scores what rises after it; cascadeGain says how much a
+// candidate of that level may earn from a cascade (a rare info line before an
+// incident is a lead, not a verdict).
+var (
+	sevWeight     = [nLevels]float64{0.5, 0.05, 0.05, 0.25, 0.5, 1, 2, 3}
+	symptomWeight = [nLevels]float64{0.3, 0, 0, 0.1, 0.4, 1, 1.5, 2}
+	cascadeGain   = [nLevels]float64{0.8, 0.1, 0.1, 0.5, 0.5, 1, 1, 1}
+)
+
+const (
+	rareMax       = 5     // "rare": at most this many occurrences
+	maxCandidates = 2000  // candidates scored in full
+	burstMin      = 3     // a burst bucket holds at least this many
+	burstFactor   = 5.0   // and this many times the rate before it, plus burstMin
+	newAfter      = 0.10  // "new": first seen after this fraction of the span
+	steadyHead    = 0.05  // "steady": starts within the first 5 % of the span,
+	steadyTail    = 0.20  // lasts into the last 20 %,
+	steadyMin     = 5     // occurs at least 5 times and never bursts
+	steadyPenalty = 0.25  // and its score is multiplied by this
+)
+
+func (a *Analyzer) axis() *axis {
+	ax := &axis{g: &a.tgrid}
+	if !a.anyTimed {
+		ax.g, ax.ordinal = &a.ogrid, true
+	}
+	if !ax.g.set {
+		return ax
+	}
+	ax.lo, ax.hi = ax.g.lo, ax.g.hi
+	ax.span = ax.hi - ax.lo
+	w := ax.g.width()
+	minW, maxW := int64(1e9), int64(15*60*1e9)
+	if ax.ordinal {
+		minW, maxW = 10, 1<<62
+	}
+	ax.window = max(ax.span/20, 2*w, minW)
+	if ax.window > maxW {
+		ax.window = max(maxW, 2*w)
+	}
+	ax.bLo, ax.bHi = ax.g.index(ax.lo), ax.g.index(ax.hi)
+	return ax
+}
+
+func (ax *axis) dom() uint8 {
+	if ax.ordinal {
+		return 1
+	}
+	return 0
+}
+
+// prepare fills in what the ranking needs of s on ax.
+func (ax *axis) prepare(s *sig) {
+	d := ax.dom()
+	if !s.st.dhas[d] || !ax.g.set {
+		return
+	}
+	s.onAxis = true
+	s.first, s.last = s.st.dfirst[d], s.st.dlast[d]
+	ser := &s.st.tser
+	if ax.ordinal {
+		ser = &s.st.oser
+	}
+	s.buckets = ser.buckets(ax.g)
+	s.onset = s.first.pos
+	if ax.span > 0 {
+		s.isNew = float64(s.first.pos-ax.lo) > newAfter*float64(ax.span)
+	}
+	// A burst: the first bucket (after two of baseline) whose count jumps
+	// well above the mean of the buckets before it.
+	var sum float64
+	for i := ax.bLo; i <= ax.bHi; i++ {
+		c := float64(s.buckets[i])
+		if i >= ax.bLo+2 {
+			prior := sum / float64(i-ax.bLo)
+			if c >= burstMin && c >= burstFactor*prior+burstMin {
+				s.burst, s.burstIdx, s.rateBefore = true, i, prior
+				end := min(i+5, ax.bHi+1)
+				var after float64
+				for j := i; j < end; j++ {
+					after += float64(s.buckets[j])
+				}
+				s.rateAfter = after / float64(end-i)
+				if st := ax.g.start(i); st > s.onset {
+					s.onset = st
+				}
+				break
+			}
+		}
+		sum += c
+	}
+	if ax.span > 0 && !s.burst && s.st.dhasCount(d) >= steadyMin {
+		head := float64(s.first.pos-ax.lo) <= steadyHead*float64(ax.span)
+		tail := float64(ax.hi-s.last.pos) <= steadyTail*float64(ax.span)
+		s.steady = head && tail
+	}
+}
+
+func (s *sigStat) dhasCount(d uint8) int64 {
+	if d == 0 {
+		return s.tser.n
+	}
+	return s.oser.n
+}
+
+// symptomOf says whether s rises right after e: it starts (or bursts) after
+// e's first occurrence, within the window, and is new or bursting.
+func (ax *axis) symptomOf(s, e *sig) bool {
+	if s == e || !s.onAxis || s.steady || !(s.isNew || s.burst) {
+		return false
+	}
+	if symptomWeight[s.st.maxLevel] == 0 {
+		return false
+	}
+	if s.onset < e.first.pos || s.onset > e.first.pos+ax.window {
+		return false
+	}
+	if s.onset == e.first.pos && !e.first.less(s.first) {
+		return false
+	}
+	return true
+}
+
+func rarity(n int64) float64 { return 1 / (1 + math.Log10(float64(max(n, 1)))) }
+
+// rank scores every candidate and returns the causes, best first.
+func (a *Analyzer) rank(sigs []*sig, ax *axis, firstErr *sig) []*sig {
+	for _, s := range sigs {
+		ax.prepare(s)
+	}
+	// Symptoms, by onset, for the window searches.
+	var rising []*sig
+	for _, s := range sigs {
+		if s.onAxis && !s.steady && (s.isNew || s.burst) && symptomWeight[s.st.maxLevel] > 0 {
+			rising = append(rising, s)
+		}
+	}
+	sort.Slice(rising, func(i, j int) bool {
+		if rising[i].onset != rising[j].onset {
+			return rising[i].onset < rising[j].onset
+		}
+		return rising[i].first.less(rising[j].first)
+	})
+	// Candidates: anything at warn or above, rare, or bursting.
+	var cands []*sig
+	for _, s := range sigs {
+		l := s.st.maxLevel
+		if l >= logparse.LevelWarn || s.st.count <= rareMax*2 || s.burst || l == logparse.LevelUnknown {
+			if l == logparse.LevelDebug || l == logparse.LevelTrace {
+				continue
+			}
+			cands = append(cands, s)
+		}
+	}
+	pre := func(s *sig) float64 { return sevWeight[s.st.maxLevel] * (1 + rarity(s.st.count)) }
+	sort.Slice(cands, func(i, j int) bool {
+		pi, pj := pre(cands[i]), pre(cands[j])
+		if pi != pj {
+			return pi > pj
+		}
+		return cands[i].id < cands[j].id
+	})
+	if len(cands) > maxCandidates {
+		cands = cands[:maxCandidates]
+	}
+	for _, e := range cands {
+		lvl := e.st.maxLevel
+		score := pre(e)
+		if e.onAxis {
+			i := sort.Search(len(rising), func(i int) bool { return rising[i].onset >= e.first.pos })
+			var w float64
+			files := map[int]bool{}
+			for _, fc := range e.st.files {
+				files[fc.file] = true
+			}
+			for ; i < len(rising) && rising[i].onset <= e.first.pos+ax.window; i++ {
+				s := rising[i]
+				if !ax.symptomOf(s, e) {
+					continue
+				}
+				e.symptoms = append(e.symptoms, s)
+				e.symptomCount += s.st.count
+				w += symptomWeight[s.st.maxLevel]
+				for _, fc := range s.st.files {
+					files[fc.file] = true
+				}
+			}
+			e.symptomFiles = len(files)
+			if len(e.symptoms) > 0 {
+				cascade := math.Log2(1+w) + 0.25*math.Log10(1+float64(e.symptomCount))
+				cascade += 0.5 * float64(min(4, len(files)-1))
+				score += cascadeGain[lvl] * cascade
+			}
+			if e.isNew {
+				score += 0.5
+			}
+			if e.burst {
+				score += 0.3
+			}
+			if firstErr != nil && e != firstErr && firstErr.onAxis && !e.steady && e.st.count <= rareMax &&
+				e.first.less(firstErr.first) && firstErr.first.pos-e.first.pos <= ax.window {
+				e.precedesFirstEr = true
+				score += 0.75
+			}
+		}
+		if e == firstErr {
+			score += 1
+		}
+		if e.steady {
+			score *= steadyPenalty
+		}
+		e.score = math.Round(score*1000) / 1000
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		if cands[i].score != cands[j].score {
+			return cands[i].score > cands[j].score
+		}
+		if cands[i].first != cands[j].first {
+			return cands[i].first.less(cands[j].first)
+		}
+		return cands[i].id < cands[j].id
+	})
+	var out []*sig
+	for _, c := range cands {
+		if c.score <= 0 {
+			continue
+		}
+		out = append(out, c)
+		if len(out) == a.opts.MaxCauses {
+			break
+		}
+	}
+	// What preceded each cause: rare or new signatures just before it.
+	for _, c := range out {
+		if !c.onAxis {
+			continue
+		}
+		for _, p := range sigs {
+			if p == c || !p.onAxis || p.steady || !(p.st.count <= rareMax || p.isNew) {
+				continue
+			}
+			if !p.first.less(c.first) || c.first.pos-p.first.pos > ax.window {
+				continue
+			}
+			if p.st.maxLevel == logparse.LevelDebug || p.st.maxLevel == logparse.LevelTrace {
+				continue
+			}
+			c.preceded = append(c.preceded, p)
+		}
+		sort.Slice(c.preceded, func(i, j int) bool { // closest first
+			return c.preceded[j].first.less(c.preceded[i].first)
+		})
+		if len(c.preceded) > 2 {
+			c.preceded = c.preceded[:2]
+		}
+		sort.SliceStable(c.symptoms, func(i, j int) bool {
+			if c.symptoms[i].st.count != c.symptoms[j].st.count {
+				return c.symptoms[i].st.count > c.symptoms[j].st.count
+			}
+			return c.symptoms[i].id < c.symptoms[j].id
+		})
+	}
+	return out
+}
+
+// signatures merges the clusters by final template and returns them in a
+// stable order (by id), with the map from cluster to signature.
+func (a *Analyzer) signatures() ([]*sig, []*sig) {
+	byID := map[string]*sig{}
+	clusterSig := make([]*sig, len(a.stats))
+	a.clusterSig = make([]string, len(a.stats))
+	a.clusterTpl = make([]string, len(a.stats))
+	for i, st := range a.stats {
+		if st == nil {
+			continue
+		}
+		tpl := a.miner.Template(drain.ClusterID(i))
+		id := drain.SignatureID(tpl)
+		a.clusterSig[i], a.clusterTpl[i] = id, tpl
+		s := byID[id]
+		if s == nil {
+			s = &sig{id: id, template: tpl, st: st}
+			byID[id] = s
+		} else {
+			s.st.merge(st, &a.tgrid, &a.ogrid)
+		}
+		clusterSig[i] = s
+	}
+	out := make([]*sig, 0, len(byID))
+	for _, s := range byID {
+		s.hint = findHint(s.template)
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out, clusterSig
+}
