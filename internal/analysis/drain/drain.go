@@ -34,6 +34,10 @@ type Config struct {
 	// SimThreshold is the share of literal positions a message must share
 	// with a cluster's template to join it.
 	SimThreshold float64
+	// RefineMinValues is how many distinct words one position of otherwise
+	// equal templates must hold for Refine to call it a variable; negative
+	// turns Refine off.
+	RefineMinValues int
 }
 
 // Defaults.
@@ -47,6 +51,8 @@ const (
 type cluster struct {
 	tokens []string
 	size   int
+	parent ClusterID // itself for a canonical cluster; see Refine
+	leaf   *node
 	// overflow clusters (past MaxClusters) are all <*>, n tokens long
 	overflow int
 }
@@ -72,6 +78,10 @@ type Miner struct {
 
 	toks []mtok
 	mbuf []byte
+
+	live       int  // canonical clusters, bounded by MaxClusters
+	dirty      bool // clusters created since the last Refine
+	lastRefine int  // cluster count at the last Refine
 }
 
 const cacheMax = 1 << 16
@@ -86,6 +96,9 @@ func New(cfg Config) *Miner {
 	}
 	if cfg.Depth <= 0 {
 		cfg.Depth = DefaultDepth
+	}
+	if cfg.RefineMinValues == 0 {
+		cfg.RefineMinValues = DefaultRefineMinValues
 	}
 	if cfg.SimThreshold <= 0 {
 		cfg.SimThreshold = DefaultSimThreshold
@@ -181,6 +194,7 @@ func (m *Miner) Add(message string) ClusterID {
 	m.tokenize(message)
 	h := m.hash()
 	if id, ok := m.cache[h]; ok {
+		id = m.find(id)
 		c := &m.clusters[id]
 		if m.fits(c) {
 			c.size++
@@ -233,6 +247,7 @@ func (m *Miner) add() ClusterID {
 	}
 	best, bestSim, bestPar := ClusterID(-1), -1.0, -1
 	for _, id := range nd.clusters {
+		id = m.find(id)
 		c := &m.clusters[id]
 		s, p := m.sim(c)
 		if s > bestSim || s == bestSim && p > bestPar {
@@ -243,7 +258,14 @@ func (m *Miner) add() ClusterID {
 		m.merge(best)
 		return best
 	}
-	if len(m.clusters) >= m.cfg.MaxClusters {
+	full := m.live >= m.cfg.MaxClusters || len(m.clusters) >= 4*m.cfg.MaxClusters
+	if full && m.dirty {
+		// merging what Refine can merge is better than forcing a message
+		// into a cluster it is not like
+		m.Refine()
+		return m.add()
+	}
+	if full {
 		if best >= 0 {
 			m.merge(best)
 			return best
@@ -255,8 +277,10 @@ func (m *Miner) add() ClusterID {
 	for i := range toks {
 		toks[i] = strings.Clone(string(m.masked(i)))
 	}
-	m.clusters = append(m.clusters, cluster{tokens: toks, size: 1})
+	m.clusters = append(m.clusters, cluster{tokens: toks, size: 1, parent: id, leaf: nd})
 	nd.clusters = append(nd.clusters, id)
+	m.dirty = true
+	m.live++
 	return id
 }
 
@@ -266,11 +290,12 @@ func (m *Miner) overflowCluster(n int) ClusterID {
 		return id
 	}
 	id := ClusterID(len(m.clusters))
-	m.clusters = append(m.clusters, cluster{overflow: max(n, 1), size: 1})
+	m.clusters = append(m.clusters, cluster{overflow: max(n, 1), size: 1, parent: id})
 	if n == 0 {
 		m.clusters[id].overflow = 0
 	}
 	m.overflow[n] = id
+	m.live++
 	return id
 }
 
@@ -302,6 +327,7 @@ func (m *Miner) sim(c *cluster) (float64, int) {
 }
 
 func (m *Miner) merge(id ClusterID) {
+	id = m.find(id)
 	c := &m.clusters[id]
 	c.size++
 	for i, t := range c.tokens {
@@ -316,7 +342,8 @@ func (m *Miner) Template(id ClusterID) string {
 	if id < 0 || int(id) >= len(m.clusters) {
 		return ""
 	}
-	c := &m.clusters[id]
+	m.maybeRefine()
+	c := &m.clusters[m.find(id)]
 	if c.overflow > 0 {
 		return strings.TrimSuffix(strings.Repeat(wildcard+" ", c.overflow), " ")
 	}
@@ -329,13 +356,44 @@ func (m *Miner) Params(id ClusterID, message string) []string {
 	return extractParams(tpl, message)
 }
 
-// Clusters lists every cluster, by id.
+// Clusters lists the canonical clusters, by id, with final templates: it
+// runs Refine first, so clusters merged into another are not listed (their
+// ids stay valid: Template and Canonical follow them to the one they joined,
+// whose Size counts their messages).
 func (m *Miner) Clusters() []Cluster {
-	out := make([]Cluster, len(m.clusters))
+	m.Refine()
+	var out []Cluster
 	for i := range m.clusters {
-		out[i] = Cluster{ID: ClusterID(i), Template: m.Template(ClusterID(i)), Size: m.clusters[i].size}
+		if m.clusters[i].parent != ClusterID(i) {
+			continue
+		}
+		out = append(out, Cluster{ID: ClusterID(i), Template: m.Template(ClusterID(i)), Size: m.clusters[i].size})
 	}
 	return out
+}
+
+// Canonical is the cluster id now stands for: itself, or the cluster it was
+// merged into by Refine. Count messages per Canonical id (or per
+// SignatureID of the template, which also joins clusters of different token
+// counts whose templates normalise alike).
+func (m *Miner) Canonical(id ClusterID) ClusterID {
+	if id < 0 || int(id) >= len(m.clusters) {
+		return id
+	}
+	return m.find(id)
+}
+
+func (m *Miner) find(id ClusterID) ClusterID {
+	r := id
+	for m.clusters[r].parent != r {
+		r = m.clusters[r].parent
+	}
+	for m.clusters[id].parent != r {
+		next := m.clusters[id].parent
+		m.clusters[id].parent = r
+		id = next
+	}
+	return r
 }
 
 // SignatureID is a stable id for a template: the same template gets the same

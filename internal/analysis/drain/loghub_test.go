@@ -172,7 +172,17 @@ func score(rows []loghubRow, pred, tpl []string) scores {
 // mineRows runs a default Miner over the Content column and returns each
 // line's final group (signature of its cluster's final template) and template.
 func mineRows(rows []loghubRow) (pred, tpl []string, m *Miner) {
-	m = New(Config{})
+	cfg := Config{}
+	if v, err := strconv.ParseFloat(os.Getenv("DRAIN_ST"), 64); err == nil {
+		cfg.SimThreshold = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("DRAIN_DEPTH")); err == nil {
+		cfg.Depth = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("DRAIN_K")); err == nil {
+		cfg.RefineMinValues = v
+	}
+	m = New(cfg)
 	ids := make([]ClusterID, len(rows))
 	for i, r := range rows {
 		ids[i] = m.Add(r.content)

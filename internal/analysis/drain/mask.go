@@ -196,6 +196,9 @@ func wholeVar(c string) bool {
 	if n > 2 && c[0] == '\\' && c[1] == '\\' {
 		return true
 	}
+	if hostPort(c) {
+		return true
+	}
 	// hex and colons (IPv6, MAC, hh:mm:ss), with at least two colons;
 	// digits, dots, colons, commas only (numbers, IPv4, times).
 	colons, digits, hexOnly, numOnly := 0, 0, true, true
@@ -222,6 +225,49 @@ func wholeVar(c string) bool {
 		return true
 	}
 	return numOnly && colons == 0
+}
+
+// hostPort: "host.example.com:443", "10.0.0.1:8080", "/10.0.0.1" (Java's
+// InetSocketAddress), "/10.0.0.1:50010": one address, one variable.
+func hostPort(c string) bool {
+	i := 0
+	slash := false
+	if c[0] == '/' {
+		i, slash = 1, true
+	}
+	dots, digitsOnly := 0, true
+	hs := i
+	for i < len(c) && c[i] != ':' {
+		ch := c[i]
+		cl := class[ch]
+		switch {
+		case ch == '.':
+			dots++
+		case cl&cDigit != 0:
+		case cl&cAlpha != 0 || ch == '-' || ch == '_':
+			digitsOnly = false
+		default:
+			return false
+		}
+		i++
+	}
+	if i == hs || dots == 0 || c[i-1] == '.' {
+		return false
+	}
+	if i == len(c) {
+		return slash && digitsOnly && dots == 3
+	}
+	// port
+	i++
+	if i == len(c) || len(c)-i > 5 {
+		return false
+	}
+	for ; i < len(c); i++ {
+		if class[c[i]]&cDigit == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // maskSegments splits core at delimiters and masks segments holding a digit,
