@@ -44,8 +44,8 @@ type Config struct {
 const (
 	DefaultMaxClusters  = 50000
 	DefaultMaxChildren  = 100
-	DefaultDepth        = 1
-	DefaultSimThreshold = 0.5
+	DefaultDepth        = 2
+	DefaultSimThreshold = 0.84
 )
 
 type cluster struct {

@@ -92,6 +92,12 @@ func maskToken(dst []byte, t string) ([]byte, uint8) {
 	// Closing wrappers that belong to the core ("f(x)" keeps its ")").
 	e = rebalance(t, s, e)
 	if s == e {
+		// "()", "[]", '""': an empty value where others have one
+		if n == 2 && (t == "()" || t == "[]" || t == "{}" || t == `""` || t == "''") {
+			dst = append(dst, t[0])
+			dst = append(dst, wildcard...)
+			return append(dst, t[1]), kPartial
+		}
 		return append(dst, t...), kLiteral
 	}
 	core := t[s:e]
@@ -109,12 +115,26 @@ func maskToken(dst []byte, t string) ([]byte, uint8) {
 			return dst, kLiteral
 		}
 		k = kPartial
+		if noLetters(dst[start+s:]) {
+			// "#3#", "3:4", "1/2": punctuation around values is one value
+			dst = append(dst[:start+s], wildcard...)
+			k = kVar
+		}
 	}
 	dst = append(dst, t[e:]...)
 	if k == kVar && s == 0 && e == n {
 		return dst, kVar
 	}
 	return dst, kPartial
+}
+
+func noLetters(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		if class[b[i]]&cAlpha != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // rebalance gives back to the core the closing brackets that close an

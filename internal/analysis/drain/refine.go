@@ -22,7 +22,7 @@ const refineMinRest = 2
 
 // DefaultRefineMinValues is the number of distinct words at one position
 // that makes it a variable.
-const DefaultRefineMinValues = 4
+const DefaultRefineMinValues = 6
 
 // maybeRefine refines when enough clusters appeared since the last pass
 // that Template stays cheap when called per message (amortised: a pass per
