@@ -303,6 +303,8 @@ func (m *Miner) overflowCluster(n int) ClusterID {
 // template and the message agree; positions that are variables on both sides
 // say nothing about whether the messages are the same event.
 func (m *Miner) sim(c *cluster) (float64, int) {
+	// in half-points: two different tokens that both carry a variable
+	// ("LOCAL(<*>)," and "<*>,") are half alike
 	eq, denom, par := 0, 0, 0
 	for i, t := range c.tokens {
 		mt := m.masked(i)
@@ -312,11 +314,16 @@ func (m *Miner) sim(c *cluster) (float64, int) {
 			if k == kVar {
 				continue
 			}
-			denom++
+			denom += 2
+			if k == kPartial {
+				eq++
+			}
 			continue
 		}
-		denom++
+		denom += 2
 		if t == string(mt) {
+			eq += 2
+		} else if k != kLiteral && strings.Contains(t, wildcard) {
 			eq++
 		}
 	}

@@ -313,6 +313,16 @@ func maskSegments(dst []byte, c string) ([]byte, bool) {
 				continue
 			}
 		}
+		if afterEq {
+			// a key=value value runs to the next separator outside brackets
+			if j := kvValueEnd(c, i); j > i {
+				dst = append(dst, wildcard...)
+				changed = true
+				i = j
+				afterEq = false
+				continue
+			}
+		}
 		if class[ch]&cDelim != 0 {
 			dst = append(dst, ch)
 			afterEq = ch == '='
@@ -336,6 +346,28 @@ func maskSegments(dst []byte, c string) ([]byte, bool) {
 		i = j
 	}
 	return dst, changed
+}
+
+// kvValueEnd is where the value that starts at c[i] (just after '=') ends.
+func kvValueEnd(c string, i int) int {
+	depth := 0
+	j := i
+	for ; j < len(c); j++ {
+		switch c[j] {
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}':
+			if depth == 0 {
+				return j
+			}
+			depth--
+		case ',', ';', '&', '"', '\'', '=':
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return j
 }
 
 // isDateWord: weekday and month abbreviations, parts of timestamps.
