@@ -25,49 +25,387 @@ type Cluster struct {
 type Config struct {
 	// MaxClusters bounds memory; past it, new shapes share an overflow cluster.
 	MaxClusters int
+	// MaxChildren bounds the children of a prefix-tree node (Drain's
+	// max_children); tokens past it are routed to the node's <*> child.
+	MaxChildren int
+	// Depth is the number of leading tokens that key the prefix tree below
+	// the token-count layer.
+	Depth int
+	// SimThreshold is the share of literal positions a message must share
+	// with a cluster's template to join it.
+	SimThreshold float64
+	// RefineMinValues is how many distinct words one position of otherwise
+	// equal templates must hold for Refine to call it a variable; negative
+	// turns Refine off.
+	RefineMinValues int
+}
+
+// Defaults.
+const (
+	DefaultMaxClusters  = 50000
+	DefaultMaxChildren  = 100
+	DefaultDepth        = 2
+	DefaultSimThreshold = 0.84
+)
+
+type cluster struct {
+	tokens []string
+	size   int
+	parent ClusterID // itself for a canonical cluster; see Refine
+	leaf   *node
+	// overflow clusters (past MaxClusters) are all <*>, n tokens long
+	overflow int
+}
+
+type node struct {
+	children map[string]*node
+	clusters []ClusterID
+}
+
+type mtok struct {
+	s, e   int32 // in the message
+	ms, me int32 // in mbuf (masked form)
+	kind   uint8
 }
 
 // Miner groups messages. It is not safe for concurrent use.
 type Miner struct {
 	cfg      Config
-	byTpl    map[string]ClusterID
-	clusters []Cluster
+	byLen    map[int]*node
+	clusters []cluster
+	overflow map[int]ClusterID
+	cache    map[uint64]ClusterID
+
+	toks []mtok
+	mbuf []byte
+
+	live       int  // canonical clusters, bounded by MaxClusters
+	dirty      bool // clusters created since the last Refine
+	lastRefine int  // cluster count at the last Refine
 }
+
+const cacheMax = 1 << 16
 
 // New returns a Miner.
 func New(cfg Config) *Miner {
 	if cfg.MaxClusters <= 0 {
-		cfg.MaxClusters = 50000
+		cfg.MaxClusters = DefaultMaxClusters
 	}
-	return &Miner{cfg: cfg, byTpl: map[string]ClusterID{}}
+	if cfg.MaxChildren <= 0 {
+		cfg.MaxChildren = DefaultMaxChildren
+	}
+	if cfg.Depth <= 0 {
+		cfg.Depth = DefaultDepth
+	}
+	if cfg.RefineMinValues == 0 {
+		cfg.RefineMinValues = DefaultRefineMinValues
+	}
+	if cfg.SimThreshold <= 0 {
+		cfg.SimThreshold = DefaultSimThreshold
+	}
+	return &Miner{
+		cfg:      cfg,
+		byLen:    map[int]*node{},
+		overflow: map[int]ClusterID{},
+		cache:    map[uint64]ClusterID{},
+	}
+}
+
+// tokenize fills m.toks and m.mbuf with the masked tokens of msg.
+func (m *Miner) tokenize(msg string) {
+	m.toks = m.toks[:0]
+	m.mbuf = m.mbuf[:0]
+	n := len(msg)
+	i := 0
+	for i < n {
+		for i < n {
+			if c := msg[i]; c < 0x80 {
+				if class[c]&cSpace == 0 {
+					break
+				}
+				i++
+			} else if sp, w := spaceAt(msg, i); sp {
+				i += w
+			} else {
+				break
+			}
+		}
+		if i >= n {
+			break
+		}
+		j := i
+		for j < n {
+			if c := msg[j]; c < 0x80 {
+				if class[c]&cSpace != 0 {
+					break
+				}
+				j++
+			} else if sp, w := spaceAt(msg, j); !sp {
+				j += w
+			} else {
+				break
+			}
+		}
+		ms := len(m.mbuf)
+		var k uint8
+		m.mbuf, k = maskToken(m.mbuf, msg[i:j])
+		m.toks = append(m.toks, mtok{s: int32(i), e: int32(j), ms: int32(ms), me: int32(len(m.mbuf)), kind: k})
+		i = j
+	}
+}
+
+func (m *Miner) masked(i int) []byte {
+	t := m.toks[i]
+	return m.mbuf[t.ms:t.me]
+}
+
+func (m *Miner) hash() uint64 {
+	h := uint64(14695981039346656037)
+	for _, b := range m.mbuf {
+		h ^= uint64(b)
+		h *= 1099511628211
+	}
+	for _, t := range m.toks {
+		h ^= uint64(t.me)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// fits: every template position equals the message's or is <*>.
+func (m *Miner) fits(c *cluster) bool {
+	if c.overflow > 0 {
+		return c.overflow == len(m.toks)
+	}
+	if len(c.tokens) != len(m.toks) {
+		return false
+	}
+	for i, t := range c.tokens {
+		if t != wildcard && t != string(m.masked(i)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Add files message into a cluster and returns its id. The cluster's template
 // may change as later messages arrive; Template gives the current one.
 func (m *Miner) Add(message string) ClusterID {
-	tpl := strings.Join(strings.Fields(message), " ")
-	if id, ok := m.byTpl[tpl]; ok {
-		m.clusters[id].Size++
-		return id
+	m.tokenize(message)
+	h := m.hash()
+	if id, ok := m.cache[h]; ok {
+		id = m.find(id)
+		c := &m.clusters[id]
+		if m.fits(c) {
+			c.size++
+			return id
+		}
 	}
-	id := ClusterID(len(m.clusters))
-	m.byTpl[tpl] = id
-	m.clusters = append(m.clusters, Cluster{ID: id, Template: tpl, Size: 1})
+	id := m.add()
+	if len(m.cache) >= cacheMax {
+		clear(m.cache)
+	}
+	m.cache[h] = id
 	return id
 }
 
+func (m *Miner) key(i int) string {
+	if m.toks[i].kind == kVar {
+		return wildcard
+	}
+	return string(m.masked(i))
+}
+
+func (m *Miner) add() ClusterID {
+	n := len(m.toks)
+	nd := m.byLen[n]
+	if nd == nil {
+		nd = &node{}
+		m.byLen[n] = nd
+	}
+	// descend, creating nodes as needed (bounded by MaxChildren)
+	for d := 0; d < m.cfg.Depth && d < n; d++ {
+		if nd.children == nil {
+			nd.children = map[string]*node{}
+		}
+		var next *node
+		if m.toks[d].kind != kVar {
+			next = nd.children[string(m.masked(d))]
+		}
+		if next == nil {
+			k := wildcard
+			if m.toks[d].kind != kVar && len(nd.children) < m.cfg.MaxChildren {
+				k = m.key(d)
+			}
+			next = nd.children[k]
+			if next == nil {
+				next = &node{}
+				nd.children[strings.Clone(k)] = next
+			}
+		}
+		nd = next
+	}
+	best, bestSim, bestPar := ClusterID(-1), -1.0, -1
+	for _, id := range nd.clusters {
+		id = m.find(id)
+		c := &m.clusters[id]
+		s, p := m.sim(c)
+		if s > bestSim || s == bestSim && p > bestPar {
+			best, bestSim, bestPar = id, s, p
+		}
+	}
+	if best >= 0 && bestSim >= m.cfg.SimThreshold {
+		m.merge(best)
+		return best
+	}
+	full := m.live >= m.cfg.MaxClusters || len(m.clusters) >= 4*m.cfg.MaxClusters
+	if full && m.dirty {
+		// merging what Refine can merge is better than forcing a message
+		// into a cluster it is not like
+		m.Refine()
+		return m.add()
+	}
+	if full {
+		if best >= 0 {
+			m.merge(best)
+			return best
+		}
+		return m.overflowCluster(n)
+	}
+	id := ClusterID(len(m.clusters))
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = strings.Clone(string(m.masked(i)))
+	}
+	m.clusters = append(m.clusters, cluster{tokens: toks, size: 1, parent: id, leaf: nd})
+	nd.clusters = append(nd.clusters, id)
+	m.dirty = true
+	m.live++
+	return id
+}
+
+func (m *Miner) overflowCluster(n int) ClusterID {
+	if id, ok := m.overflow[n]; ok {
+		m.clusters[id].size++
+		return id
+	}
+	id := ClusterID(len(m.clusters))
+	m.clusters = append(m.clusters, cluster{overflow: max(n, 1), size: 1, parent: id})
+	if n == 0 {
+		m.clusters[id].overflow = 0
+	}
+	m.overflow[n] = id
+	m.live++
+	return id
+}
+
+// sim is the share of positions holding a literal on either side where the
+// template and the message agree; positions that are variables on both sides
+// say nothing about whether the messages are the same event.
+func (m *Miner) sim(c *cluster) (float64, int) {
+	// in half-points: two different tokens that both carry a variable
+	// ("LOCAL(<*>)," and "<*>,") are half alike
+	eq, denom, par := 0, 0, 0
+	for i, t := range c.tokens {
+		mt := m.masked(i)
+		k := m.toks[i].kind
+		if t == wildcard {
+			par++
+			if k == kVar {
+				continue
+			}
+			denom += 2
+			if k == kPartial {
+				eq++
+			}
+			continue
+		}
+		denom += 2
+		if t == string(mt) {
+			eq += 2
+		} else if k != kLiteral && strings.Contains(t, wildcard) {
+			eq++
+		}
+	}
+	if denom == 0 {
+		return 1, par
+	}
+	return float64(eq) / float64(denom), par
+}
+
+func (m *Miner) merge(id ClusterID) {
+	id = m.find(id)
+	c := &m.clusters[id]
+	c.size++
+	for i, t := range c.tokens {
+		if t != wildcard && t != string(m.masked(i)) {
+			c.tokens[i] = wildcard
+		}
+	}
+}
+
 // Template is the current template of cluster id.
-func (m *Miner) Template(id ClusterID) string { return m.clusters[id].Template }
+func (m *Miner) Template(id ClusterID) string {
+	if id < 0 || int(id) >= len(m.clusters) {
+		return ""
+	}
+	m.maybeRefine()
+	c := &m.clusters[m.find(id)]
+	if c.overflow > 0 {
+		return strings.TrimSuffix(strings.Repeat(wildcard+" ", c.overflow), " ")
+	}
+	return strings.Join(c.tokens, " ")
+}
 
 // Params are the values of message at the <*> positions of cluster id's template.
-func (m *Miner) Params(id ClusterID, message string) []string { return nil }
+func (m *Miner) Params(id ClusterID, message string) []string {
+	tpl := m.Template(id)
+	return extractParams(tpl, message)
+}
 
-// Clusters lists every cluster, by id.
-func (m *Miner) Clusters() []Cluster { return append([]Cluster(nil), m.clusters...) }
+// Clusters lists the canonical clusters, by id, with final templates: it
+// runs Refine first, so clusters merged into another are not listed (their
+// ids stay valid: Template and Canonical follow them to the one they joined,
+// whose Size counts their messages).
+func (m *Miner) Clusters() []Cluster {
+	m.Refine()
+	var out []Cluster
+	for i := range m.clusters {
+		if m.clusters[i].parent != ClusterID(i) {
+			continue
+		}
+		out = append(out, Cluster{ID: ClusterID(i), Template: m.Template(ClusterID(i)), Size: m.clusters[i].size})
+	}
+	return out
+}
+
+// Canonical is the cluster id now stands for: itself, or the cluster it was
+// merged into by Refine. Count messages per Canonical id (or per
+// SignatureID of the template, which also joins clusters of different token
+// counts whose templates normalise alike).
+func (m *Miner) Canonical(id ClusterID) ClusterID {
+	if id < 0 || int(id) >= len(m.clusters) {
+		return id
+	}
+	return m.find(id)
+}
+
+func (m *Miner) find(id ClusterID) ClusterID {
+	r := id
+	for m.clusters[r].parent != r {
+		r = m.clusters[r].parent
+	}
+	for m.clusters[id].parent != r {
+		next := m.clusters[id].parent
+		m.clusters[id].parent = r
+		id = next
+	}
+	return r
+}
 
 // SignatureID is a stable id for a template: the same template gets the same
 // id in every run and every process, so jobs can be compared (past incidents).
 func SignatureID(template string) string {
-	sum := sha256.Sum256([]byte(strings.Join(strings.Fields(template), " ")))
+	sum := sha256.Sum256([]byte(NormalizeTemplate(template)))
 	return hex.EncodeToString(sum[:6])
 }

@@ -1,0 +1,218 @@
+package drain
+
+import (
+	"slices"
+	"strings"
+)
+
+// refineMinRest is how many literal tokens must remain beside the position
+// Refine turns into a variable.
+const refineMinRest = 2
+
+// Refinement: a second pass over the cluster templates (never over lines:
+// the miner holds clusters, not messages). Online mining uses a strict
+// similarity threshold so that messages differing in one meaningful word stay
+// apart ("VM Paused" / "VM Resumed"); the price is that a variable made of
+// plain words (a host name, a user, a program) splits its event into one
+// cluster per value. Refine finds those: clusters of the same length whose
+// templates are equal except at one position, where they hold at least
+// RefineMinValues distinct values (the idea of Brain, Yu et al. 2023: a
+// column with many values is a variable, one with few is a constant). Such
+// clusters are merged; the position becomes <*>.
+
+// DefaultRefineMinValues is the number of distinct words at one position
+// that makes it a variable.
+const DefaultRefineMinValues = 6
+
+// maybeRefine refines when enough clusters appeared since the last pass
+// that Template stays cheap when called per message (amortised: a pass per
+// doubling of the cluster count, at least one per 32 new clusters).
+func (m *Miner) maybeRefine() {
+	if !m.dirty {
+		return
+	}
+	n := len(m.clusters)
+	if n-m.lastRefine >= 32 || n-m.lastRefine >= m.lastRefine || n < 256 {
+		m.Refine()
+	}
+}
+
+// Refine merges clusters whose templates differ only at a position holding
+// many distinct values (see the package notes). Clusters and the final
+// templates call it; it is idempotent and cheap when nothing changed.
+func (m *Miner) Refine() {
+	if !m.dirty || m.cfg.RefineMinValues < 0 {
+		return
+	}
+	m.dirty = false
+	for round := 0; round < 8; round++ {
+		if !m.refineOnce() {
+			break
+		}
+	}
+	m.lastRefine = len(m.clusters)
+}
+
+func hashStr(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	h ^= 0xff
+	h *= 1099511628211
+	return h
+}
+
+const fnvOffset = 14695981039346656037
+
+func (m *Miner) refineOnce() bool {
+	changed := false
+	var roots []ClusterID
+	for i := range m.clusters {
+		c := &m.clusters[i]
+		if c.parent == ClusterID(i) && c.overflow == 0 && len(c.tokens) > 0 {
+			roots = append(roots, ClusterID(i))
+		}
+	}
+	// identical templates (same shape reached through different tree paths)
+	full := map[uint64]ClusterID{}
+	for _, id := range roots {
+		h := uint64(fnvOffset)
+		for _, t := range m.clusters[id].tokens {
+			h = hashStr(h, t)
+		}
+		if other, ok := full[h]; ok && slices.Equal(m.clusters[other].tokens, m.clusters[id].tokens) {
+			m.union(other, id)
+			changed = true
+			continue
+		}
+		full[h] = id
+	}
+	// equal but for one position
+	type group struct {
+		pos int
+		ids []ClusterID
+	}
+	groups := map[uint64]*group{}
+	var order []uint64
+	var pre []uint64
+	var suf []uint64
+	for _, id := range roots {
+		if m.clusters[id].parent != id {
+			continue
+		}
+		toks := m.clusters[id].tokens
+		n := len(toks)
+		pre = append(pre[:0], fnvOffset)
+		for _, t := range toks {
+			pre = append(pre, hashStr(pre[len(pre)-1], t))
+		}
+		suf = slices.Grow(suf[:0], n+1)[:n+1]
+		suf[n] = fnvOffset
+		for i := n - 1; i >= 0; i-- {
+			suf[i] = hashStr(suf[i+1], toks[i])
+		}
+		lit := 0
+		for _, t := range toks {
+			if !strings.Contains(t, wildcard) {
+				lit++
+			}
+		}
+		// the rest of the template must still say what the event is
+		if lit-1 < refineMinRest || 2*(lit-1) < n {
+			continue
+		}
+		for p, t := range toks {
+			if strings.Contains(t, wildcard) {
+				continue
+			}
+			k := (pre[p]*31+suf[p+1])*1099511628211 ^ uint64(n)<<32 ^ uint64(p)
+			g := groups[k]
+			if g == nil {
+				g = &group{pos: p}
+				groups[k] = g
+				order = append(order, k)
+			}
+			g.ids = append(g.ids, id)
+		}
+	}
+	for _, k := range order {
+		g := groups[k]
+		if len(g.ids) < m.cfg.RefineMinValues {
+			continue
+		}
+		// members still canonical and truly equal to the first off g.pos
+		var live []ClusterID
+		for _, id := range g.ids {
+			if m.clusters[id].parent != id {
+				continue
+			}
+			if len(live) > 0 && !equalExcept(m.clusters[live[0]].tokens, m.clusters[id].tokens, g.pos) {
+				continue
+			}
+			live = append(live, id)
+		}
+		if len(live) < m.cfg.RefineMinValues {
+			continue
+		}
+		for _, id := range live[1:] {
+			m.union(live[0], id)
+		}
+		changed = true
+	}
+	return changed
+}
+
+func equalExcept(a, b []string, p int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if i != p && a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// union merges cluster b into a: a's template generalises where they differ,
+// b's messages count for a, and b's place in the tree now leads to a.
+func (m *Miner) union(a, b ClusterID) {
+	a, b = m.find(a), m.find(b)
+	if a == b {
+		return
+	}
+	if b < a {
+		a, b = b, a // the older cluster stays canonical: ids handed out first stay the main ones
+	}
+	ca, cb := &m.clusters[a], &m.clusters[b]
+	for i, t := range ca.tokens {
+		if t != wildcard && t != cb.tokens[i] {
+			ca.tokens[i] = wildcard
+		}
+	}
+	ca.size += cb.size
+	cb.parent = a
+	cb.tokens = nil
+	if l := cb.leaf; l != nil {
+		for i, id := range l.clusters {
+			if id == b {
+				l.clusters[i] = a
+			}
+		}
+		// dedupe: a may already be in that leaf
+		seen := false
+		out := l.clusters[:0]
+		for _, id := range l.clusters {
+			if id == a {
+				if seen {
+					continue
+				}
+				seen = true
+			}
+			out = append(out, id)
+		}
+		l.clusters = out
+	}
+	m.live--
+}
