@@ -312,6 +312,7 @@ func (a *Analyzer) rank(sigs []*sig, ax *axis, firstErr *sig) []*sig {
 // signatures merges the clusters by final template and returns them in a
 // stable order (by id), with the map from cluster to signature.
 func (a *Analyzer) signatures() ([]*sig, []*sig) {
+	a.miner.Clusters() // runs the miner's final refinement before the templates are read
 	byID := map[string]*sig{}
 	clusterSig := make([]*sig, len(a.stats))
 	a.clusterSig = make([]string, len(a.stats))

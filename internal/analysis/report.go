@@ -547,18 +547,18 @@ func (a *Analyzer) reasons(c *sig, ax *axis) []string {
 	}
 	if len(c.symptoms) > 0 {
 		lead := c.symptoms[0]
-		s := fmt.Sprintf("starts a cascade: %s rising within %s after it (%s in %s), led by %s (%s ×%s, %s later)",
+		s := fmt.Sprintf("starts a cascade: %s rising within %s after it (%s in %s), led by %s (%s ×%s, %s)",
 			plural(int64(len(c.symptoms)), "signature"), fmtSpan(ax.window, ax.ordinal),
 			plural(c.symptomCount, "line"), plural(int64(c.symptomFiles), "file"),
 			quote(lead.template, 60), lead.st.maxLevel, fmtInt(lead.st.count),
-			fmtSpan(lead.onset-c.first.pos, ax.ordinal))
+			later(lead.onset-c.first.pos, ax.ordinal))
 		rs = append(rs, s)
 	}
 	if c.precedesFirstEr {
 		rs = append(rs, "just before the first error")
 	}
 	for _, p := range c.preceded {
-		rs = append(rs, fmt.Sprintf("preceded %s earlier by %s (%s, %s, %s)", fmtSpan(c.first.pos-p.first.pos, ax.ordinal),
+		rs = append(rs, fmt.Sprintf("preceded %s by %s (%s, %s, %s)", earlier(c.first.pos-p.first.pos, ax.ordinal),
 			quote(p.template, 60), p.st.maxLevel, plural(p.st.count, "occurrence"), where(p.first)))
 	}
 	if c.burst {
@@ -585,6 +585,20 @@ func (a *Analyzer) reasons(c *sig, ax *axis) []string {
 		rs = append(rs, "no timestamps: not placed on the timeline")
 	}
 	return rs
+}
+
+func later(d int64, ordinal bool) string {
+	if d <= 0 {
+		return "at the same moment"
+	}
+	return fmtSpan(d, ordinal) + " later"
+}
+
+func earlier(d int64, ordinal bool) string {
+	if d <= 0 {
+		return "at the same moment"
+	}
+	return fmtSpan(d, ordinal) + " earlier"
 }
 
 func boolInt(b bool) int64 {
