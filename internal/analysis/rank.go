@@ -15,8 +15,8 @@ type sig struct {
 	st           *sigStat
 	hint         *hint
 
-	onAxis          bool  // has occurrences on the ranking axis
-	first, last     okey  // on the axis
+	onAxis          bool // has occurrences on the ranking axis
+	first, last     okey // on the axis
 	buckets         []uint32
 	burst           bool
 	burstIdx        int
@@ -54,15 +54,15 @@ var (
 )
 
 const (
-	rareMax       = 5     // "rare": at most this many occurrences
-	maxCandidates = 2000  // candidates scored in full
-	burstMin      = 3     // a burst bucket holds at least this many
-	burstFactor   = 5.0   // and this many times the rate before it, plus burstMin
-	newAfter      = 0.10  // "new": first seen after this fraction of the span
-	steadyHead    = 0.05  // "steady": starts within the first 5 % of the span,
-	steadyTail    = 0.20  // lasts into the last 20 %,
-	steadyMin     = 5     // occurs at least 5 times and never bursts
-	steadyPenalty = 0.25  // and its score is multiplied by this
+	rareMax       = 5    // "rare": at most this many occurrences
+	maxCandidates = 2000 // candidates scored in full
+	burstMin      = 3    // a burst bucket holds at least this many
+	burstFactor   = 5.0  // and this many times the rate before it, plus burstMin
+	newAfter      = 0.10 // "new": first seen after this fraction of the span
+	steadyHead    = 0.05 // "steady": starts within the first 5 % of the span,
+	steadyTail    = 0.20 // lasts into the last 20 %,
+	steadyMin     = 5    // occurs at least 5 times and never bursts
+	steadyPenalty = 0.25 // and its score is multiplied by this
 )
 
 func (a *Analyzer) axis() *axis {

@@ -39,20 +39,20 @@ type Report struct {
 
 // Metrics are the totals (the original's keys first).
 type Metrics struct {
-	Files             int   `json:"files"`
-	Lines             int64 `json:"lines"`
-	Errors            int64 `json:"errors"`
-	Warnings          int64 `json:"warnings"`
-	Critical          int64 `json:"critical"`
-	Chunks            int   `json:"chunks"` // always 0: the engine does not chunk
-	Info              int64 `json:"info"`
-	Records           int64 `json:"records"`
-	Bytes             int64 `json:"bytes"`
-	Signatures        int   `json:"signatures"`
-	SignaturesListed  int   `json:"signatures_listed"`
-	TimedRecords      int64 `json:"timed_records"`
-	RedactedValues    int   `json:"redacted_values"`
-	TruncatedLines    int64 `json:"truncated_lines"`
+	Files            int   `json:"files"`
+	Lines            int64 `json:"lines"`
+	Errors           int64 `json:"errors"`
+	Warnings         int64 `json:"warnings"`
+	Critical         int64 `json:"critical"`
+	Chunks           int   `json:"chunks"` // always 0: the engine does not chunk
+	Info             int64 `json:"info"`
+	Records          int64 `json:"records"`
+	Bytes            int64 `json:"bytes"`
+	Signatures       int   `json:"signatures"`
+	SignaturesListed int   `json:"signatures_listed"`
+	TimedRecords     int64 `json:"timed_records"`
+	RedactedValues   int   `json:"redacted_values"`
+	TruncatedLines   int64 `json:"truncated_lines"`
 }
 
 // LLM is the original's llm block; without a model the engine's own
