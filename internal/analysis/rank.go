@@ -15,20 +15,20 @@ type sig struct {
 	st           *sigStat
 	hint         *hint
 
-	onAxis          bool // has occurrences on the ranking axis
-	first, last     okey // on the axis
-	buckets         []uint32
-	burst           bool
-	burstIdx        int
-	rateBefore      float64 // per bucket
-	rateAfter       float64
-	onset           int64
-	isNew, steady   bool
+	onAxis        bool // has occurrences on the ranking axis
+	first, last   okey // on the axis
+	buckets       []uint32
+	burst         bool
+	burstIdx      int
+	rateBefore    float64 // per bucket
+	rateAfter     float64
+	onset         int64
+	isNew, steady bool
 	// escalated: a signature that was there all along at a low level and
 	// starts occurring at warn or above (an access log line that turns
 	// from 200 to 500 is one template): its high-level part is a symptom,
 	// with its onset at the first high-level occurrence.
-	escalated bool
+	escalated       bool
 	firstError      bool
 	firstErrKey     okey // where the first error is, when firstError
 	score           float64
@@ -45,7 +45,7 @@ type axis struct {
 	ordinal  bool
 	lo, hi   int64 // the span of the bulk of the records
 	span     int64
-	tlLo     int   // the buckets of all the records
+	tlLo     int // the buckets of all the records
 	tlHi     int
 	window   int64 // "right after": how close a symptom must start
 	bLo, bHi int

@@ -29,7 +29,7 @@ type Expect struct {
 	TopContains string `json:"top_contains"` // in the top cause's template or first evidence text
 	File        string `json:"file"`         // the top cause's first evidence line
 	Line        int    `json:"line"`
-	Benign      string `json:"benign"` // a steady warning that must rank below
+	Benign      string `json:"benign"`                // a steady warning that must rank below
 	Action      string `json:"action,omitempty"`      // in a recommended action
 	PrecededBy  string `json:"preceded_by,omitempty"` // in the top cause's preceded_by evidence
 }
@@ -46,7 +46,9 @@ type file struct {
 	lines []line
 }
 
-func (f *file) add(at time.Time, text string) { f.lines = append(f.lines, line{at: at, seq: len(f.lines), text: text}) }
+func (f *file) add(at time.Time, text string) {
+	f.lines = append(f.lines, line{at: at, seq: len(f.lines), text: text})
+}
 func (f *file) root(at time.Time, text string) {
 	f.lines = append(f.lines, line{at: at, seq: len(f.lines), text: text, mark: true})
 }
