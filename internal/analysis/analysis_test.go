@@ -128,7 +128,7 @@ func TestTimezonesAligned(t *testing.T) {
 	for i := 0; i < 600; i++ {
 		at := base.Add(time.Duration(i) * 3 * time.Second)
 		fmt.Fprintf(&app, `{"time":%q,"level":"info","msg":"GET /api/items/%d 200"}`+"\n", at.Format(time.RFC3339Nano), i)
-		if at.After(base.Add(20*time.Minute)) {
+		if at.After(base.Add(20 * time.Minute)) {
 			fmt.Fprintf(&app, `{"time":%q,"level":"error","msg":"query failed: server closed the connection unexpectedly"}`+"\n", at.Format("2006-01-02T15:04:05.000Z07:00"))
 		}
 		if i%20 == 0 {
