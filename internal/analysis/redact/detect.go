@@ -7,12 +7,12 @@ import (
 
 // findPEM replaces a private key block, BEGIN to END line (or to the end of
 // the text when the END line is missing: a record cut short).
-func findPEM(s string, spans []span) []span {
+func (f *finder) findPEM(s string) {
 	off := 0
 	for {
 		i := strings.Index(s[off:], "-----BEGIN ")
 		if i < 0 {
-			return spans
+			return
 		}
 		start := off + i
 		hdrEnd := strings.Index(s[start+11:], "-----")
@@ -30,21 +30,21 @@ func findPEM(s string, spans []span) []span {
 		if j := strings.Index(s[start:], endMark); j >= 0 {
 			end = start + j + len(endMark)
 		}
-		spans = append(spans, span{start, end, Secret})
+		f.add(span{start, end, Secret})
 		off = end
 		if off >= len(s) {
-			return spans
+			return
 		}
 	}
 }
 
 // findURLCreds replaces the password of scheme://user:password@host.
-func findURLCreds(s string, spans []span) []span {
+func (f *finder) findURLCreds(s string) {
 	off := 0
 	for {
 		i := strings.Index(s[off:], "://")
 		if i < 0 {
-			return spans
+			return
 		}
 		u := off + i + 3
 		off = u
@@ -67,7 +67,7 @@ func findURLCreds(s string, spans []span) []span {
 		// An '@' after the real one means the password held it: take the last
 		// '@' before the host.
 		if v := s[colon+1 : j]; !isPlaceholder(v) {
-			spans = append(spans, span{colon + 1, j, Secret})
+			f.add(span{colon + 1, j, Secret})
 		}
 	}
 }
@@ -80,12 +80,12 @@ var notTLD = map[string]bool{
 }
 
 // findEmails finds local@domain.tld around every '@'.
-func findEmails(s string, spans []span) []span {
+func (f *finder) findEmails(s string) {
 	off := 0
 	for {
 		i := strings.IndexByte(s[off:], '@')
 		if i < 0 {
-			return spans
+			return
 		}
 		at := off + i
 		off = at + 1
@@ -123,10 +123,10 @@ func findEmails(s string, spans []span) []span {
 		if len(tld) < 2 || !allLetters(tld) || notTLD[strings.ToLower(tld)] {
 			continue
 		}
-		if overlaps(spans, a, b) {
+		if f.overlaps(a, b) {
 			continue
 		}
-		spans = append(spans, span{a, b, Email})
+		f.add(span{a, b, Email})
 		off = b
 	}
 }
@@ -180,8 +180,9 @@ func slackChar(c byte) bool  { return isAlnum(c) || c == '-' }
 func b64urlChar(c byte) bool { return isAlnum(c) || c == '_' || c == '-' }
 
 // findKeys finds API keys of well-known shapes and JWTs.
-func findKeys(s string, spans []span) []span {
+func (f *finder) findKeys(s string) {
 	for _, k := range keyShapes {
+		f.flush()
 		off := 0
 		for {
 			i := strings.Index(s[off:], k.prefix)
@@ -203,18 +204,19 @@ func findKeys(s string, spans []span) []span {
 			if j < len(s) && (isAlnum(s[j]) || s[j] == '_') {
 				continue
 			}
-			if !overlaps(spans, start, j) {
-				spans = append(spans, span{start, j, Secret})
+			if !f.overlaps(start, j) {
+				f.add(span{start, j, Secret})
 			}
 			off = j
 		}
 	}
 	// JWT: three base64url parts, the first two JSON objects ("eyJ" = '{"').
+	f.flush()
 	off := 0
 	for {
 		i := strings.Index(s[off:], "eyJ")
 		if i < 0 {
-			return spans
+			return
 		}
 		start := off + i
 		off = start + 3
@@ -225,8 +227,8 @@ func findKeys(s string, spans []span) []span {
 		if !ok {
 			continue
 		}
-		if !overlaps(spans, start, end) {
-			spans = append(spans, span{start, end, Secret})
+		if !f.overlaps(start, end) {
+			f.add(span{start, end, Secret})
 		}
 		off = end
 	}
@@ -255,12 +257,12 @@ func jwtEnd(s string, i int) (int, bool) {
 }
 
 // findBearer replaces the token after "Bearer " wherever it stands.
-func findBearer(s string, spans []span) []span {
+func (f *finder) findBearer(s string) {
 	off := 0
 	for {
 		i := indexFold(s[off:], "bearer ")
 		if i < 0 {
-			return spans
+			return
 		}
 		start := off + i + 7
 		off = start
@@ -274,8 +276,8 @@ func findBearer(s string, spans []span) []span {
 		if j-start < 8 {
 			continue
 		}
-		if !overlaps(spans, start, j) {
-			spans = append(spans, span{start, j, Secret})
+		if !f.overlaps(start, j) {
+			f.add(span{start, j, Secret})
 		}
 		off = j
 	}
@@ -306,7 +308,7 @@ func indexFold(s, needle string) int {
 // scanPairsAndCards is one pass over s for the two detectors that can
 // start anywhere: key=value / key: value pairs whose key names a secret, and
 // card numbers.
-func scanPairsAndCards(s string, spans []span) []span {
+func (f *finder) scanPairsAndCards(s string) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -318,8 +320,11 @@ func scanPairsAndCards(s string, spans []span) []span {
 			if !(isAlnum(p) || p == '"' || p == '\'' || p == '_' || p == ' ') || isDigit(p) {
 				continue
 			}
-			if vs, ve, ok := secretPair(s, i); ok && !overlaps(spans, vs, ve) {
-				spans = append(spans, span{vs, ve, Secret})
+			// A pair's value wins over what was found inside it (the merge
+			// keeps the longest span starting first), so that a second pass
+			// finds nothing more.
+			if vs, ve, ok := secretPair(s, i); ok {
+				f.add(span{vs, ve, Secret})
 				i = ve - 1
 			}
 		case '2' <= c && c <= '6':
@@ -331,8 +336,8 @@ func scanPairsAndCards(s string, spans []span) []span {
 				continue
 			}
 			if end, ok := card(s, i); ok {
-				if !overlaps(spans, i, end) {
-					spans = append(spans, span{i, end, Card})
+				if !f.overlaps(i, end) {
+					f.add(span{i, end, Card})
 				}
 				i = end - 1
 			} else {
@@ -348,7 +353,7 @@ func scanPairsAndCards(s string, spans []span) []span {
 			}
 		}
 	}
-	return spans
+	return
 }
 
 // secretPair looks at the key before the separator at s[sep] and, when it
@@ -460,8 +465,8 @@ func redactable(v, key string) bool {
 	case "null", "nil", "none", "true", "false", "undefined", "redacted", "[redacted]", "[filtered]":
 		return false
 	}
-	if strings.Trim(v, "*x") == "" {
-		return false // ******
+	if strings.Trim(v, "*") == "" || (len(v) >= 4 && strings.Trim(v, "xX") == "") {
+		return false // ****** or xxxx: masked already
 	}
 	if strings.IndexByte(v, '{') >= 0 || dottedIdent(v) {
 		return false // an object's dump: token=Token{a64f992 ...}, android.os.BinderProxy@2bd79ce
@@ -628,13 +633,13 @@ func cardPrefix(d []byte) bool {
 }
 
 // findIPs finds IPv4 and IPv6 addresses (Config.IPs).
-func findIPs(s string, spans []span) []span {
+func (f *finder) findIPs(s string) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(isHex(c) || c == ':') {
 			continue
 		}
-		if i > 0 && (isAlnum(s[i-1]) || s[i-1] == '.' || s[i-1] == '_' || s[i-1] == '~' || s[i-1] == '-' || (s[i-1] == ':' && c != ':')) {
+		if i > 0 && (isAlnum(s[i-1]) || s[i-1] == '.' || s[i-1] == '_' || s[i-1] == '~' || s[i-1] == '-' || s[i-1] == '>' || s[i-1] == ':') {
 			for i+1 < len(s) && (isAlnum(s[i+1]) || s[i+1] == '.' || s[i+1] == '_') {
 				i++
 			}
@@ -658,34 +663,28 @@ func findIPs(s string, spans []span) []span {
 				break
 			}
 			if a, err := netip.ParseAddr(cand); err == nil && a.Is4() && !versionBefore(s, i) {
-				spans = appendFree(spans, i, end, IP)
+				f.addFree(i, end, IP)
 			}
 		case colons >= 2 && dots == 0 || (colons >= 2 && dots == 3 && strings.LastIndexByte(cand, ':') < strings.IndexByte(cand, '.')):
 			if end < len(s) && (isAlnum(s[end]) || s[end] == '_') {
 				break
 			}
-			for cand != "" {
-				if a, err := netip.ParseAddr(cand); err == nil && a.Is6() {
-					spans = appendFree(spans, i, i+len(cand), IP)
-					break
-				}
-				k := strings.LastIndexByte(cand, ':') // "::1:8080"-like: drop a port
-				if k <= 0 {
-					break
-				}
-				cand = cand[:k]
+			if strings.IndexAny(cand, "0123456789abcdefABCDEF") < 0 {
+				break // "::" and ":::" are C++ and Perl, not addresses
+			}
+			if a, err := netip.ParseAddr(cand); err == nil && a.Is6() {
+				f.addFree(i, end, IP)
 			}
 		}
 		i = j
 	}
-	return spans
+	return
 }
 
-func appendFree(spans []span, start, end int, k Kind) []span {
-	if overlaps(spans, start, end) {
-		return spans
+func (f *finder) addFree(start, end int, k Kind) {
+	if !f.overlaps(start, end) {
+		f.add(span{start, end, k})
 	}
-	return append(spans, span{start, end, k})
 }
 
 func isHex(c byte) bool {
@@ -712,13 +711,13 @@ var hostTLDs = map[string]bool{
 
 // findHostnames finds dotted host names ending in a known top-level or
 // private domain (Config.Hostnames).
-func findHostnames(s string, spans []span) []span {
+func (f *finder) findHostnames(s string) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !isAlnum(c) {
 			continue
 		}
-		if i > 0 && (isAlnum(s[i-1]) || s[i-1] == '-' || s[i-1] == '.' || s[i-1] == '_' || s[i-1] == '@' || s[i-1] == '/' && i > 1 && s[i-2] != '/') {
+		if i > 0 && (isAlnum(s[i-1]) || s[i-1] == '-' || s[i-1] == '.' || s[i-1] == '_' || s[i-1] == '@' || s[i-1] == '>' || s[i-1] == '/' && i > 1 && s[i-2] != '/') {
 			for i+1 < len(s) && (isAlnum(s[i+1]) || s[i+1] == '-' || s[i+1] == '.' || s[i+1] == '_') {
 				i++
 			}
@@ -746,11 +745,11 @@ func findHostnames(s string, spans []span) []span {
 		first := name[:dot]
 		last := strings.ToLower(name[strings.LastIndexByte(name, '.')+1:])
 		if last != "" && hostTLDs[last] && !hostTLDs[strings.ToLower(first)] && first != "" && !allDigits(last) {
-			spans = appendFree(spans, i, next, Hostname)
+			f.addFree(i, next, Hostname)
 		}
 		i = j
 	}
-	return spans
+	return
 }
 
 // dottedIdent is a class or package path: "android.os.BinderProxy@2bd79ce",

@@ -134,30 +134,73 @@ func (r *Redactor) String(s string, counts Counts) string {
 }
 
 // find runs the detectors and returns their spans, sorted and without
-// overlaps (the first found wins).
+// overlaps.
 func (r *Redactor) find(s string, spans []span) []span {
-	spans = findPEM(s, spans)
+	f := finder{done: spans}
+	f.findPEM(s)
+	f.flush()
 	if strings.IndexByte(s, '@') >= 0 {
-		spans = findURLCreds(s, spans)
-		spans = findEmails(s, spans)
+		f.findURLCreds(s)
+		f.flush()
+		f.findEmails(s)
+		f.flush()
 	}
-	spans = findKeys(s, spans)
+	f.findKeys(s)
+	f.flush()
 	if strings.Contains(s, "earer ") || strings.Contains(s, "EARER ") {
-		spans = findBearer(s, spans)
+		f.findBearer(s)
+		f.flush()
 	}
-	spans = scanPairsAndCards(s, spans)
+	f.scanPairsAndCards(s)
+	f.flush()
 	if r.cfg.IPs {
-		spans = findIPs(s, spans)
+		f.findIPs(s)
+		f.flush()
 	}
 	if r.cfg.Hostnames {
-		spans = findHostnames(s, spans)
+		f.findHostnames(s)
+		f.flush()
 	}
-	if len(spans) < 2 {
-		return spans
+	return f.done
+}
+
+// finder collects spans: done is sorted and free of overlaps; own holds
+// what the running detector found, in the order it found them.
+type finder struct {
+	done []span
+	own  []span
+}
+
+func (f *finder) add(sp span) { f.own = append(f.own, sp) }
+
+// overlaps reports whether [start,end) meets a span found before: a binary
+// search in done, and the detector's own last span (a detector scans left
+// to right).
+func (f *finder) overlaps(start, end int) bool {
+	if n := len(f.own); n > 0 && start < f.own[n-1].end && f.own[n-1].start < end {
+		return true
 	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
-	out := spans[:1]
-	for _, sp := range spans[1:] {
+	i := sort.Search(len(f.done), func(i int) bool { return f.done[i].end > start })
+	return i < len(f.done) && f.done[i].start < end
+}
+
+// flush merges own into done: sorted by start, the longest first; a span
+// that meets one kept is dropped (a secret pair's value wins over a token
+// found inside it), or joined when it is of the same kind.
+func (f *finder) flush() {
+	if len(f.own) == 0 {
+		return
+	}
+	all := append(f.done, f.own...)
+	f.own = f.own[:0]
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].start != all[j].start {
+			return all[i].start < all[j].start
+		}
+		return all[i].end > all[j].end
+	})
+	out := all[:1]
+	for _, sp := range all[1:] {
 		last := &out[len(out)-1]
 		if sp.start < last.end {
 			if sp.end > last.end && sp.kind == last.kind {
@@ -167,7 +210,7 @@ func (r *Redactor) find(s string, spans []span) []span {
 		}
 		out = append(out, sp)
 	}
-	return out
+	f.done = out
 }
 
 func apply(s string, spans []span, counts Counts) string {
@@ -186,16 +229,6 @@ func apply(s string, spans []span, counts Counts) string {
 	}
 	b.WriteString(s[prev:])
 	return b.String()
-}
-
-// overlaps reports whether [start,end) meets a span already found.
-func overlaps(spans []span, start, end int) bool {
-	for _, sp := range spans {
-		if start < sp.end && sp.start < end {
-			return true
-		}
-	}
-	return false
 }
 
 func isAlnum(c byte) bool {
