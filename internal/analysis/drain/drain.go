@@ -82,6 +82,11 @@ type Miner struct {
 	live       int  // canonical clusters, bounded by MaxClusters
 	dirty      bool // clusters created since the last Refine
 	lastRefine int  // cluster count at the last Refine
+
+	// Refine's scratch
+	refEnts        []refEnt
+	refPre, refSuf []uint64
+	refLive        []ClusterID
 }
 
 const cacheMax = 1 << 16
@@ -234,7 +239,7 @@ func (m *Miner) add() ClusterID {
 		}
 		if next == nil {
 			k := wildcard
-			if m.toks[d].kind != kVar && len(nd.children) < m.cfg.MaxChildren {
+			if m.toks[d].kind != kVar && len(nd.children) < m.cfg.MaxChildren-1 {
 				k = m.key(d)
 			}
 			next = nd.children[k]

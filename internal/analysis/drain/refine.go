@@ -88,30 +88,18 @@ func (m *Miner) refineOnce() bool {
 		}
 		full[h] = id
 	}
-	// equal but for one position
-	type group struct {
-		pos int
-		ids []ClusterID
-	}
-	groups := map[uint64]*group{}
-	var order []uint64
-	var pre []uint64
-	var suf []uint64
+	// equal but for one position: one entry per (cluster, literal position),
+	// keyed by the hash of the template without that position; sorting the
+	// entries brings each group together (no map of slices to allocate, and
+	// a deterministic order, so the same log always gives the same merges).
+	ents := m.refEnts[:0]
+	pre, suf := m.refPre[:0], m.refSuf[:0]
 	for _, id := range roots {
 		if m.clusters[id].parent != id {
 			continue
 		}
 		toks := m.clusters[id].tokens
 		n := len(toks)
-		pre = append(pre[:0], fnvOffset)
-		for _, t := range toks {
-			pre = append(pre, hashStr(pre[len(pre)-1], t))
-		}
-		suf = slices.Grow(suf[:0], n+1)[:n+1]
-		suf[n] = fnvOffset
-		for i := n - 1; i >= 0; i-- {
-			suf[i] = hashStr(suf[i+1], toks[i])
-		}
 		lit := 0
 		for _, t := range toks {
 			if !strings.Contains(t, wildcard) {
@@ -122,45 +110,69 @@ func (m *Miner) refineOnce() bool {
 		if lit-1 < refineMinRest || 2*(lit-1) < n {
 			continue
 		}
+		pre = append(pre[:0], fnvOffset)
+		for _, t := range toks {
+			pre = append(pre, hashStr(pre[len(pre)-1], t))
+		}
+		suf = slices.Grow(suf[:0], n+1)[:n+1]
+		suf[n] = fnvOffset
+		for i := n - 1; i >= 0; i-- {
+			suf[i] = hashStr(suf[i+1], toks[i])
+		}
 		for p, t := range toks {
 			if strings.Contains(t, wildcard) {
 				continue
 			}
 			k := (pre[p]*31+suf[p+1])*1099511628211 ^ uint64(n)<<32 ^ uint64(p)
-			g := groups[k]
-			if g == nil {
-				g = &group{pos: p}
-				groups[k] = g
-				order = append(order, k)
-			}
-			g.ids = append(g.ids, id)
+			ents = append(ents, refEnt{key: k, id: id, pos: int32(p)})
 		}
 	}
-	for _, k := range order {
-		g := groups[k]
-		if len(g.ids) < m.cfg.RefineMinValues {
-			continue
-		}
-		// members still canonical and truly equal to the first off g.pos
-		var live []ClusterID
-		for _, id := range g.ids {
-			if m.clusters[id].parent != id {
-				continue
+	slices.SortFunc(ents, func(a, b refEnt) int {
+		if a.key != b.key {
+			if a.key < b.key {
+				return -1
 			}
-			if len(live) > 0 && !equalExcept(m.clusters[live[0]].tokens, m.clusters[id].tokens, g.pos) {
-				continue
+			return 1
+		}
+		return int(a.id - b.id)
+	})
+	live := m.refLive[:0]
+	for i := 0; i < len(ents); {
+		j := i + 1
+		for j < len(ents) && ents[j].key == ents[i].key {
+			j++
+		}
+		if j-i >= m.cfg.RefineMinValues {
+			pos := int(ents[i].pos)
+			// members still canonical and truly equal to the first off pos
+			live = live[:0]
+			for _, e := range ents[i:j] {
+				id := e.id
+				if m.clusters[id].parent != id || int(e.pos) != pos {
+					continue
+				}
+				if len(live) > 0 && !equalExcept(m.clusters[live[0]].tokens, m.clusters[id].tokens, pos) {
+					continue
+				}
+				live = append(live, id)
 			}
-			live = append(live, id)
+			if len(live) >= m.cfg.RefineMinValues {
+				for _, id := range live[1:] {
+					m.union(live[0], id)
+				}
+				changed = true
+			}
 		}
-		if len(live) < m.cfg.RefineMinValues {
-			continue
-		}
-		for _, id := range live[1:] {
-			m.union(live[0], id)
-		}
-		changed = true
+		i = j
 	}
+	m.refEnts, m.refPre, m.refSuf, m.refLive = ents, pre, suf, live
 	return changed
+}
+
+type refEnt struct {
+	key uint64
+	id  ClusterID
+	pos int32
 }
 
 func equalExcept(a, b []string, p int) bool {
