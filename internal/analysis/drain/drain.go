@@ -156,8 +156,74 @@ func (m *Miner) tokenize(msg string) {
 		var k uint8
 		m.mbuf, k = maskToken(m.mbuf, msg[i:j])
 		m.toks = append(m.toks, mtok{s: int32(i), e: int32(j), ms: int32(ms), me: int32(len(m.mbuf)), kind: k})
+		m.quantity(msg)
 		i = j
 	}
+}
+
+// quantity makes the unit of a size part of its value: "5.2 KB",
+// "1143 bytes (1.11 KB)", "<1 sec" are one variable each, so that "0 bytes"
+// and "1143 bytes (1.11 KB)" give templates that normalise alike (a run of
+// <*> is one variable). It looks at the token just added.
+func (m *Miner) quantity(msg string) {
+	n := len(m.toks)
+	if n < 2 {
+		return
+	}
+	cur, prev := &m.toks[n-1], &m.toks[n-2]
+	raw := msg[cur.s:cur.e]
+	core := strings.TrimRight(raw, ",;.:")
+	bounded := false // "<1 sec", "~5 ms": a bound stands in for a duration
+	if p := msg[prev.s]; p == '<' || p == '>' || p == '~' {
+		bounded = isTimeUnit(core)
+	}
+	if prev.kind == kVar && (isUnit(core) || bounded) {
+		// "KB" or "KB," after a number
+		m.mbuf = append(m.mbuf[:cur.ms], wildcard...)
+		m.mbuf = append(m.mbuf, raw[len(core):]...)
+		cur.me = int32(len(m.mbuf))
+		cur.kind = kVar
+		if len(core) < len(raw) {
+			cur.kind = kPartial
+		}
+		return
+	}
+	// "(1.11 KB)" after "1143 bytes": the alternate form of the same value
+	if n >= 3 && strings.HasSuffix(core, ")") && isUnit(core[:len(core)-1]) {
+		open := msg[prev.s:prev.e]
+		if len(open) > 1 && open[0] == '(' && m.toks[n-3].kind == kVar && isUnit(strings.TrimRight(msg[m.toks[n-3].s:m.toks[n-3].e], ",;.:")) {
+			m.mbuf = append(m.mbuf[:prev.ms], wildcard...)
+			prev.me = int32(len(m.mbuf))
+			cur.ms = prev.me
+			m.mbuf = append(m.mbuf, wildcard...)
+			m.mbuf = append(m.mbuf, raw[len(core):]...)
+			cur.me = int32(len(m.mbuf))
+			cur.kind = kVar
+			if len(core) < len(raw) {
+				cur.kind = kPartial
+			}
+		}
+	}
+}
+
+func isTimeUnit(w string) bool {
+	switch w {
+	case "ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes":
+		return true
+	}
+	return false
+}
+
+// isUnit: units of size, whose magnitude varies within one event (0 bytes,
+// 1.1 KB); time units stay literal (an event logs its durations in one unit,
+// and the benchmarks' templates keep them).
+func isUnit(w string) bool {
+	switch w {
+	case "b", "B", "byte", "bytes", "kb", "KB", "kB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB",
+		"%":
+		return true
+	}
+	return false
 }
 
 func (m *Miner) masked(i int) []byte {
