@@ -46,7 +46,7 @@ const (
 	DefaultMaxClusters  = 50000
 	DefaultMaxChildren  = 100
 	DefaultDepth        = 2
-	DefaultSimThreshold = 0.84
+	DefaultSimThreshold = 0.95
 )
 
 type cluster struct {
@@ -362,6 +362,13 @@ func (m *Miner) add() ClusterID {
 	nd.clusters = append(nd.clusters, id)
 	m.dirty = true
 	m.live++
+	// Refine as the log goes, so a word variable (a user, a host) does not
+	// grow a leaf of one cluster per value that every message must scan:
+	// amortised, a pass each time the cluster count grew by a quarter.
+	if n := len(m.clusters); n-m.lastRefine >= max(64, m.lastRefine/4) {
+		m.Refine()
+		return m.find(id)
+	}
 	return id
 }
 

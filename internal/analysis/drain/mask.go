@@ -336,7 +336,7 @@ func maskSegments(dst []byte, c string) ([]byte, bool) {
 			j++
 		}
 		seg := c[i:j]
-		if cl&cDigit != 0 || (afterEq && j > i) || isDateWord(seg) {
+		if cl&cDigit != 0 && !versionedWord(seg) || (afterEq && j > i) || isDateWord(seg) {
 			dst = append(dst, wildcard...)
 			changed = true
 		} else {
@@ -368,6 +368,21 @@ func kvValueEnd(c string, i int) int {
 		}
 	}
 	return j
+}
+
+// versionedWord: letters and one final digit ("ssh2", "SOCKS5", "eth0",
+// "IPv4", "tty2") name a thing, not a value.
+func versionedWord(s string) bool {
+	n := len(s)
+	if n < 3 || class[s[n-1]]&cDigit == 0 {
+		return false
+	}
+	for i := 0; i < n-1; i++ {
+		if class[s[i]]&cAlpha == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // isDateWord: weekday and month abbreviations, parts of timestamps.

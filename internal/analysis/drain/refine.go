@@ -22,7 +22,7 @@ const refineMinRest = 2
 
 // DefaultRefineMinValues is the number of distinct words at one position
 // that makes it a variable.
-const DefaultRefineMinValues = 6
+const DefaultRefineMinValues = 5
 
 // maybeRefine refines when enough clusters appeared since the last pass
 // that Template stays cheap when called per message (amortised: a pass per
@@ -106,10 +106,6 @@ func (m *Miner) refineOnce() bool {
 				lit++
 			}
 		}
-		// the rest of the template must still say what the event is
-		if lit-1 < refineMinRest || 2*(lit-1) < n {
-			continue
-		}
 		pre = append(pre[:0], fnvOffset)
 		for _, t := range toks {
 			pre = append(pre, hashStr(pre[len(pre)-1], t))
@@ -120,7 +116,12 @@ func (m *Miner) refineOnce() bool {
 			suf[i] = hashStr(suf[i+1], toks[i])
 		}
 		for p, t := range toks {
-			if strings.Contains(t, wildcard) {
+			// the rest of the template must still say what the event is
+			rest := lit
+			if !strings.Contains(t, wildcard) {
+				rest--
+			}
+			if rest < refineMinRest || 2*rest < n {
 				continue
 			}
 			k := (pre[p]*31+suf[p+1])*1099511628211 ^ uint64(n)<<32 ^ uint64(p)
@@ -142,7 +143,7 @@ func (m *Miner) refineOnce() bool {
 		for j < len(ents) && ents[j].key == ents[i].key {
 			j++
 		}
-		if j-i >= m.cfg.RefineMinValues {
+		if j-i >= 2 {
 			pos := int(ents[i].pos)
 			// members still canonical and truly equal to the first off pos
 			live = live[:0]
@@ -156,7 +157,19 @@ func (m *Miner) refineOnce() bool {
 				}
 				live = append(live, id)
 			}
-			if len(live) >= m.cfg.RefineMinValues {
+			// literal words: a variable when there are many of them; a
+			// position that already holds a variable in one template, or
+			// holds variables in all ("LOCAL(<*>)," and "<*>,"), takes any
+			literals, whole := 0, false
+			for _, id := range live {
+				switch t := m.clusters[id].tokens[pos]; {
+				case t == wildcard:
+					whole = true
+				case !strings.Contains(t, wildcard):
+					literals++
+				}
+			}
+			if len(live) >= 2 && (literals >= m.cfg.RefineMinValues || whole || literals == 0) {
 				for _, id := range live[1:] {
 					m.union(live[0], id)
 				}
