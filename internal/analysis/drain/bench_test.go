@@ -3,6 +3,7 @@ package drain
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -63,4 +64,29 @@ func BenchmarkMinerSteady(b *testing.B) {
 			m.Add(s)
 		}
 	}
+}
+
+// BenchmarkBaselineFields is the floor to compare with, run side by side on
+// the same messages: strings.Fields, which only splits at whitespace (the
+// first thing any miner must do) and allocates a slice per message.
+func BenchmarkBaselineFields(b *testing.B) {
+	dir := loghubDir(b)
+	var msgs []string
+	size := 0
+	for _, d := range loghubDatasets {
+		for _, r := range readStructured(b, filepath.Join(dir, d, d+"_2k.log_structured_corrected.csv")) {
+			msgs = append(msgs, r.content)
+			size += len(r.content) + 1
+		}
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for i := 0; i < b.N; i++ {
+		for _, s := range msgs {
+			n += len(strings.Fields(s))
+		}
+	}
+	_ = n
 }

@@ -171,8 +171,14 @@ func (m *Miner) quantity(msg string) {
 		return
 	}
 	cur, prev := &m.toks[n-1], &m.toks[n-2]
+	if cur.kind != kLiteral || prev.kind == kLiteral {
+		return
+	}
 	raw := msg[cur.s:cur.e]
-	core := strings.TrimRight(raw, ",;.:")
+	if c := raw[0]; class[c]&cAlpha == 0 && c != '%' && c != 0xC2 {
+		return // units start with a letter (or %, or µ)
+	}
+	core := trimPunct(raw)
 	bounded := false // "<1 sec", "~5 ms": a bound stands in for a duration
 	if p := msg[prev.s]; p == '<' || p == '>' || p == '~' {
 		bounded = isTimeUnit(core)
@@ -191,7 +197,7 @@ func (m *Miner) quantity(msg string) {
 	// "(1.11 KB)" after "1143 bytes": the alternate form of the same value
 	if n >= 3 && strings.HasSuffix(core, ")") && isUnit(core[:len(core)-1]) {
 		open := msg[prev.s:prev.e]
-		if len(open) > 1 && open[0] == '(' && m.toks[n-3].kind == kVar && isUnit(strings.TrimRight(msg[m.toks[n-3].s:m.toks[n-3].e], ",;.:")) {
+		if len(open) > 1 && open[0] == '(' && m.toks[n-3].kind == kVar && isUnit(trimPunct(msg[m.toks[n-3].s:m.toks[n-3].e])) {
 			m.mbuf = append(m.mbuf[:prev.ms], wildcard...)
 			prev.me = int32(len(m.mbuf))
 			cur.ms = prev.me
@@ -204,6 +210,18 @@ func (m *Miner) quantity(msg string) {
 			}
 		}
 	}
+}
+
+func trimPunct(s string) string {
+	for len(s) > 0 {
+		switch s[len(s)-1] {
+		case ',', ';', '.', ':':
+			s = s[:len(s)-1]
+			continue
+		}
+		break
+	}
+	return s
 }
 
 func isTimeUnit(w string) bool {
@@ -364,8 +382,8 @@ func (m *Miner) add() ClusterID {
 	m.live++
 	// Refine as the log goes, so a word variable (a user, a host) does not
 	// grow a leaf of one cluster per value that every message must scan:
-	// amortised, a pass each time the cluster count grew by a quarter.
-	if n := len(m.clusters); n-m.lastRefine >= max(64, m.lastRefine/4) {
+	// amortised, a pass each time the cluster count grew by half (at least 256).
+	if n := len(m.clusters); n-m.lastRefine >= max(256, m.lastRefine/2) {
 		m.Refine()
 		return m.find(id)
 	}

@@ -22,6 +22,12 @@ func TestMaskToken(t *testing.T) {
 		{"(reserved)", "(reserved)"},
 		{"logname=", "logname="},
 		{"-", "-"},
+		{"ssh2", "ssh2"}, // a word with a version digit names a thing
+		{"SOCKS5", "SOCKS5"},
+		{"eth0", "eth0"},
+		{"u0", "<*>"},
+		{"cn304", "<*>"},
+		{"node-148", "<*>"},
 		// numbers, hex, ids
 		{"42", "<*>"},
 		{"-17", "<*>"},
@@ -152,6 +158,37 @@ func TestWordVariableMergedByRefine(t *testing.T) {
 	m2.Refine()
 	if m2.Canonical(a) == m2.Canonical(b) {
 		t.Errorf("two values merged: %q", m2.Template(a))
+	}
+}
+
+func TestSizesWithUnits(t *testing.T) {
+	m := New(Config{})
+	a := m.Add("conn 7 close, 0 bytes sent, 0 bytes received, lifetime 00:01")
+	b := m.Add("conn 9 close, 1143 bytes (1.11 KB) sent, 18846 bytes (18.4 KB) received, lifetime <1 sec")
+	c := m.Add("conn 12 close, 851 bytes sent, 5.2 KB received, lifetime 00:02")
+	m.Refine()
+	sa, sb, sc := SignatureID(m.Template(a)), SignatureID(m.Template(b)), SignatureID(m.Template(c))
+	if sa != sb || sa != sc {
+		t.Errorf("one event, three signatures:\n %q\n %q\n %q", m.Template(a), m.Template(b), m.Template(c))
+	}
+	if got, want := NormalizeTemplate(m.Template(b)), "conn <*> close, <*> sent, <*> received, lifetime <*>"; got != want {
+		t.Errorf("normalised %q, want %q", got, want)
+	}
+	// time units stay literal: "took <*> ms" is what people search for
+	d := m.Add("request took 12 ms")
+	if got := m.Template(d); got != "request took <*> ms" {
+		t.Errorf("template %q", got)
+	}
+}
+
+func TestVariableShapesJoin(t *testing.T) {
+	// one message's value has structure ("LOCAL(0),"), the others' do not
+	m := New(Config{})
+	a := m.Add("synchronized to 10.100.20.250, stratum 3")
+	b := m.Add("synchronized to LOCAL(0), stratum 10")
+	m.Refine()
+	if m.Canonical(a) != m.Canonical(b) {
+		t.Errorf("%q and %q apart", m.Template(a), m.Template(b))
 	}
 }
 

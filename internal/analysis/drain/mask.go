@@ -1,5 +1,7 @@
 package drain
 
+import "strings"
+
 // Masking: every whitespace-separated token of a message is rewritten into
 // its "masked" form before mining, with <*> where a value of a usual variable
 // shape sits (numbers, hex, ids, IPs, paths, URLs, durations, timestamps,
@@ -90,7 +92,9 @@ func maskToken(dst []byte, t string) ([]byte, uint8) {
 		e--
 	}
 	// Closing wrappers that belong to the core ("f(x)" keeps its ")").
-	e = rebalance(t, s, e)
+	if e < n && (t[n-1] == ')' || t[n-1] == ']' || t[n-1] == '}' || strings.ContainsAny(t[e:], ")]}")) {
+		e = rebalance(t, s, e)
+	}
 	if s == e {
 		// "()", "[]", '""': an empty value where others have one
 		if n == 2 && (t == "()" || t == "[]" || t == "{}" || t == `""` || t == "''") {
