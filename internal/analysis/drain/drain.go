@@ -1,8 +1,40 @@
-// Package drain mines log templates online, in the manner of Drain (He et al.,
-// ICWS 2017): every message gets a cluster whose template has <*> where the
-// messages differ. Variables of the usual shapes are masked first. One default
-// configuration serves every log; memory stays bounded however many templates
-// a log produces.
+// Package drain mines log templates online: every message gets a cluster
+// whose template has <*> where its messages differ, a stable signature id,
+// and its parameter values. One default configuration serves every log; memory
+// stays bounded however many templates a log produces.
+//
+// How (each step measured on Loghub-2k, see docs/benchmarks.md):
+//
+//   - Masking (mask.go): each whitespace token is rewritten by one byte scan
+//     with <*> where a value of a usual shape sits: numbers, hex, ids with
+//     digits, UUIDs, IPv4/IPv6/MAC, host:port, paths, URLs, times, dates,
+//     key=value values, sizes with their unit, placeholders such as the
+//     redactor's <email>. The literal structure around a value stays
+//     ("(uid=<*>)"), words with one final digit ("ssh2", "eth0") stay words.
+//   - Online mining as in Drain (He et al., ICWS 2017): a tree keyed by token
+//     count and the first Depth tokens leads to a few clusters; a message
+//     joins the most similar one if it shares SimThreshold of its literal
+//     positions (tokens that both carry a variable count half), else it
+//     starts a cluster. The default threshold is strict, so that messages
+//     differing in one meaningful word ("VM Paused" / "VM Resumed") stay apart.
+//   - Refine (refine.go): clusters whose templates are equal but at one
+//     position that holds many distinct words (RefineMinValues), or holds
+//     variables, are merged: the position is a variable (the column idea of
+//     Brain, Yu et al., TSC 2023). It runs as the log grows and before
+//     Clusters returns; merged ids stay valid and lead to the cluster they
+//     joined (Canonical).
+//   - SignatureID hashes the normalised template (runs of <*> are one
+//     variable), so clusters of different token counts whose templates
+//     normalise alike share a signature: count per SignatureID (Signatures).
+//
+// Bounds: MaxClusters live clusters; past it a message that fits no cluster
+// is forced into the most similar cluster of its tree leaf (its template
+// generalises), or, when the leaf is empty, into an overflow cluster for its
+// token count whose template is all <*>. Forcing rather than evicting keeps
+// every id ever returned valid and its counts exact, at the price of coarser
+// templates once the bound is reached; records of merged clusters are a few
+// words each and capped at 4×MaxClusters. Each tree node has at most
+// MaxChildren children; further tokens share the node's <*> child.
 package drain
 
 import (
@@ -24,16 +56,17 @@ type Cluster struct {
 
 // Config tunes a Miner. The zero value means the defaults.
 type Config struct {
-	// MaxClusters bounds memory; past it, new shapes share an overflow cluster.
+	// MaxClusters bounds the live clusters (memory); past it, messages are
+	// forced into the nearest cluster or an overflow cluster (package doc).
 	MaxClusters int
-	// MaxChildren bounds the children of a prefix-tree node (Drain's
-	// max_children); tokens past it are routed to the node's <*> child.
+	// MaxChildren bounds the children of a prefix-tree node, its <*> child
+	// included (Drain's max_children); further tokens go to the <*> child.
 	MaxChildren int
 	// Depth is the number of leading tokens that key the prefix tree below
 	// the token-count layer.
 	Depth int
 	// SimThreshold is the share of literal positions a message must share
-	// with a cluster's template to join it.
+	// with a cluster's template to join it online.
 	SimThreshold float64
 	// RefineMinValues is how many distinct words one position of otherwise
 	// equal templates must hold for Refine to call it a variable; negative

@@ -339,3 +339,21 @@ func FuzzMiner(f *testing.F) {
 		}
 	})
 }
+
+func TestSignaturesJoinLengths(t *testing.T) {
+	m := New(Config{})
+	m.Add("conn 1 close, 0 bytes sent")
+	m.Add("conn 2 close, 1143 bytes (1.11 KB) sent")
+	m.Add("conn 3 close, 12 bytes sent")
+	m.Add("disk full")
+	sigs := m.Signatures()
+	if len(sigs) != 2 {
+		t.Fatalf("%d signatures: %+v", len(sigs), sigs)
+	}
+	if sigs[0].Size != 3 || len(sigs[0].Clusters) != 2 || sigs[0].Template != "conn <*> close, <*> sent" {
+		t.Errorf("first signature %+v", sigs[0])
+	}
+	if sigs[0].ID != SignatureID(sigs[0].Template) {
+		t.Errorf("id %s is not SignatureID(%q)", sigs[0].ID, sigs[0].Template)
+	}
+}

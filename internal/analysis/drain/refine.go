@@ -241,3 +241,32 @@ func (m *Miner) union(a, b ClusterID) {
 	}
 	m.live--
 }
+
+// Signature is one event as the engine reports it: every cluster whose
+// template normalises to Template, and their messages.
+type Signature struct {
+	ID       string // SignatureID(Template)
+	Template string // NormalizeTemplate of the clusters' templates
+	Size     int
+	Clusters []ClusterID
+}
+
+// Signatures groups the canonical clusters by SignatureID, largest first
+// (ties by id, so the order is the same in every run).
+func (m *Miner) Signatures() []Signature {
+	idx := map[string]int{}
+	var out []Signature
+	for _, c := range m.Clusters() {
+		norm := NormalizeTemplate(c.Template)
+		i, ok := idx[norm]
+		if !ok {
+			i = len(out)
+			idx[norm] = i
+			out = append(out, Signature{ID: SignatureID(norm), Template: norm})
+		}
+		out[i].Size += c.Size
+		out[i].Clusters = append(out[i].Clusters, c.ID)
+	}
+	slices.SortStableFunc(out, func(a, b Signature) int { return b.Size - a.Size })
+	return out
+}
