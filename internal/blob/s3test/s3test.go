@@ -51,6 +51,9 @@ type Server struct {
 // Binary returns the path of versitygw, or "" when it is not installed.
 func Binary() string {
 	if p := os.Getenv("RCA_VERSITYGW"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return ""
+		}
 		return p
 	}
 	if p, err := exec.LookPath("versitygw"); err == nil {
