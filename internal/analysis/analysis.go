@@ -185,6 +185,11 @@ func (a *Analyzer) Add(ctx context.Context, src Source, r io.Reader) error {
 	a.progress("reading", src.Name, 0, true)
 	rd := logparse.NewReader(r, src.Name, a.opts.Parse)
 	n := 0
+	// One Record for the whole file: observe takes its address (the Line
+	// callback may keep it for the call), which would move a per-line
+	// variable to the heap.
+	var rec logparse.Record
+	var err error
 	for {
 		if n&1023 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -195,7 +200,7 @@ func (a *Analyzer) Add(ctx context.Context, src Source, r io.Reader) error {
 			}
 		}
 		n++
-		rec, err := rd.Next()
+		rec, err = rd.Next()
 		if err == io.EOF {
 			break
 		}

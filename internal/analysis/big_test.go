@@ -292,3 +292,25 @@ func BenchmarkLoghub(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAnalyzeFile is the whole pipeline on the file named by
+// RCA_BENCH_FILE (for profiles on real logs).
+func BenchmarkAnalyzeFile(b *testing.B) {
+	name := os.Getenv("RCA_BENCH_FILE")
+	if name == "" {
+		b.Skip("set RCA_BENCH_FILE")
+	}
+	st, err := os.Stat(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(st.Size())
+	b.ReportAllocs()
+	for b.Loop() {
+		_, err := analysis.Analyze(context.Background(), []analysis.Source{{Name: filepath.Base(name), Size: st.Size(),
+			Open: func() (io.ReadCloser, error) { return os.Open(name) }}}, analysis.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
