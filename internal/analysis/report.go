@@ -172,7 +172,7 @@ type Signature struct {
 type Burst struct {
 	Onset      *time.Time `json:"onset,omitempty"`
 	OnsetIndex int64      `json:"onset_record,omitempty"` // on the order axis
-	RateBefore float64    `json:"rate_before"` // per RateUnit
+	RateBefore float64    `json:"rate_before"`            // per RateUnit
 	RateAfter  float64    `json:"rate_after"`
 	RateUnit   string     `json:"rate_unit"` // second, minute, hour, day; "1,000 records" on the order axis
 }
