@@ -314,3 +314,74 @@ func BenchmarkAnalyzeFile(b *testing.B) {
 		}
 	}
 }
+
+// wordsLog is a log whose lines are nearly all different templates (words,
+// not numbers): the worst case for per-signature memory.
+type wordsLog struct {
+	lines, i int
+	seed     uint64
+	buf      []byte
+	off      int
+}
+
+func (w *wordsLog) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if w.off == len(w.buf) {
+			if w.i == w.lines {
+				if n == 0 {
+					return 0, io.EOF
+				}
+				return n, nil
+			}
+			w.i++
+			b := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC).Add(time.Duration(w.i)*time.Millisecond).AppendFormat(w.buf[:0], time.RFC3339Nano)
+			b = append(b, " level=info msg=\""...)
+			for k := 0; k < 6; k++ {
+				w.seed ^= w.seed << 13
+				w.seed ^= w.seed >> 7
+				w.seed ^= w.seed << 17
+				v := w.seed
+				for c := 0; c < 5; c++ {
+					b = append(b, byte('a'+v%26))
+					v /= 26
+				}
+				b = append(b, ' ')
+			}
+			b = append(b, "done\"\n"...)
+			w.buf, w.off = b, 0
+		}
+		c := copy(p[n:], w.buf[w.off:])
+		w.off += c
+		n += c
+	}
+	return n, nil
+}
+
+// Tens of thousands of templates: the heap stays bounded (the miner caps its
+// clusters; the engine keeps one example per signature past 5,000).
+func TestManySignaturesBoundedMemory(t *testing.T) {
+	// 8,000 distinct templates: the miner's cluster search is what takes
+	// the time here, so the test stays at a size CI affords.
+	lines := 8000
+	if raceEnabled || testing.Short() {
+		lines = 3000
+	}
+	var r *analysis.Report
+	var err error
+	peak := heapPeak(func() {
+		r, err = analysis.Analyze(context.Background(), []analysis.Source{{Name: "words.log",
+			Open: func() (io.ReadCloser, error) { return io.NopCloser(&wordsLog{lines: lines, seed: 7}), nil }}},
+			analysis.Options{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d lines, %d signatures, heap in use peak %d MB", lines, r.Metrics.Signatures, peak>>20)
+	if peak > 2*heapBound {
+		t.Errorf("heap in use peaked at %d MB with %d signatures", peak>>20, r.Metrics.Signatures)
+	}
+	if len(r.Signatures) > 500+10 {
+		t.Errorf("%d signatures listed, want at most 500 and the causes'", len(r.Signatures))
+	}
+}

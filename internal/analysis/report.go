@@ -252,7 +252,7 @@ func (a *Analyzer) Report(ctx context.Context) (*Report, error) {
 	}
 	a.fillSignatures(r, sigs, causes, ax)
 	r.Timeline = a.timeline(ax)
-	r.Severity = severity(r, causes)
+	r.Severity = severity(r, causes, ax)
 	a.classify(r, causes)
 	r.Summary = summary(r, causes, ax)
 	r.LLM = LLM{Provider: "none", Summary: r.Summary}
@@ -549,7 +549,7 @@ func (a *Analyzer) reasons(c *sig, ax *axis) []string {
 	if len(c.symptoms) > 0 {
 		lead := c.symptoms[0]
 		s := fmt.Sprintf("starts a cascade: %s rising within %s after it (%s in %s), led by %s (%s ×%s, %s)",
-			plural(int64(len(c.symptoms)), "signature"), fmtSpan(ax.window, ax.ordinal),
+			plural(int64(c.nSymptoms), "signature"), fmtSpan(ax.window, ax.ordinal),
 			plural(c.symptomCount, "line"), plural(int64(c.symptomFiles), "file"),
 			quote(lead.template, 60), lead.st.maxLevel, fmtInt(lead.st.count),
 			later(lead.onset-c.first.pos, ax.ordinal))
@@ -692,29 +692,16 @@ func fmtSpan(d int64, ordinal bool) string {
 }
 
 // severity comes from parsed levels and the shape of the incident.
-func severity(r *Report, causes []*sig) string {
+func severity(r *Report, causes []*sig, ax *axis) string {
 	cascadeErrors := 0
 	files := 0
 	if len(causes) > 0 {
-		for _, s := range causes[0].symptoms {
-			if s.st.maxLevel >= logparse.LevelError {
-				cascadeErrors++
-			}
-		}
+		cascadeErrors = causes[0].symptomErrors
 		files = causes[0].symptomFiles
 	}
 	// An error that comes back episode after episode (a crash loop) is
 	// more than an isolated error.
-	recurring := false
-	if len(causes) > 0 && causes[0].st.maxLevel >= logparse.LevelError && causes[0].buckets != nil {
-		n := 0
-		for i, c := range causes[0].buckets {
-			if c > 0 && (i == 0 || causes[0].buckets[i-1] == 0) {
-				n++
-			}
-		}
-		recurring = n >= 3
-	}
+	recurring := len(causes) > 0 && causes[0].st.maxLevel >= logparse.LevelError && ax.episodes(causes[0]) >= 3
 	bursting := false
 	for _, c := range causes {
 		if c.burst && c.st.maxLevel >= logparse.LevelError {
