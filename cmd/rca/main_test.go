@@ -1,7 +1,9 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -165,5 +167,63 @@ func TestStructured(t *testing.T) {
 	}
 	if rep, err := os.ReadFile(filepath.Join(dir, "report.txt")); err != nil || !strings.Contains(string(rep), "OutOfMemoryError") {
 		t.Errorf("-o report: %v", err)
+	}
+}
+
+// An archive is read member by member (as the upload path unpacks it), and a
+// binary file found in a folder is skipped with a note.
+func TestArchiveAndBinary(t *testing.T) {
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for _, name := range []string{"app.log", "db.log", "gateway-access.log"} {
+		b, err := os.ReadFile(filepath.Join(corpus, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: "logs/" + name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(b)
+	}
+	tw.Close()
+	gz.Close()
+	if err := os.WriteFile(filepath.Join(dir, "incident.tar.gz"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "core.bin"), []byte("\x7fELF\x00\x00\x01\x02binary"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runRCA(t, "", "analyze", "--format", "json", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, "skipping") || !strings.Contains(errs, "core.bin") {
+		t.Errorf("the binary file was not skipped with a note: %q", errs)
+	}
+	var r struct {
+		Files []struct {
+			Filename string `json:"filename"`
+		} `json:"files"`
+		Causes []struct {
+			Evidence []struct {
+				File string `json:"file"`
+				Line int    `json:"line"`
+			} `json:"evidence"`
+		} `json:"causes"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Files) != 3 || !strings.HasSuffix(r.Files[0].Filename, "incident.tar.gz/logs/app.log") {
+		t.Fatalf("files %+v", r.Files)
+	}
+	if len(r.Causes) == 0 || !strings.HasSuffix(r.Causes[0].Evidence[0].File, "incident.tar.gz/logs/app.log") {
+		t.Errorf("causes %+v", r.Causes)
+	}
+	// A binary named on the command line is an error, not a silent skip.
+	if code, _, errs := runRCA(t, "", "analyze", filepath.Join(dir, "core.bin")); code != 1 {
+		t.Errorf("binary file: exit %d (%s)", code, errs)
 	}
 }
