@@ -304,7 +304,7 @@ func (a *Analyzer) observe(f *fileState, rec *logparse.Record) {
 	k.file, k.line = int32(f.idx), int32(rec.Line)
 	var ts time.Time
 	switch {
-	case !rec.Time.IsZero():
+	case !rec.Time.IsZero() && plausible(rec.Time):
 		ts = rec.Time
 		f.lastTime, f.hasTime = rec.Time.UnixNano(), true
 		k.pos = f.lastTime
@@ -418,6 +418,14 @@ func (a *Analyzer) observe(f *fileState, rec *logparse.Record) {
 		f.firstErr = fe
 	}
 	f.ring.push(k, ts, rec, lvl)
+}
+
+// plausible says whether t can be placed on the time axis: nanoseconds
+// since 1970 in an int64 reach 1678–2262; a year outside 1900–2200 is a
+// misread number, and the record is placed by order instead.
+func plausible(t time.Time) bool {
+	y := t.Year()
+	return y >= 1900 && y <= 2200
 }
 
 func (a *Analyzer) remapAll(rm *remap, ord bool) {
