@@ -341,6 +341,8 @@ func TestEncodings(t *testing.T) {
 		"utf-8 bom": append([]byte{0xEF, 0xBB, 0xBF}, text...),
 		"utf-16le":  utf16Bytes(text, false),
 		"utf-16be":  utf16Bytes(text, true),
+		// as some tools redirecting Windows output write it
+		"utf-16le without bom": utf16Bytes(text, false)[2:],
 		"latin-1": []byte("2016-09-28 04:30:30, Info                  CBS    D\xe9marrage termin\xe9\r\n" +
 			"2016-09-28 04:30:31, Error                 CSI    \xe9chec\r\n"),
 	}
