@@ -428,6 +428,21 @@ func parseLevelFirst(s string, p *parsed) bool {
 		tok, next = s[1:j], j+1
 	} else {
 		tok, next = token(s, 0)
+		if k := strings.IndexByte(tok, ':'); k > 0 && k < len(tok)-1 {
+			// Python's basicConfig: "ERROR:root:message"
+			lv, ok := isLevelWord(tok[:k])
+			if !ok || !isUpperWord(tok[:k]) {
+				return false
+			}
+			p.level = lv
+			rest := k + 1
+			if c := strings.IndexByte(s[rest:], ':'); c > 0 && looksName(s[rest:rest+c]) && strings.IndexByte(s[rest:rest+c], ' ') < 0 {
+				p.comp = s[rest : rest+c]
+				rest += c + 1
+			}
+			p.suffix(s, rest)
+			return true
+		}
 		if !(isUpperWord(tok) || strings.HasSuffix(tok, ":")) {
 			return false
 		}

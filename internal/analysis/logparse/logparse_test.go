@@ -3,6 +3,7 @@ package logparse
 import (
 	"bytes"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +170,11 @@ func TestFormats(t *testing.T) {
 				{level: LevelWarn, msg: "low memory", time: "-"},
 				{level: LevelWarn, msg: "disk at 91 %"},
 				{level: LevelUnknown, msg: "request finished with error code 5"},
+			}},
+		{"python's basicConfig", "ERROR:root:connection lost\nWARNING:urllib3.connectionpool:Retrying (2 left)\n",
+			[]want{
+				{level: LevelError, comp: "root", msg: "connection lost", time: "-"},
+				{level: LevelWarn, comp: "urllib3.connectionpool", msg: "Retrying (2 left)"},
 			}},
 		{"error words in a file without headers", "Error handling is described below\nuser saw an error page\n",
 			[]want{
@@ -482,4 +488,65 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("records cover %d lines, the input has %d", total, want)
 		}
 	})
+}
+
+// endless generates n bytes of log: ordinary lines, a 5 MB line, and a
+// trace of 100,000 frames, without holding them.
+type endless struct {
+	n, done int
+	buf     []byte
+	i       int
+}
+
+func (e *endless) Read(p []byte) (int, error) {
+	if e.done >= e.n {
+		return 0, io.EOF
+	}
+	if len(e.buf) == 0 {
+		switch e.i++; {
+		case e.i == 50:
+			e.buf = append([]byte("2024-03-01 12:00:00 INFO x.Y: "), bytes.Repeat([]byte("z"), 5<<20)...)
+			e.buf = append(e.buf, '\n')
+		case e.i >= 100 && e.i < 100100:
+			e.buf = []byte("\tat com.example.Frame.call(Frame.java:12)\n")
+		default:
+			e.buf = []byte("2024-03-01 12:00:00,123 ERROR [main] com.example.App: request 1234 failed after 15 ms\n")
+		}
+	}
+	n := copy(p, e.buf)
+	e.buf = e.buf[n:]
+	e.done += n
+	return n, nil
+}
+
+// TestMemoryBounded reads 300 MB with a 5 MB line and a 100,000-line trace
+// in it: the heap must stay within a few times the caps, not grow with the
+// input.
+func TestMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 300 MB")
+	}
+	rd := NewReader(&endless{n: 300 << 20}, "big.log", Options{})
+	var ms runtime.MemStats
+	peak := uint64(0)
+	records, lines := 0, 0
+	for {
+		rec, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		records++
+		lines += rec.Lines
+		if records%20000 == 0 || rec.Truncated || rec.Lines > 1 {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+		}
+	}
+	if peak > 64<<20 {
+		t.Fatalf("heap in use reached %d MB reading 300 MB", peak>>20)
+	}
+	t.Logf("%d records, %d lines, peak heap in use %d MB", records, lines, peak>>20)
 }
