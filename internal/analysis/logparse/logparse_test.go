@@ -90,6 +90,16 @@ func TestFormats(t *testing.T) {
 				{format: FormatSyslog3164, comp: "sshd(pam_unix)", msg: "authentication failure; uid=0", time: "2023-06-14T15:16:01Z"},
 				{comp: "kernel", msg: "[12.5] Out of memory: Killed process 42", time: "2023-06-04T03:04:05Z"},
 			}},
+		{"syslog: the program's own level opening its message", "Dec 10 09:32:20 LabSZ sshd[24680]: error: Received disconnect from 1.2.3.4: 3\n" +
+			"Dec 10 09:32:21 host app[1]: WARNING: disk 91 % full\n" +
+			"Dec 10 09:32:22 host app[1]: Error getting the list\n" +
+			"Dec 10 09:32:23 host app[1]: retry after error: timeout\n",
+			[]want{
+				{level: LevelError, comp: "sshd", msg: "error: Received disconnect from 1.2.3.4: 3"},
+				{level: LevelWarn, msg: "WARNING: disk 91 % full"},
+				{level: LevelUnknown, msg: "Error getting the list"},
+				{level: LevelUnknown, msg: "retry after error: timeout"},
+			}},
 		{"syslog with RFC 3339 stamps", "2024-03-01T12:00:00.123456+01:00 web-1 nginx[77]: worker exited\n",
 			[]want{{format: FormatSyslog3164, comp: "nginx", msg: "worker exited", time: "2024-03-01T11:00:00.123456Z", zoned: true}}},
 		{"syslog 5424", `<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Appl]ication"] An application event` + "\n" +
