@@ -245,6 +245,14 @@ func parseHeader(s string, p *parsed) bool {
 	if len(s) < 8 {
 		return false
 	}
+	if s[1] == ',' && s[2] == ' ' && s[3] == '[' {
+		return parseRubyLogger(s, p)
+	}
+	if isDigit(s[0]) {
+		if ok, done := parseRedis(s, p); done {
+			return ok
+		}
+	}
 	i := 0
 	bracketed := false
 	st, end, ok := stamp{}, 0, false
@@ -468,4 +476,68 @@ func isUpperWord(s string) bool {
 		}
 	}
 	return true
+}
+
+// parseRubyLogger reads Ruby's Logger: "E, [2024-03-01T12:00:00.123456
+// #1234] ERROR -- app: message".
+func parseRubyLogger(s string, p *parsed) bool {
+	st, end, ok := parseISO(s, 4)
+	if !ok {
+		return false
+	}
+	k := strings.IndexByte(s[end:], ']')
+	if k < 0 {
+		return false
+	}
+	i := skipSpaces(s, end+k+1)
+	tok, next := token(s, i)
+	lv, ok := ParseLevel(tok)
+	if !ok {
+		if tok != "ANY" && tok != "UNKNOWN" {
+			return false
+		}
+		lv = LevelUnknown
+	}
+	p.st, p.hasStamp, p.level = st, true, lv
+	i = skipSpaces(s, next)
+	if strings.HasPrefix(s[i:], "-- ") {
+		i += 3
+		if c := strings.Index(s[i:], ": "); c >= 0 {
+			if c > 0 && strings.IndexByte(s[i:i+c], ' ') < 0 {
+				p.comp = s[i : i+c]
+			}
+			i += c + 2
+		}
+	}
+	p.suffix(s, i)
+	return true
+}
+
+// parseRedis reads Redis's "1234:M 01 Mar 2024 12:00:00.123 * message", whose
+// level is one character: . debug, - verbose, * notice, # warning. done is
+// false when the line does not start like one.
+func parseRedis(s string, p *parsed) (ok, done bool) {
+	c := strings.IndexByte(s, ':')
+	if c < 1 || c > 10 || c+3 >= len(s) || !allDigits(s[:c]) || s[c+2] != ' ' || strings.IndexByte("XCSM", s[c+1]) < 0 {
+		return false, false
+	}
+	st, end, ok := parseDayMonth(s, c+3)
+	if !ok || end+3 > len(s) || s[end] != ' ' || s[end+2] != ' ' {
+		return false, false
+	}
+	switch s[end+1] {
+	case '.':
+		p.level = LevelDebug
+	case '-':
+		p.level = LevelTrace
+	case '*':
+		p.level = LevelNotice
+	case '#':
+		p.level = LevelWarn
+	default:
+		return false, false
+	}
+	p.st, p.hasStamp, p.comp = st, true, "redis"
+	p.suffix(s, end+3)
+	return true, true
 }

@@ -186,6 +186,18 @@ func TestFormats(t *testing.T) {
 				{level: LevelError, comp: "root", msg: "connection lost", time: "-"},
 				{level: LevelWarn, comp: "urllib3.connectionpool", msg: "Retrying (2 left)"},
 			}},
+		{"ruby logger", "E, [2024-03-01T12:00:00.123456 #1234] ERROR -- app: boom\nI, [2024-03-01T12:00:01.000000 #1234]  INFO -- : started\n",
+			[]want{
+				{format: FormatHeader, level: LevelError, comp: "app", msg: "boom", time: "2024-03-01T12:00:00.123456Z"},
+				{level: LevelInfo, msg: "started"},
+			}},
+		{"redis", "1234:M 01 Mar 2024 12:00:00.123 * Ready to accept connections\n1234:M 01 Mar 2024 12:00:01.000 # Out of memory\n",
+			[]want{
+				{format: FormatHeader, level: LevelNotice, comp: "redis", msg: "Ready to accept connections", time: "2024-03-01T12:00:00.123Z"},
+				{level: LevelWarn, msg: "Out of memory"},
+			}},
+		{"docker json with a header inside", `{"log":"2024-03-01 12:00:00,123 ERROR [main] com.example.App: boom\n","stream":"stderr","time":"2024-03-01T12:00:00.123456789Z"}` + "\n",
+			[]want{{format: FormatJSON, level: LevelError, comp: "com.example.App", msg: "boom", time: "2024-03-01T12:00:00.123456789Z", zoned: true}}},
 		{"error words in a file without headers", "Error handling is described below\nuser saw an error page\n",
 			[]want{
 				{format: FormatPlain, level: LevelUnknown, msg: "Error handling is described below", time: "-"},

@@ -109,6 +109,17 @@ func parseJSON(s string, p *parsed) bool {
 	}
 	if !js.got[2].set && !js.got[4].set {
 		p.suffix(s, 0) // no message field: the whole object is the message
+	} else if !js.got[0].set && len(p.msg) > 8 {
+		// Docker's {"log":"2024-... ERROR x\n","stream":...}: the message
+		// has a header of its own, with the level.
+		inner := strings.TrimRight(p.msg, "\r\n")
+		q := parsed{msgOff: -1}
+		if parseHeader(inner, &q) && q.level != LevelUnknown {
+			p.level, p.msg = q.level, q.msg
+			if p.comp == "" {
+				p.comp = q.comp
+			}
+		}
 	}
 	return true
 }
