@@ -572,3 +572,25 @@ func TestMemoryBounded(t *testing.T) {
 	}
 	t.Logf("%d records, %d lines, peak heap in use %d MB", records, lines, peak>>20)
 }
+
+// TestPathologicalLines: lines built to make a parser work hard are read in
+// well under a second each (a generous bound: this is no benchmark).
+func TestPathologicalLines(t *testing.T) {
+	const n = 1 << 20
+	for name, line := range map[string]string{
+		"deep json":     strings.Repeat(`{"a":`, n/5),
+		"brackets":      "2024-03-01 12:00:00 " + strings.Repeat("[", n),
+		"colons":        strings.Repeat(":", n),
+		"digits":        strings.Repeat("2024-03-01 ", n/11),
+		"quotes in csv": "Level,Date and Time,Source,Event ID,Task Category\n" + strings.Repeat(`"`, n),
+		"xml":           "<Event xmlns='x'>" + strings.Repeat("<Data>", n/6),
+	} {
+		start := time.Now()
+		for i := 0; i < 3; i++ {
+			readAll(t, line+"\n"+line+"\n", Options{})
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%s: %v for three reads of two 1 MB lines", name, d)
+		}
+	}
+}

@@ -146,6 +146,9 @@ func epochAny(v string, micro bool) (time.Time, bool) {
 
 func (js *jsonScan) object(i, depth int) (int, bool) {
 	s := js.s
+	if depth > 64 {
+		return 0, false // deeper than any log line: not ours to parse
+	}
 	i++ // '{'
 	for {
 		i = skipWS(s, i)

@@ -3,6 +3,7 @@ package redact
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func mustNew(t testing.TB, cfg Config) *Redactor {
@@ -177,4 +178,33 @@ func FuzzRedact(f *testing.F) {
 			t.Fatalf("not idempotent:\n in    %q\n once  %q\n twice %q", s, once, twice)
 		}
 	})
+}
+
+// TestPathological: text built to make a detector work hard is redacted in
+// well under a second (a generous bound: this is no benchmark).
+func TestPathological(t *testing.T) {
+	const n = 1 << 20
+	r := mustNew(t, Config{Enabled: true, IPs: true, Hostnames: true})
+	for name, s := range map[string]string{
+		"at signs":     strings.Repeat("a@", n/2),
+		"emails":       strings.Repeat("bob@example.com ", n/16),
+		"pairs":        strings.Repeat("password=", n/9),
+		"schemes":      strings.Repeat("http://u:p", n/10),
+		"bearers":      strings.Repeat("Bearer ", n/7),
+		"digits":       strings.Repeat("4111 ", n/5),
+		"colons":       strings.Repeat("1:", n/2),
+		"dots":         strings.Repeat("1.", n/2),
+		"pem":          strings.Repeat("-----BEGIN RSA PRIVATE KEY-----", n/31),
+		"hostnames":    strings.Repeat("a.example.com ", n/14),
+		"key prefixes": strings.Repeat("AKIA", n/4),
+	} {
+		start := time.Now()
+		out := r.String(s, nil)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: %v for 1 MB", name, d)
+		}
+		if again := r.String(out, nil); again != out {
+			t.Errorf("%s: not idempotent", name)
+		}
+	}
 }
