@@ -416,6 +416,12 @@ func TestLongLines(t *testing.T) {
 	if rd.Offset() != int64(6+3_000_002+4) {
 		t.Fatalf("offset %d", rd.Offset())
 	}
+	// A line of exactly the cap, ending in CRLF, is whole.
+	exact := strings.Repeat("c", 1<<20)
+	recs, _ = readAll(t, exact+"\r\nnext\r\n", Options{})
+	if len(recs) != 2 || recs[0].Truncated || recs[0].Text != exact || recs[1].Text != "next" {
+		t.Fatalf("a line of exactly 1 MiB: %d records, truncated %v, %d bytes", len(recs), recs[0].Truncated, len(recs[0].Text))
+	}
 }
 
 func TestNoTimestampsEmptyAndCRLF(t *testing.T) {

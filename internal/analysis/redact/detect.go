@@ -423,9 +423,7 @@ func secretPair(s string, sep int) (int, int, bool) {
 	for k > 0 && s[k-1] == ' ' && sep-k < 2 {
 		k--
 	}
-	quoted := false
-	if k > 0 && (s[k-1] == '"' || s[k-1] == '\'') {
-		quoted = true
+	if k > 0 && (s[k-1] == '"' || s[k-1] == '\'') { // "password": "..."
 		k--
 	}
 	e := k
@@ -435,7 +433,6 @@ func secretPair(s string, sep int) (int, int, bool) {
 	if k == e || (k > 0 && isAlnum(s[k-1])) {
 		return 0, 0, false
 	}
-	_ = quoted
 	if !secretKey(s[k:e]) {
 		return 0, 0, false
 	}
