@@ -360,10 +360,12 @@ func (r *Reader) begin(view string, consumed int, trunc bool) {
 	if len(head) > 0 && (head[0] == ' ' || head[0] == '\t') {
 		pd.indented = true
 	}
-	switch pd.format {
-	case FormatWindowsCSV:
-		pd.quote = strings.Count(head, `"`)%2 == 1
-	case FormatWindowsXML:
+	switch {
+	case r.format == FormatWindowsCSV && strings.Count(head, `"`)%2 == 1:
+		// A quoted field goes on over the next lines: the record is parsed
+		// whole when it ends.
+		pd.quote, pd.format = true, FormatWindowsCSV
+	case pd.format == FormatWindowsXML:
 		pd.xml = !strings.Contains(head, "</Event>")
 	}
 	if pd.format == FormatPlain {
@@ -417,29 +419,31 @@ func (r *Reader) emit() Record {
 	r.read += pd.consumed
 	text := pd.head
 	p := &pd.p
-	if len(r.cont) > 0 {
+	multi := len(r.cont) > 0
+	if multi {
 		var b strings.Builder
 		b.Grow(len(pd.head) + len(r.cont))
 		b.WriteString(pd.head)
 		b.Write(r.cont)
 		text = b.String()
 		r.cont = r.cont[:0]
-		switch pd.format {
-		case FormatWindowsCSV, FormatWindowsXML:
-			// Their fields span lines: parse the whole record.
-			var q parsed
-			q.msgOff = -1
-			if parseWith(r, pd.format, text, &q) {
-				q.resolveTime(r)
-				*p = q
-			}
-		default:
-			if p.msgOff >= 0 {
-				p.msg = text[p.msgOff:]
-			} else {
-				p.msg += text[len(pd.head):]
-			}
+	}
+	switch {
+	case (pd.format == FormatWindowsCSV || pd.format == FormatWindowsXML) && (multi || pd.quote || pd.xml):
+		// Their fields span lines: parse the whole record (also one left
+		// open at the end of the file).
+		var q parsed
+		q.msgOff = -1
+		if parseWith(r, pd.format, text, &q) {
+			q.resolveTime(r)
+			*p = q
+		} else {
+			*p = parsed{msgOff: 0, msg: text}
 		}
+	case multi && p.msgOff >= 0:
+		p.msg = text[p.msgOff:]
+	case multi:
+		p.msg += text[len(pd.head):]
 	}
 	if cap(r.cont) > 1<<20 {
 		r.cont = nil

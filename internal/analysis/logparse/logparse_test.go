@@ -242,6 +242,31 @@ func TestWindowsExports(t *testing.T) {
 		t.Errorf("the record after a two-line one starts on line %d, want 5", recs[3].Line)
 	}
 
+	ps := "#TYPE System.Diagnostics.Eventing.Reader.EventLogRecord\r\n" +
+		`"Message","Id","LevelDisplayName","ProviderName","TimeCreated"` + "\r\n" +
+		`"The service entered` + "\r\n" + `the stopped state.","7036","Information","Service Control Manager","9/28/2016 4:30:30 PM"` + "\r\n" +
+		`"Disk failure","7","Error","Disk","9/28/2016 4:31:00 PM"` + "\r\n"
+	recs, rd = readAll(t, ps, Options{})
+	if rd.Format() != FormatWindowsCSV || len(recs) != 4 {
+		t.Fatalf("PowerShell csv: format %s, %d records", rd.Format(), len(recs))
+	}
+	check(t, "ps 1", recs[2], want{level: LevelInfo, comp: "Service Control Manager", msg: "The service entered\nthe stopped state.", time: "2016-09-28T16:30:30Z", lines: 2})
+	check(t, "ps 2", recs[3], want{level: LevelError, comp: "Disk", msg: "Disk failure"})
+
+	open := "Level,Date and Time,Source,Event ID,Task Category\n" + `Error,9/28/2016 4:31:00 AM,Disk,7,None,"cut short`
+	recs, _ = readAll(t, open, Options{})
+	if len(recs) != 2 || recs[1].Message == "" || recs[1].Lines != 1 {
+		t.Fatalf("a record left open at the end: %+v", recs)
+	}
+
+	de := "Ebene,Datum und Uhrzeit,Quelle,Ereignis-ID,Aufgabenkategorie\r\n" +
+		"Fehler,28.09.2016 04:31:00,Disk,7,Keine,Am Gerät wurde ein fehlerhafter Block gefunden.\r\n"
+	recs, rd = readAll(t, de, Options{})
+	if rd.Format() != FormatWindowsCSV || len(recs) != 2 {
+		t.Fatalf("German csv: format %s, %d records", rd.Format(), len(recs))
+	}
+	check(t, "de", recs[1], want{level: LevelError, comp: "Disk", msg: "Am Gerät wurde ein fehlerhafter Block gefunden.", time: "2016-09-28T04:31:00Z"})
+
 	xml := `<?xml version="1.0" encoding="UTF-8"?>` + "\n<Events>\n" +
 		`<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Service Control Manager'/><EventID Qualifiers='16384'>7036</EventID><Level>4</Level><TimeCreated SystemTime='2016-09-28T04:30:30.123456700Z'/></System><EventData><Data Name='param1'>Windows Update</Data><Data Name='param2'>running</Data></EventData></Event>` + "\n" +
 		"<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>\n <System>\n  <Provider Name='Disk'/>\n  <EventID>7</EventID>\n  <Level>2</Level>\n" +
