@@ -28,6 +28,11 @@ func parseWith(r *Reader, f Format, s string, p *parsed) bool {
 		return r.csv.parse(s, p)
 	case FormatWindowsXML:
 		return parseEventXML(s, p)
+	case FormatW3C:
+		if r == nil {
+			return false
+		}
+		return r.w3c.parse(s, p)
 	case FormatKlog:
 		return parseKlog(s, p)
 	case FormatPostgres:
@@ -51,7 +56,15 @@ var detectOrder = [...]Format{
 }
 
 // detect picks the format that parses most of the file's first lines.
-func detect(lines [][]byte) (Format, *csvLayout) {
+func detect(lines [][]byte) (Format, *csvLayout, *w3cLayout) {
+	for _, l := range lines {
+		if len(l) > 0 && l[0] != '#' {
+			break
+		}
+		if lay := w3cFields(string(l)); lay != nil {
+			return FormatW3C, nil, lay
+		}
+	}
 	var sample []string
 	for _, l := range lines {
 		// Frames and continuation lines say nothing of the format.
@@ -60,14 +73,14 @@ func detect(lines [][]byte) (Format, *csvLayout) {
 		}
 	}
 	if len(sample) == 0 {
-		return FormatPlain, nil
+		return FormatPlain, nil, nil
 	}
 	first := sample[0]
 	if strings.HasPrefix(first, "#TYPE") && len(sample) > 1 {
 		first = sample[1] // PowerShell's Export-Csv: the header comes second
 	}
 	if lay := csvHeader(first); lay != nil {
-		return FormatWindowsCSV, lay
+		return FormatWindowsCSV, lay, nil
 	}
 	best, bestN := FormatPlain, 0
 	var p parsed
@@ -80,7 +93,7 @@ func detect(lines [][]byte) (Format, *csvLayout) {
 			}
 		}
 		if f == FormatWindowsXML && n > 0 {
-			return f, nil
+			return f, nil, nil
 		}
 		if n > bestN {
 			best, bestN = f, n
@@ -88,9 +101,9 @@ func detect(lines [][]byte) (Format, *csvLayout) {
 	}
 	// A format that fits only a stray line of many is not the file's format.
 	if bestN*5 < len(sample) {
-		return FormatPlain, nil
+		return FormatPlain, nil, nil
 	}
-	return best, nil
+	return best, nil, nil
 }
 
 // traceMarker reports lines that only ever continue a record: the frames

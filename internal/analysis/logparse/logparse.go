@@ -66,6 +66,7 @@ const (
 	FormatHeader      Format = "header"     // date, time, pid, level, component: Java, Python, Loghub shapes
 	FormatRAS         Format = "ras"        // label, epoch, date, node ... (BGL, Thunderbird)
 	FormatNodeEvent   Format = "node-event" // id node component state epoch flag message (HPC)
+	FormatW3C         Format = "w3c"        // W3C extended logs (IIS) with a #Fields: directive
 )
 
 // Record is one log record: usually one physical line, several when a stack
@@ -134,6 +135,7 @@ type Reader struct {
 
 	format  Format
 	csv     *csvLayout
+	w3c     *w3cLayout
 	physLn  int   // physical lines read
 	read    int64 // bytes of the records returned
 	bom     int64
@@ -219,7 +221,7 @@ func (r *Reader) start() {
 	r.br = bufio.NewReaderSize(dec, headSize)
 	r.lr = newLineReader(r.br, r.opts.MaxLineBytes)
 	peek, err := r.br.Peek(headSize)
-	r.format, r.csv = detect(splitHead(peek, err != nil, 64))
+	r.format, r.csv, r.w3c = detect(splitHead(peek, err != nil, 64))
 }
 
 // Next returns the next record, or io.EOF after the last.
@@ -296,6 +298,12 @@ func (r *Reader) joins(line string) bool {
 	}
 	if len(line) == 0 {
 		return pd.goTrace || pd.pyTrace
+	}
+	if r.format == FormatW3C && line[0] == '#' {
+		if lay := w3cFields(line); lay != nil {
+			r.w3c = lay // a server restarted with other fields
+		}
+		return false // directives stand alone
 	}
 	if c := line[0]; (c == ' ' || c == '\t') && !pd.indented {
 		return true

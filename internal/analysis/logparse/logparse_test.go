@@ -198,6 +198,17 @@ func TestFormats(t *testing.T) {
 			}},
 		{"docker json with a header inside", `{"log":"2024-03-01 12:00:00,123 ERROR [main] com.example.App: boom\n","stream":"stderr","time":"2024-03-01T12:00:00.123456789Z"}` + "\n",
 			[]want{{format: FormatJSON, level: LevelError, comp: "com.example.App", msg: "boom", time: "2024-03-01T12:00:00.123456789Z", zoned: true}}},
+		{"iis w3c", "#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n" +
+			"#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) sc-status sc-substatus sc-win32-status time-taken\n" +
+			"2024-03-01 12:00:00 10.0.0.1 GET /index.html - 443 - 1.2.3.4 Mozilla/5.0 500 0 0 15\n" +
+			"#Software: Microsoft Internet Information Services 10.0\n" +
+			"2024-03-01 12:00:01 10.0.0.1 GET /missing - 443 - 1.2.3.4 Mozilla/5.0 404 0 2 1\n",
+			[]want{
+				{format: FormatPlain}, {format: FormatPlain}, {format: FormatPlain},
+				{format: FormatW3C, level: LevelError, msg: "10.0.0.1 GET /index.html - 443 - 1.2.3.4 Mozilla/5.0 500 0 0 15", time: "2024-03-01T12:00:00Z", zoned: true},
+				{format: FormatPlain, lines: 1},
+				{format: FormatW3C, level: LevelWarn},
+			}},
 		{"error words in a file without headers", "Error handling is described below\nuser saw an error page\n",
 			[]want{
 				{format: FormatPlain, level: LevelUnknown, msg: "Error handling is described below", time: "-"},
@@ -506,6 +517,7 @@ func FuzzReader(f *testing.F) {
 		"Level,Date and Time,Source,Event ID,Task Category\nError,9/28/2016 4:31:00 AM,Disk,7,None,\"a\nb\"\n",
 		"<Event xmlns='x'><System>\n", "panic: x\n\ngoroutine 1 [running]:\n", "\xff\xfea\x00\n\x00",
 		"Traceback (most recent call last):\n  File\nE: x\n", "2024-03-01 12:00:00.123 UTC [1] DETAIL:  x\n",
+		"#Fields: date time sc-status\n2024-03-01 12:00:00 500\n#Fields: time\n12:00:00\n",
 	} {
 		f.Add([]byte(s))
 	}
