@@ -618,7 +618,10 @@ func card(s string, i int) (int, bool) {
 			j++
 			continue
 		}
-		if (c == ' ' || c == '-') && j+1 < len(s) && isDigit(s[j+1]) && (sep == 0 || sep == c) && g < 4 && groups[g] >= 4 {
+		// A separator only after a group of 4 (or Amex's second group of 6):
+		// a longer run is a number of its own, whatever follows.
+		if (c == ' ' || c == '-') && j+1 < len(s) && isDigit(s[j+1]) && (sep == 0 || sep == c) && g < 4 &&
+			(groups[g] == 4 || (g == 1 && groups[g] == 6)) {
 			sep = c
 			g++
 			j++
@@ -715,12 +718,13 @@ func (f *finder) findIPs(s string) {
 		end := i + len(cand)
 		dots := strings.Count(cand, ".")
 		colons := strings.Count(cand, ":")
+		v4 := cand
+		if k := strings.IndexByte(cand, ':'); k >= 0 {
+			v4 = cand[:k] // a port (or anything) after the address
+		}
 		switch {
-		case dots >= 3 && (colons == 0 || strings.IndexByte(cand, ':') > strings.LastIndexByte(cand, '.')):
-			if k := strings.IndexByte(cand, ':'); k >= 0 {
-				cand = cand[:k] // a port after the address
-				end = i + k
-			}
+		case strings.Count(v4, ".") == 3 && (colons == 0 || len(v4) < len(cand)) && !strings.Contains(v4, ".."):
+			cand, end = v4, i+len(v4)
 			if end < len(s) && (isAlnum(s[end]) || s[end] == '_') {
 				break
 			}
