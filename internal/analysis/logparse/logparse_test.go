@@ -118,6 +118,12 @@ func TestFormats(t *testing.T) {
 				{level: LevelError, msg: "boom", time: "2024-03-01T10:00:00Z", zoned: true},
 				{level: LevelInfo, msg: "user error shown", time: "2024-03-01T10:00:00.25Z", zoned: true},
 			}},
+		{"journald json", `{"__CURSOR":"s=1","__REALTIME_TIMESTAMP":"1709287200123456","__MONOTONIC_TIMESTAMP":"1","PRIORITY":"3","_HOSTNAME":"web-1","SYSLOG_IDENTIFIER":"sshd","MESSAGE":"error: kex_exchange_identification: Connection closed"}` + "\n" +
+			`{"timestamp":"2024-03-01T10:00:00.5Z","severityText":"WARN","body":"queue is filling","resource":{"service.name":"api"}}` + "\n",
+			[]want{
+				{format: FormatJSON, level: LevelError, comp: "sshd", msg: "error: kex_exchange_identification: Connection closed", time: "2024-03-01T10:00:00.123456Z", zoned: true},
+				{level: LevelWarn, msg: "queue is filling", time: "2024-03-01T10:00:00.5Z", zoned: true},
+			}},
 		{"logfmt", `time=2024-03-01T12:00:00Z level=warn msg="disk almost full" component=storage free=2%` + "\n" +
 			`ts=2024-03-01T12:00:01Z lvl=error caller=main.go:12 msg=crashed` + "\n",
 			[]want{

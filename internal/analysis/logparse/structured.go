@@ -28,7 +28,7 @@ func fieldKind(key string) byte {
 	case "level", "lvl", "severity", "loglevel", "log_level", "levelname", "level_name", "log.level",
 		"severitytext", "severity_text", "@l", "priority":
 		return 'l'
-	case "msg", "message", "@message", "@m", "@mt", "log", "event", "text":
+	case "msg", "message", "@message", "@m", "@mt", "log", "event", "text", "body":
 		return 'm'
 	case "time", "timestamp", "ts", "@timestamp", "@t", "datetime", "date", "t", "$date",
 		"__realtime_timestamp", "time_local", "eventtime", "timegenerated", "timecreated":
