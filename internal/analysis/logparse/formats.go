@@ -359,7 +359,7 @@ func parseHeader(s string, p *parsed) bool {
 			continue
 		}
 		if p.level == LevelUnknown {
-			if lv, ok := isLevelWord(tok); ok {
+			if lv, ok := isLevelWord(tok); ok && levelShaped(s, tok, next) {
 				p.level = lv
 				i = next
 				continue
@@ -553,4 +553,17 @@ func parseRedis(s string, p *parsed) (ok, done bool) {
 	p.st, p.hasStamp, p.comp = st, true, "redis"
 	p.suffix(s, end+3)
 	return true, true
+}
+
+// levelShaped tells a level token from a word that opens the message: in
+// capitals ("ERROR"), with a colon ("error:"), or followed by a header's
+// delimiter (padding, " [", " - ", " |": "Info      CBS"). "Error
+// connecting to db" after a timestamp is a sentence.
+func levelShaped(s, tok string, next int) bool {
+	if isUpperWord(tok) || strings.HasSuffix(tok, ":") {
+		return true
+	}
+	rest := s[next:]
+	return rest == "" || strings.HasPrefix(rest, "  ") || strings.HasPrefix(rest, " [") ||
+		strings.HasPrefix(rest, " - ") || strings.HasPrefix(rest, " | ") || strings.HasPrefix(rest, "\t")
 }

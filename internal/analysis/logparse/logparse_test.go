@@ -222,10 +222,14 @@ func TestFormats(t *testing.T) {
 			}},
 		{"a line without a header continues the record above", "2024-03-01 12:00:00 ERROR app.db: query failed:\nSELECT *\nFROM users\n",
 			[]want{{level: LevelError, comp: "app.db", msg: "query failed:\nSELECT *\nFROM users", lines: 3}}},
-		{"error inside a message is no level", "2024-03-01 12:00:00 INFO retrying after error: timeout\n2024-03-01 12:00:00 request error\n",
+		{"error inside a message is no level", "2024-03-01 12:00:00 INFO retrying after error: timeout\n2024-03-01 12:00:00 request error\n" +
+			"2024-03-01 12:00:01 Error connecting to db\n2024-03-01 12:00:02 error: disk full\n2024-03-01 12:00:03 Warning   disk 91 %\n",
 			[]want{
 				{level: LevelInfo, msg: "retrying after error: timeout"},
 				{level: LevelUnknown, msg: "request error"},
+				{level: LevelUnknown, msg: "Error connecting to db"},
+				{level: LevelError, msg: "disk full"},
+				{level: LevelWarn, msg: "disk 91 %"},
 			}},
 	}
 	for _, c := range cases {
