@@ -344,6 +344,18 @@ func TestStackTraces(t *testing.T) {
 		t.Fatalf("bare python: %+v", recs)
 	}
 
+	dotnet := "2024-03-01 12:00:00.123 +01:00 [ERR] Request failed\n" +
+		"System.InvalidOperationException: Sequence contains no elements\n" +
+		"   at System.Linq.ThrowHelper.ThrowNoElementsException()\n" +
+		"   at Shop.Api.Orders.Get(Int32 id) in C:\\src\\Orders.cs:line 42\n" +
+		"   --- End of inner exception stack trace ---\n" +
+		"2024-03-01 12:00:01.000 +01:00 [INF] Next request\n"
+	recs, _ = readAll(t, dotnet, Options{})
+	if len(recs) != 2 || recs[0].Lines != 5 || recs[0].Level != LevelError || recs[1].Level != LevelInfo {
+		t.Fatalf(".NET: %+v", recs)
+	}
+	check(t, ".NET", recs[0], want{level: LevelError, time: "2024-03-01T11:00:00.123Z", zoned: true})
+
 	gopanic := "listening on :8080\n" +
 		"panic: runtime error: invalid memory address or nil pointer dereference\n" +
 		"[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x4a2b3c]\n" +

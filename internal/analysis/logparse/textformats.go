@@ -48,8 +48,11 @@ func parseSyslog3164(s string, p *parsed) bool {
 	}
 	p.st, p.hasStamp = st, true
 	host, j := token(s, end+1)
-	if host == "" || strings.HasSuffix(host, ":") {
+	if host == "" || strings.HasSuffix(host, ":") || host[0] == '[' || host[0] == '-' || host[0] == '|' {
 		return false
+	}
+	if _, ok := isLevelWord(host); ok && isUpperWord(host) {
+		return false // "2024-... +01:00 ERROR ...": a level, not a host
 	}
 	return syslogTag(s, skipSpaces(s, j), p)
 }

@@ -137,6 +137,14 @@ func zone(s string, i int) (int, int, bool) {
 			off = -off
 		}
 		return off, j, true
+	case c == ' ' && i+6 <= len(s) && (s[i+1] == '+' || s[i+1] == '-') && isDigit(s[i+2]):
+		// Serilog and .NET: "12:00:00.123 +01:00"; only ±hh:mm or ±hhmm
+		// after a space, then a space or the end.
+		off, j, ok := zone(s, i+1)
+		if !ok || j-(i+1) < 5 || (j < len(s) && s[j] != ' ') {
+			return 0, i, false
+		}
+		return off, j, true
 	case c == ' ' && i+4 <= len(s):
 		j := i + 1
 		k := j
