@@ -11,7 +11,22 @@
 // then to plain text. In a file whose lines have headers, a line without one
 // continues the record before it (as Filebeat's multiline "negate" rule does);
 // in any file, indented lines, "Caused by:", Python tracebacks and Go
-// goroutine dumps continue the record they follow.
+// goroutine dumps continue the record they follow. What is joined into one
+// record is capped (Options.MaxRecordLines, MaxRecordBytes); a longer trace
+// goes on in the next record.
+//
+// Formats: syslog (RFC 3164, also with RFC 3339 stamps, and RFC 5424), JSON
+// lines (level, message, time, logger by their common names, nested too;
+// journald, Docker, pino/bunyan numbers, ECS), logfmt, Apache/nginx access
+// and error logs, W3C extended (IIS), Windows Event Viewer and PowerShell CSV
+// and <Event> XML, klog, PostgreSQL, the Loghub-style headers (date, time,
+// pid, level, [thread], component: Java, Python, Android, Spring Boot, Ruby,
+// Redis...), and a fallback that takes a timestamp and a level near the
+// start. A level comes from the header's level field or token only, never
+// from a word inside the message.
+//
+// Known limit: an XML export with several <Event> elements on one physical
+// line yields one record for that line (the first event's fields).
 package logparse
 
 import (
