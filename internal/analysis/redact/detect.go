@@ -714,7 +714,7 @@ func (f *finder) findIPs(s string) {
 		for j < len(s) && (isHex(s[j]) || s[j] == ':' || s[j] == '.') && j-i < 45 {
 			j++
 		}
-		cand := strings.TrimRight(s[i:j], ".:")
+		cand := trimRight2(s[i:j], '.', ':')
 		end := i + len(cand)
 		dots := strings.Count(cand, ".")
 		colons := strings.Count(cand, ":")
@@ -797,7 +797,7 @@ func (f *finder) findHostnames(s string) {
 			}
 			j++
 		}
-		name := strings.TrimRight(s[i:j], ".-")
+		name := trimRight2(s[i:j], '.', '-')
 		next := i + len(name)
 		if dots == 0 || (next < len(s) && (s[next] == '_' || s[next] == '(')) {
 			i = j
@@ -870,4 +870,13 @@ func cardStart(s string, i int) bool {
 		}
 	}
 	return true
+}
+
+// trimRight2 is strings.TrimRight with a two-byte cutset, without building
+// the set on every call.
+func trimRight2(s string, a, b byte) string {
+	for len(s) > 0 && (s[len(s)-1] == a || s[len(s)-1] == b) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
