@@ -18,8 +18,8 @@ func benchLines(n, dirtyEvery int) ([]string, int) {
 	clean := []string{
 		"2024-03-01 12:00:%02d,%03d INFO [worker-%d] org.example.db.Pool: Connection %d established to 10.0.%d.%d:5432 in %d ms",
 		"2024-03-01T12:00:%02d.%03dZ level=warn msg=\"slow query\" duration=%dms rows=%d request_id=%08x",
-		"081109 2036%02d %d INFO dfs.DataNode$PacketResponder: PacketResponder %d for block blk_-%d terminating",
-		"Jun 14 15:16:%02d combo sshd(pam_unix)[%d]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=218.188.%d.%d",
+		"240301 2036%02d %d INFO store.Replica$Writer: writer %d for block blk_-%d closed",
+		"Jun 14 15:16:%02d gateway login(pam_unix)[%d]: authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.%d.%d",
 		"{\"time\":\"2024-03-01T12:00:%02d.%03dZ\",\"level\":\"error\",\"msg\":\"upstream timeout\",\"status\":%d,\"latency_ms\":%d}",
 	}
 	dirty := []string{
