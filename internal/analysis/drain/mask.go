@@ -390,13 +390,15 @@ func versionedWord(s string) bool {
 }
 
 // isDateWord: weekday and month abbreviations, parts of timestamps.
+// Booleans and nulls are values too ("ret:false", "ws=null", "opt-in: False").
 func isDateWord(t string) bool {
-	if len(t) != 3 {
+	if len(t) < 3 || len(t) > 5 {
 		return false
 	}
 	switch t {
 	case "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
-		"Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec":
+		"Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+		"true", "false", "True", "False", "TRUE", "FALSE", "null", "NULL", "nil", "None":
 		return true
 	}
 	return false
