@@ -357,3 +357,33 @@ func TestSignaturesJoinLengths(t *testing.T) {
 		t.Errorf("id %s is not SignatureID(%q)", sigs[0].ID, sigs[0].Template)
 	}
 }
+
+func TestSharedValuesAcrossEvents(t *testing.T) {
+	// four users: too few for one event alone to call "user X" a variable,
+	// but the same four fill two events, so they are values
+	m := New(Config{})
+	var opened, closed []ClusterID
+	for _, u := range []string{"news", "test", "root", "cyrus"} {
+		opened = append(opened, m.Add("session opened for user "+u+" by cron"))
+		closed = append(closed, m.Add("session closed for user "+u+" by cron"))
+	}
+	// four states of one event stay constants
+	var states []ClusterID
+	for _, s := range []string{"Paused", "Resumed", "Started", "Stopped"} {
+		states = append(states, m.Add("instance 42 VM "+s+" (Lifecycle Event)"))
+	}
+	m.Refine()
+	for i := range opened {
+		if m.Canonical(opened[i]) != m.Canonical(opened[0]) || m.Canonical(closed[i]) != m.Canonical(closed[0]) {
+			t.Errorf("users not merged: %q / %q", m.Template(opened[i]), m.Template(closed[i]))
+		}
+	}
+	if m.Canonical(opened[0]) == m.Canonical(closed[0]) {
+		t.Errorf("opened and closed merged: %q", m.Template(opened[0]))
+	}
+	for i := 1; i < len(states); i++ {
+		if m.Canonical(states[i]) == m.Canonical(states[0]) {
+			t.Errorf("states merged: %q", m.Template(states[i]))
+		}
+	}
+}

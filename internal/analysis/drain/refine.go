@@ -7,7 +7,7 @@ import (
 
 // refineMinRest is how many literal tokens must remain beside the position
 // Refine turns into a variable.
-const refineMinRest = 2
+const refineMinRest = 3
 
 // Refinement: a second pass over the cluster templates (never over lines:
 // the miner holds clusters, not messages). Online mining uses a strict
@@ -138,6 +138,7 @@ func (m *Miner) refineOnce() bool {
 		return int(a.id - b.id)
 	})
 	live := m.refLive[:0]
+	var pending []pendingGroup
 	for i := 0; i < len(ents); {
 		j := i + 1
 		for j < len(ents) && ents[j].key == ents[i].key {
@@ -174,11 +175,84 @@ func (m *Miner) refineOnce() bool {
 					m.union(live[0], id)
 				}
 				changed = true
+			} else if literals >= 2 && literals == len(live) {
+				pending = append(pending, pendingGroup{pos: pos, ids: slices.Clone(live)})
 			}
 		}
 		i = j
 	}
 	m.refEnts, m.refPre, m.refSuf, m.refLive = ents, pre, suf, live
+	if m.mergeSharedValues(pending) {
+		changed = true
+	}
+	return changed
+}
+
+// sharedMinValues is how many words two positions must share to be one
+// variable: two could be a pair of states (Yes/No) that two events both
+// report; three or more is a set of things (users, hosts).
+const sharedMinValues = 3
+
+type pendingGroup struct {
+	pos int
+	ids []ClusterID
+}
+
+// mergeSharedValues: a position with too few words to be called a variable
+// by their number still is one when the same words fill a position of
+// another event too ("session opened for user cyrus" and "session closed
+// for user cyrus": users, not states; "VM Paused / Resumed / Stopped" occur
+// in one event only). Groups sharing sharedMinValues words are merged.
+func (m *Miner) mergeSharedValues(groups []pendingGroup) bool {
+	if len(groups) < 2 {
+		return false
+	}
+	byValue := map[string][]int{}
+	for gi := range groups {
+		g := &groups[gi]
+		// members merged since the group was seen are gone
+		g.ids = slices.DeleteFunc(g.ids, func(id ClusterID) bool { return m.clusters[id].parent != id })
+		for _, id := range g.ids {
+			v := m.clusters[id].tokens[g.pos]
+			byValue[v] = append(byValue[v], gi)
+		}
+	}
+	marked := make([]bool, len(groups))
+	shared := map[int]int{}
+	for gi, g := range groups {
+		clear(shared)
+		for _, id := range g.ids {
+			for _, h := range byValue[m.clusters[id].tokens[g.pos]] {
+				if h == gi {
+					continue
+				}
+				shared[h]++
+				if shared[h] >= sharedMinValues {
+					marked[gi], marked[h] = true, true
+				}
+			}
+		}
+	}
+	changed := false
+	for gi, g := range groups {
+		if !marked[gi] {
+			continue
+		}
+		var live []ClusterID
+		for _, id := range g.ids {
+			if m.clusters[id].parent != id {
+				continue
+			}
+			if len(live) > 0 && !equalExcept(m.clusters[live[0]].tokens, m.clusters[id].tokens, g.pos) {
+				continue
+			}
+			live = append(live, id)
+		}
+		for _, id := range live[min(1, len(live)):] {
+			m.union(live[0], id)
+			changed = true
+		}
+	}
 	return changed
 }
 
