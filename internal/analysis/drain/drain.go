@@ -313,11 +313,80 @@ func (m *Miner) fits(c *cluster) bool {
 		return false
 	}
 	for i, t := range c.tokens {
-		if t != wildcard && t != string(m.masked(i)) {
+		if !tokenMatch(t, m.masked(i)) {
 			return false
 		}
 	}
 	return true
+}
+
+// tokenMatch: template token t stands for masked message token mt: equal,
+// <*>, or a pattern such as "(<*>)" that mt fits ("(dsl-<*>)").
+func tokenMatch(t string, mt []byte) bool {
+	if t == wildcard || t == string(mt) {
+		return true
+	}
+	if !strings.Contains(t, wildcard) {
+		return false
+	}
+	return globMatch(t, string(mt))
+}
+
+// globMatch: <*> in pattern matches any run of bytes (also none).
+func globMatch(pattern, s string) bool {
+	i := strings.Index(pattern, wildcard)
+	if i < 0 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, pattern[:i]) {
+		return false
+	}
+	s = s[i:]
+	pattern = pattern[i+len(wildcard):]
+	for {
+		j := strings.Index(pattern, wildcard)
+		if j < 0 {
+			return strings.HasSuffix(s, pattern)
+		}
+		piece := pattern[:j]
+		k := strings.Index(s, piece)
+		if k < 0 {
+			return false
+		}
+		s = s[k+len(piece):]
+		pattern = pattern[j+len(wildcard):]
+	}
+}
+
+// generalize is the template token for two different tokens: their common
+// literal prefix and suffix around one <*> ("(<*>)" for "(<*>)" and
+// "(dsl-<*>)"), or <*>.
+func generalize(a, b string) string {
+	p := 0
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
+	}
+	// do not cut a <*> in two
+	for p > 0 && (a[p-1] == '<' || a[p-1] == '*') {
+		p--
+	}
+	sfx := 0
+	for sfx < len(a)-p && sfx < len(b)-p && a[len(a)-1-sfx] == b[len(b)-1-sfx] {
+		sfx++
+	}
+	for sfx > 0 && (a[len(a)-sfx] == '>' || a[len(a)-sfx] == '*') {
+		sfx--
+	}
+	if p == 0 && sfx == 0 {
+		return wildcard
+	}
+	pre, suf := a[:p], a[len(a)-sfx:]
+	pre = strings.TrimSuffix(pre, wildcard)
+	suf = strings.TrimPrefix(suf, wildcard)
+	if pre == "" && suf == "" {
+		return wildcard
+	}
+	return pre + wildcard + suf
 }
 
 // Add files message into a cluster and returns its id. The cluster's template
@@ -463,7 +532,11 @@ func (m *Miner) sim(c *cluster) (float64, int) {
 		if t == string(mt) {
 			eq += 2
 		} else if k != kLiteral && strings.Contains(t, wildcard) {
-			eq++
+			if globMatch(t, string(mt)) {
+				eq += 2 // "(<*>)" covers "(dsl-<*>)"
+			} else {
+				eq++
+			}
 		}
 	}
 	if denom == 0 {
@@ -477,8 +550,8 @@ func (m *Miner) merge(id ClusterID) {
 	c := &m.clusters[id]
 	c.size++
 	for i, t := range c.tokens {
-		if t != wildcard && t != string(m.masked(i)) {
-			c.tokens[i] = wildcard
+		if mt := m.masked(i); !tokenMatch(t, mt) {
+			c.tokens[i] = generalize(t, string(mt))
 		}
 	}
 }

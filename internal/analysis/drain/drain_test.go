@@ -27,7 +27,16 @@ func TestMaskToken(t *testing.T) {
 		{"eth0", "eth0"},
 		{"u0", "<*>"},
 		{"cn304", "<*>"},
-		{"node-148", "<*>"},
+		{"node-148", "node-<*>"}, // the word before a numbered value stays
+		{"jetty-6.1.26", "jetty-<*>"},
+		{"Slf4jLogger", "Slf4jLogger"},
+		{"r24=0x0", "r24=<*>"}, // keys are names, even with digits
+		{"instruction......0", "instruction......<*>"},
+		{"msra-sa-41:9000", "<*>"},
+		{"msra-sa-41/10.190.173.170:8030", "<*>"},
+		{"Floor:240", "Floor:<*>"}, // a key, not a host
+		{"true", "<*>"},
+		{"ws=null,", "ws=<*>,"},
 		// numbers, hex, ids
 		{"42", "<*>"},
 		{"-17", "<*>"},

@@ -259,7 +259,7 @@ func hostPort(c string) bool {
 	if c[0] == '/' {
 		i, slash = 1, true
 	}
-	dots, digitsOnly := 0, true
+	dots, dashes, digits, digitsOnly := 0, 0, 0, true
 	hs := i
 	for i < len(c) && c[i] != ':' {
 		ch := c[i]
@@ -268,20 +268,31 @@ func hostPort(c string) bool {
 		case ch == '.':
 			dots++
 		case cl&cDigit != 0:
+			digits++
+		case ch == '/' && !slash && i > hs && dots+dashes+digits > 0:
+			// "host-1/10.0.0.1:8030": Java's hostname/address form
+			return i+1 < len(c) && class[c[i+1]]&cDigit != 0 && hostPort(c[i:])
 		case cl&cAlpha != 0 || ch == '-' || ch == '_':
 			digitsOnly = false
+			if ch == '-' {
+				dashes++
+			}
 		default:
 			return false
 		}
 		i++
 	}
-	if i == hs || dots == 0 || c[i-1] == '.' {
+	if i == hs || c[i-1] == '.' || c[i-1] == '-' {
 		return false
 	}
 	if i == len(c) {
 		return slash && digitsOnly && dots == 3
 	}
-	// port
+	// a port; a name without dots needs a dash or a digit to be a host
+	// ("msra-sa-41:9000"), not a key ("Floor:240")
+	if dots == 0 && (digitsOnly || dashes+digits == 0) {
+		return false
+	}
 	i++
 	if i == len(c) || len(c)-i > 5 {
 		return false
@@ -333,23 +344,60 @@ func maskSegments(dst []byte, c string) ([]byte, bool) {
 			i++
 			continue
 		}
+		if ch == '.' && i+1 < n && c[i+1] == '.' {
+			// a run of dots is a separator: "instruction......0"
+			j := i
+			for j < n && c[j] == '.' {
+				j++
+			}
+			dst = append(dst, c[i:j]...)
+			i = j
+			afterEq = false
+			continue
+		}
 		j := i
 		var cl uint8
-		for j < n && class[c[j]]&cDelim == 0 {
+		for j < n && class[c[j]]&cDelim == 0 && !(c[j] == '.' && j+1 < n && c[j+1] == '.') {
 			cl |= class[c[j]]
 			j++
 		}
 		seg := c[i:j]
-		if cl&cDigit != 0 && !versionedWord(seg) || (afterEq && j > i) || isDateWord(seg) {
+		switch {
+		case j < n && c[j] == '=' && cl&cAlpha != 0:
+			// a key ("r24=") names the value, it is not one
+			dst = append(dst, seg...)
+		case cl&cDigit != 0 && !versionedWord(seg) || (afterEq && j > i) || isDateWord(seg):
+			if p := wordPrefix(seg); p > 0 && !afterEq {
+				// "node-148", "jetty-6.1.26", "BP-1088...": the word stays
+				dst = append(dst, seg[:p]...)
+			}
 			dst = append(dst, wildcard...)
 			changed = true
-		} else {
+		default:
 			dst = append(dst, seg...)
 		}
 		afterEq = false
 		i = j
 	}
 	return dst, changed
+}
+
+// wordPrefix is the length of "word-" at the start of seg when a value with
+// a digit follows: letters only (at least two), then '-'.
+func wordPrefix(seg string) int {
+	i := 0
+	for i < len(seg) && class[seg[i]]&cAlpha != 0 {
+		i++
+	}
+	if i < 2 || i+1 >= len(seg) || seg[i] != '-' {
+		return 0
+	}
+	for j := i + 1; j < len(seg); j++ {
+		if class[seg[j]]&cDigit != 0 {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // kvValueEnd is where the value that starts at c[i] (just after '=') ends.
@@ -374,19 +422,23 @@ func kvValueEnd(c string, i int) int {
 	return j
 }
 
-// versionedWord: letters and one final digit ("ssh2", "SOCKS5", "eth0",
-// "IPv4", "tty2") name a thing, not a value.
+// versionedWord: letters and one digit ("ssh2", "SOCKS5", "eth0", "IPv4",
+// "Slf4jLogger") name a thing, not a value.
 func versionedWord(s string) bool {
 	n := len(s)
-	if n < 3 || class[s[n-1]]&cDigit == 0 {
+	if n < 3 || class[s[0]]&cAlpha == 0 {
 		return false
 	}
-	for i := 0; i < n-1; i++ {
-		if class[s[i]]&cAlpha == 0 {
+	digits := 0
+	for i := 1; i < n; i++ {
+		switch cl := class[s[i]]; {
+		case cl&cDigit != 0:
+			digits++
+		case cl&cAlpha == 0:
 			return false
 		}
 	}
-	return true
+	return digits == 1
 }
 
 // isDateWord: weekday and month abbreviations, parts of timestamps.

@@ -117,11 +117,13 @@ func (m *Miner) refineOnce() bool {
 		}
 		for p, t := range toks {
 			// the rest of the template must still say what the event is
-			rest := lit
+			// (two words beside a position that holds variables in every
+			// template: merging those only joins shapes of one value)
+			rest, need := lit, refineMinRest-1
 			if !strings.Contains(t, wildcard) {
-				rest--
+				rest, need = lit-1, refineMinRest
 			}
-			if rest < refineMinRest || 2*rest < n {
+			if rest < need {
 				continue
 			}
 			k := (pre[p]*31+suf[p+1])*1099511628211 ^ uint64(n)<<32 ^ uint64(p)
@@ -170,7 +172,20 @@ func (m *Miner) refineOnce() bool {
 					literals++
 				}
 			}
-			if len(live) >= 2 && (literals >= m.cfg.RefineMinValues || whole || literals == 0) {
+			// many words make a variable only where most of the template
+			// is still literal ("user X logged in", not "X Y Z at W")
+			mostlyLiteral := false
+			if len(live) > 0 {
+				toks := m.clusters[live[0]].tokens
+				rest := 0
+				for q, t := range toks {
+					if q != pos && !strings.Contains(t, wildcard) {
+						rest++
+					}
+				}
+				mostlyLiteral = 2*rest >= len(toks)
+			}
+			if len(live) >= 2 && ((literals >= m.cfg.RefineMinValues || whole) && mostlyLiteral || literals == 0) {
 				for _, id := range live[1:] {
 					m.union(live[0], id)
 				}
@@ -286,8 +301,12 @@ func (m *Miner) union(a, b ClusterID) {
 	}
 	ca, cb := &m.clusters[a], &m.clusters[b]
 	for i, t := range ca.tokens {
-		if t != wildcard && t != cb.tokens[i] {
-			ca.tokens[i] = wildcard
+		if u := cb.tokens[i]; t != u && !tokenMatch(t, []byte(u)) {
+			if tokenMatch(u, []byte(t)) {
+				ca.tokens[i] = u
+			} else {
+				ca.tokens[i] = generalize(t, u)
+			}
 		}
 	}
 	ca.size += cb.size
