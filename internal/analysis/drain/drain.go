@@ -121,6 +121,7 @@ type Miner struct {
 	refEnts        []refEnt
 	refPre, refSuf []uint64
 	refLive        []ClusterID
+	refLens        map[int]bool // token counts merged in this round
 }
 
 const cacheMax = 1 << 16

@@ -45,11 +45,17 @@ func (m *Miner) Refine() {
 		return
 	}
 	m.dirty = false
+	// the first round looks at every cluster; later rounds only at the
+	// token counts where the round before merged something
+	var lens map[int]bool
 	for round := 0; round < 8; round++ {
-		if !m.refineOnce() {
+		m.refLens = map[int]bool{}
+		if !m.refineOnce(lens) {
 			break
 		}
+		lens = m.refLens
 	}
+	m.refLens = nil
 	m.lastRefine = len(m.clusters)
 }
 
@@ -65,12 +71,12 @@ func hashStr(h uint64, s string) uint64 {
 
 const fnvOffset = 14695981039346656037
 
-func (m *Miner) refineOnce() bool {
+func (m *Miner) refineOnce(lens map[int]bool) bool {
 	changed := false
 	var roots []ClusterID
 	for i := range m.clusters {
 		c := &m.clusters[i]
-		if c.parent == ClusterID(i) && c.overflow == 0 && len(c.tokens) > 0 {
+		if c.parent == ClusterID(i) && c.overflow == 0 && len(c.tokens) > 0 && (lens == nil || lens[len(c.tokens)]) {
 			roots = append(roots, ClusterID(i))
 		}
 	}
@@ -311,6 +317,9 @@ func (m *Miner) union(a, b ClusterID) {
 	}
 	ca.size += cb.size
 	cb.parent = a
+	if m.refLens != nil {
+		m.refLens[len(ca.tokens)] = true
+	}
 	cb.tokens = nil
 	if l := cb.leaf; l != nil {
 		for i, id := range l.clusters {
