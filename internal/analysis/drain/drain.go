@@ -174,11 +174,14 @@ func (m *Miner) tokenize(msg string) {
 			break
 		}
 		j := i
+		var all uint8 // the byte classes of the token, for maskClassed
 		for j < n {
 			if c := msg[j]; c < 0x80 {
-				if class[c]&cSpace != 0 {
+				cl := class[c]
+				if cl&cSpace != 0 {
 					break
 				}
+				all |= cl
 				j++
 			} else if sp, w := spaceAt(msg, j); !sp {
 				j += w
@@ -188,7 +191,7 @@ func (m *Miner) tokenize(msg string) {
 		}
 		ms := len(m.mbuf)
 		var k uint8
-		m.mbuf, k = maskToken(m.mbuf, msg[i:j])
+		m.mbuf, k = maskClassed(m.mbuf, msg[i:j], all)
 		m.toks = append(m.toks, mtok{s: int32(i), e: int32(j), ms: int32(ms), me: int32(len(m.mbuf)), kind: k})
 		m.quantity(msg)
 		i = j

@@ -69,11 +69,18 @@ func maskToken(dst []byte, t string) ([]byte, uint8) {
 	if n == 0 {
 		return dst, kLiteral
 	}
-	// Fast path: a plain word (letters, '-', '_', '.') has nothing to mask.
 	var all uint8
 	for i := 0; i < n; i++ {
 		all |= class[t[i]]
 	}
+	return maskClassed(dst, t, all)
+}
+
+// maskClassed is maskToken when the caller already has the OR of the byte
+// classes of t (the tokenizer computes it while it looks for the token's end).
+func maskClassed(dst []byte, t string, all uint8) ([]byte, uint8) {
+	n := len(t)
+	// Fast path: a plain word (letters, '-', '_', '.') has nothing to mask.
 	if all&(cDigit|cDelim) == 0 || n == 1 && all&cDigit == 0 {
 		if isDateWord(t) {
 			return append(dst, wildcard...), kVar
