@@ -86,6 +86,10 @@ type cluster struct {
 	tokens []string
 	size   int
 	parent ClusterID // itself for a canonical cluster; see Refine
+	// gen[i]: position i became a variable because literal words differed
+	// there (nil until one did); any word fits such a position, while a <*>
+	// that masking made (a number) does not take a word
+	gen []bool
 	leaf   *node
 	// overflow clusters (past MaxClusters) are all <*>, n tokens long
 	overflow int
@@ -366,9 +370,14 @@ func globMatch(pattern, s string) bool {
 // literal prefix and suffix around one <*> ("(<*>)" for "(<*>)" and
 // "(dsl-<*>)"), or <*>.
 func generalize(a, b string) string {
+	// the common part is cut at punctuation: "(<*>)" and "MININT-<*>", not
+	// "user<*>" from two user names
 	p := 0
 	for p < len(a) && p < len(b) && a[p] == b[p] {
 		p++
+	}
+	for p > 0 && class[a[p-1]]&(cAlpha|cDigit) != 0 {
+		p--
 	}
 	// do not cut a <*> in two
 	for p > 0 && (a[p-1] == '<' || a[p-1] == '*') {
@@ -377,6 +386,9 @@ func generalize(a, b string) string {
 	sfx := 0
 	for sfx < len(a)-p && sfx < len(b)-p && a[len(a)-1-sfx] == b[len(b)-1-sfx] {
 		sfx++
+	}
+	for sfx > 0 && class[a[len(a)-sfx]]&(cAlpha|cDigit) != 0 {
+		sfx--
 	}
 	for sfx > 0 && (a[len(a)-sfx] == '>' || a[len(a)-sfx] == '*') {
 		sfx--
@@ -527,7 +539,9 @@ func (m *Miner) sim(c *cluster) (float64, int) {
 				continue
 			}
 			denom += 2
-			if k == kPartial {
+			if c.gen != nil && c.gen[i] {
+				eq += 2 // a word where words already varied
+			} else if k == kPartial {
 				eq++
 			}
 			continue
@@ -556,8 +570,18 @@ func (m *Miner) merge(id ClusterID) {
 	for i, t := range c.tokens {
 		if mt := m.masked(i); !tokenMatch(t, mt) {
 			c.tokens[i] = generalize(t, string(mt))
+			if m.toks[i].kind == kLiteral || !strings.Contains(t, wildcard) {
+				c.markGen(i)
+			}
 		}
 	}
+}
+
+func (c *cluster) markGen(i int) {
+	if c.gen == nil {
+		c.gen = make([]bool, len(c.tokens))
+	}
+	c.gen[i] = true
 }
 
 // Template is the current template of cluster id.

@@ -396,3 +396,34 @@ func TestSharedValuesAcrossEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestHighCardinalityWordVariable(t *testing.T) {
+	// a user name of plain letters, 20,000 different ones: once Refine has
+	// called the position a variable, new names join that cluster instead
+	// of each opening one
+	m := New(Config{})
+	name := func(i int) string {
+		b := []byte("user")
+		for ; i > 0; i /= 26 {
+			b = append(b, byte('a'+i%26))
+		}
+		return string(b)
+	}
+	var first ClusterID
+	for i := 0; i < 20000; i++ {
+		id := m.Add("Invalid user " + name(i) + " from 10.0.0.1 port 22")
+		if i == 0 {
+			first = id
+		}
+	}
+	if got := len(m.clusters); got > 600 {
+		t.Errorf("%d cluster records for one event", got)
+	}
+	cl := m.Clusters()
+	if len(cl) != 1 || cl[0].Size != 20000 || m.Canonical(first) != cl[0].ID {
+		t.Errorf("clusters %+v", cl)
+	}
+	if got, want := m.Template(first), "Invalid user <*> from <*> port <*>"; got != want {
+		t.Errorf("template %q, want %q", got, want)
+	}
+}

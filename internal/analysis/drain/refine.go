@@ -307,7 +307,11 @@ func (m *Miner) union(a, b ClusterID) {
 	}
 	ca, cb := &m.clusters[a], &m.clusters[b]
 	for i, t := range ca.tokens {
-		if u := cb.tokens[i]; t != u && !tokenMatch(t, []byte(u)) {
+		u := cb.tokens[i]
+		if cb.gen != nil && cb.gen[i] || t != u && (!strings.Contains(t, wildcard) || !strings.Contains(u, wildcard)) {
+			ca.markGen(i)
+		}
+		if t != u && !tokenMatch(t, []byte(u)) {
 			if tokenMatch(u, []byte(t)) {
 				ca.tokens[i] = u
 			} else {
