@@ -89,8 +89,8 @@ type cluster struct {
 	// gen[i]: position i became a variable because literal words differed
 	// there (nil until one did); any word fits such a position, while a <*>
 	// that masking made (a number) does not take a word
-	gen []bool
-	leaf   *node
+	gen  []bool
+	leaf *node
 	// overflow clusters (past MaxClusters) are all <*>, n tokens long
 	overflow int
 }
