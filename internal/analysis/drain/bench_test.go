@@ -90,3 +90,29 @@ func BenchmarkBaselineFields(b *testing.B) {
 	}
 	_ = n
 }
+
+// BenchmarkMinerWordVariables: every message carries a user name never seen
+// before (letters only, so masking cannot tell it is a variable): each one
+// misses the cache and goes through the tree and the similarity.
+func BenchmarkMinerWordVariables(b *testing.B) {
+	const n = 4096
+	msgs := make([]string, n)
+	size := 0
+	for i := range msgs {
+		u := []byte("user")
+		for k := i + 1; k > 0; k /= 26 {
+			u = append(u, byte('a'+k%26))
+		}
+		msgs[i] = fmt.Sprintf("Failed password for invalid user %s from 10.%d.%d.%d port %d ssh2", u, i%256, i/256%256, i%7, 1024+i)
+		size += len(msgs[i]) + 1
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m := New(Config{})
+		for _, s := range msgs {
+			m.Add(s)
+		}
+	}
+}

@@ -98,6 +98,7 @@ type cluster struct {
 type node struct {
 	children map[string]*node
 	clusters []ClusterID
+	refineAt int // len(clusters) that calls refineLeaf; 0: leafRefineAt
 }
 
 type mtok struct {
@@ -498,6 +499,10 @@ func (m *Miner) add() ClusterID {
 	nd.clusters = append(nd.clusters, id)
 	m.dirty = true
 	m.live++
+	if len(nd.clusters) >= max(nd.refineAt, leafRefineAt) {
+		m.refineLeaf(nd)
+		id = m.find(id)
+	}
 	// Refine as the log goes, so a word variable (a user, a host) does not
 	// grow a leaf of one cluster per value that every message must scan:
 	// amortised, a pass each time the cluster count grew by half (at least 256).

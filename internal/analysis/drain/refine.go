@@ -25,14 +25,14 @@ const refineMinRest = 3
 const DefaultRefineMinValues = 5
 
 // maybeRefine refines when enough clusters appeared since the last pass
-// that Template stays cheap when called per message (amortised: a pass per
-// doubling of the cluster count, at least one per 32 new clusters).
+// that Template stays cheap when called per message: always below 256
+// clusters, else once the count grew by an eighth (amortised O(log n)
+// passes). Clusters always refines.
 func (m *Miner) maybeRefine() {
 	if !m.dirty {
 		return
 	}
-	n := len(m.clusters)
-	if n-m.lastRefine >= 32 || n-m.lastRefine >= m.lastRefine || n < 256 {
+	if n := len(m.clusters); n < 256 || n-m.lastRefine >= max(32, m.lastRefine/8) {
 		m.Refine()
 	}
 }
@@ -72,7 +72,6 @@ func hashStr(h uint64, s string) uint64 {
 const fnvOffset = 14695981039346656037
 
 func (m *Miner) refineOnce(lens map[int]bool) bool {
-	changed := false
 	var roots []ClusterID
 	for i := range m.clusters {
 		c := &m.clusters[i]
@@ -80,6 +79,33 @@ func (m *Miner) refineOnce(lens map[int]bool) bool {
 			roots = append(roots, ClusterID(i))
 		}
 	}
+	return m.refineSet(roots, true)
+}
+
+// refineLeaf refines the clusters of one tree leaf: a leaf that fills up
+// with one cluster per value of a word variable is merged before every
+// message has to compare itself with all of them. It doubles its limit each
+// time, so the cost stays linear.
+func (m *Miner) refineLeaf(nd *node) {
+	if m.cfg.RefineMinValues < 0 {
+		return
+	}
+	for round := 0; round < 4; round++ {
+		roots := slices.Clone(nd.clusters)
+		if !m.refineSet(roots, false) {
+			break
+		}
+	}
+	nd.refineAt = max(leafRefineAt, 2*len(nd.clusters))
+}
+
+// leafRefineAt is the number of clusters in a leaf that triggers refineLeaf.
+const leafRefineAt = 16
+
+// refineSet runs one round over the given canonical clusters; shared says
+// whether to look for words shared between events (a global question).
+func (m *Miner) refineSet(roots []ClusterID, shared bool) bool {
+	changed := false
 	// identical templates (same shape reached through different tree paths)
 	full := map[uint64]ClusterID{}
 	for _, id := range roots {
@@ -203,7 +229,7 @@ func (m *Miner) refineOnce(lens map[int]bool) bool {
 		i = j
 	}
 	m.refEnts, m.refPre, m.refSuf, m.refLive = ents, pre, suf, live
-	if m.mergeSharedValues(pending) {
+	if shared && m.mergeSharedValues(pending) {
 		changed = true
 	}
 	return changed
