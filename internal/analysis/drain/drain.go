@@ -127,6 +127,7 @@ type Miner struct {
 	refPre, refSuf []uint64
 	refLive        []ClusterID
 	refLens        map[int]bool // token counts merged in this round
+	refTh          []uint64
 }
 
 const cacheMax = 1 << 16

@@ -71,6 +71,11 @@ func hashStr(h uint64, s string) uint64 {
 
 const fnvOffset = 14695981039346656037
 
+func mix(h, x uint64) uint64 {
+	h = (h ^ x) * 0x9E3779B97F4A7C15
+	return h ^ h>>31
+}
+
 func (m *Miner) refineOnce(lens map[int]bool) bool {
 	var roots []ClusterID
 	for i := range m.clusters {
@@ -106,53 +111,55 @@ const leafRefineAt = 16
 // whether to look for words shared between events (a global question).
 func (m *Miner) refineSet(roots []ClusterID, shared bool) bool {
 	changed := false
-	// identical templates (same shape reached through different tree paths)
-	full := map[uint64]ClusterID{}
-	for _, id := range roots {
-		h := uint64(fnvOffset)
-		for _, t := range m.clusters[id].tokens {
-			h = hashStr(h, t)
-		}
-		if other, ok := full[h]; ok && slices.Equal(m.clusters[other].tokens, m.clusters[id].tokens) {
-			m.union(other, id)
-			changed = true
-			continue
-		}
-		full[h] = id
-	}
-	// equal but for one position: one entry per (cluster, literal position),
-	// keyed by the hash of the template without that position; sorting the
-	// entries brings each group together (no map of slices to allocate, and
-	// a deterministic order, so the same log always gives the same merges).
+	// per cluster, one pass over its tokens: a hash and "holds a variable"
+	// per token; the whole template, and the template without position p
+	// (prefix and suffix hashes), are combinations of those
 	ents := m.refEnts[:0]
-	pre, suf := m.refPre[:0], m.refSuf[:0]
+	pre, suf, th := m.refPre[:0], m.refSuf[:0], m.refTh[:0]
+	full := map[uint64]ClusterID{}
 	for _, id := range roots {
 		if m.clusters[id].parent != id {
 			continue
 		}
 		toks := m.clusters[id].tokens
 		n := len(toks)
+		th = th[:0]
 		lit := 0
 		for _, t := range toks {
-			if !strings.Contains(t, wildcard) {
+			h := hashStr(fnvOffset, t)
+			if strings.Contains(t, wildcard) {
+				h |= 1 // the low bit says "holds a variable"
+			} else {
+				h &^= 1
 				lit++
 			}
+			th = append(th, h)
 		}
 		pre = append(pre[:0], fnvOffset)
-		for _, t := range toks {
-			pre = append(pre, hashStr(pre[len(pre)-1], t))
+		for _, h := range th {
+			pre = append(pre, mix(pre[len(pre)-1], h))
+		}
+		// identical templates (same shape reached through different paths)
+		if other, ok := full[pre[n]^uint64(n)]; ok && slices.Equal(m.clusters[other].tokens, toks) {
+			m.union(other, id)
+			changed = true
+			continue
+		}
+		full[pre[n]^uint64(n)] = id
+		if lit < refineMinRest-1 {
+			continue
 		}
 		suf = slices.Grow(suf[:0], n+1)[:n+1]
 		suf[n] = fnvOffset
 		for i := n - 1; i >= 0; i-- {
-			suf[i] = hashStr(suf[i+1], toks[i])
+			suf[i] = mix(suf[i+1], th[i])
 		}
-		for p, t := range toks {
+		for p := range toks {
 			// the rest of the template must still say what the event is
 			// (two words beside a position that holds variables in every
 			// template: merging those only joins shapes of one value)
 			rest, need := lit, refineMinRest-1
-			if !strings.Contains(t, wildcard) {
+			if th[p]&1 == 0 {
 				rest, need = lit-1, refineMinRest
 			}
 			if rest < need {
@@ -162,6 +169,7 @@ func (m *Miner) refineSet(roots []ClusterID, shared bool) bool {
 			ents = append(ents, refEnt{key: k, id: id, pos: int32(p)})
 		}
 	}
+	m.refTh = th
 	slices.SortFunc(ents, func(a, b refEnt) int {
 		if a.key != b.key {
 			if a.key < b.key {
