@@ -80,6 +80,9 @@ func maskToken(dst []byte, t string) ([]byte, uint8) {
 // classes of t (the tokenizer computes it while it looks for the token's end).
 func maskClassed(dst []byte, t string, all uint8) ([]byte, uint8) {
 	n := len(t)
+	if all == cDigit|cHex {
+		return append(dst, wildcard...), kVar // digits only: a number
+	}
 	// Fast path: a plain word (letters, '-', '_', '.') has nothing to mask.
 	if all&(cDigit|cDelim) == 0 || n == 1 && all&cDigit == 0 {
 		if isDateWord(t) {
