@@ -432,23 +432,25 @@ func kvValueEnd(c string, i int) int {
 	return j
 }
 
-// versionedWord: letters and one digit ("ssh2", "SOCKS5", "eth0", "IPv4",
-// "Slf4jLogger") name a thing, not a value.
+// versionedWord: a word with one digit in it ("ssh2", "SOCKS5", "eth0",
+// "IPv4", "Slf4jLogger", "jk2_init") names a thing, not a value.
 func versionedWord(s string) bool {
+	// letters, one digit, then letters or '_' ("ssh2", "jk2_init",
+	// "Slf4jLogger"); not "broadcast_9" or "Thunderbird_A8" (numbered things)
 	n := len(s)
-	if n < 3 || class[s[0]]&cAlpha == 0 {
+	i := 0
+	for i < n && class[s[i]]&cAlpha != 0 {
+		i++
+	}
+	if i < 2 || i >= n || class[s[i]]&cDigit == 0 {
 		return false
 	}
-	digits := 0
-	for i := 1; i < n; i++ {
-		switch cl := class[s[i]]; {
-		case cl&cDigit != 0:
-			digits++
-		case cl&cAlpha == 0:
+	for i++; i < n; i++ {
+		if class[s[i]]&cAlpha == 0 && s[i] != '_' {
 			return false
 		}
 	}
-	return digits == 1
+	return n >= 3
 }
 
 // isDateWord: weekday and month abbreviations, parts of timestamps.
