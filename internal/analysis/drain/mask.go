@@ -230,7 +230,7 @@ func wholeVar(c string) bool {
 	if n > 2 && c[0] == '\\' && c[1] == '\\' {
 		return true
 	}
-	if hostPort(c) {
+	if hostPort(c) || protoVersion(c) {
 		return true
 	}
 	// hex and colons (IPv6, MAC, hh:mm:ss), with at least two colons;
@@ -313,6 +313,30 @@ func hostPort(c string) bool {
 		}
 	}
 	return true
+}
+
+// protoVersion: "HTTP/1.1", "SSH-2.0", "TLSv1.2" as a whole: which version
+// a client speaks is a value of the request, not part of the event.
+func protoVersion(c string) bool {
+	i := 0
+	for i < len(c) && class[c[i]]&cAlpha != 0 && c[i] >= 'A' && c[i] <= 'Z' {
+		i++
+	}
+	if i < 3 || i+2 > len(c) || c[i] != '/' && c[i] != '-' && c[i] != 'v' {
+		return false
+	}
+	i++
+	dot := false
+	for ; i < len(c); i++ {
+		switch {
+		case class[c[i]]&cDigit != 0:
+		case c[i] == '.':
+			dot = true
+		default:
+			return false
+		}
+	}
+	return dot || c[len(c)-1] >= '0' && c[len(c)-1] <= '9' && c[i-2] == '/'
 }
 
 // maskSegments splits core at delimiters and masks segments holding a digit,
