@@ -75,7 +75,12 @@ func TestMaskToken(t *testing.T) {
 		// key=value
 		{"uid=0", "uid=<*>"},
 		{"(uid=0)", "(uid=<*>)"},
-		{"tty=NODEVssh", "tty=<*>"},
+		{"tty=NODEVssh", "tty=NODEVssh"}, // a word value stays; Refine decides
+		{"mask=ffffffff", "mask=<*>"},
+		{"deadbeefcafe", "<*>"},
+		{"HTTP/1.1", "<*>"},
+		{"jk2_init()", "jk2_init()"},
+		{"broadcast_9", "<*>"},
 		{"ws=WorkSource{10113},", "ws=<*>,"},
 		{"ready=true,policy=3", "ready=<*>,policy=<*>"},
 		// values inside structure

@@ -85,7 +85,7 @@ func maskClassed(dst []byte, t string, all uint8) ([]byte, uint8) {
 	}
 	// Fast path: a plain word (letters, '-', '_', '.') has nothing to mask.
 	if all&(cDigit|cDelim) == 0 || n == 1 && all&cDigit == 0 {
-		if isDateWord(t) {
+		if isDateWord(t) || hexWord(t) {
 			return append(dst, wildcard...), kVar
 		}
 		return append(dst, t...), kLiteral
@@ -364,7 +364,7 @@ func maskSegments(dst []byte, c string) ([]byte, bool) {
 		}
 		if afterEq {
 			// a key=value value runs to the next separator outside brackets
-			if j := kvValueEnd(c, i); j > i {
+			if j := kvValueEnd(c, i); j > i && !plainWord(c[i:j]) {
 				dst = append(dst, wildcard...)
 				changed = true
 				i = j
@@ -400,7 +400,7 @@ func maskSegments(dst []byte, c string) ([]byte, bool) {
 		case j < n && c[j] == '=' && cl&cAlpha != 0:
 			// a key ("r24=") names the value, it is not one
 			dst = append(dst, seg...)
-		case cl&cDigit != 0 && !versionedWord(seg) || (afterEq && j > i) || isDateWord(seg):
+		case cl&cDigit != 0 && !versionedWord(seg) || (afterEq && j > i && !plainWord(seg)) || isDateWord(seg) || hexWord(seg):
 			if p := wordPrefix(seg); p > 0 && !afterEq {
 				// "node-148", "jetty-6.1.26", "BP-1088...": the word stays
 				dst = append(dst, seg[:p]...)
@@ -432,6 +432,31 @@ func wordPrefix(seg string) int {
 		}
 	}
 	return 0
+}
+
+// plainWord: letters only, as a key=value value ("tty=ssh", "user=root")
+// it stays literal; Refine turns it into <*> when it takes many values.
+func plainWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if class[s[i]]&cAlpha == 0 {
+			return false
+		}
+	}
+	return !isDateWord(s) && !hexWord(s)
+}
+
+// hexWord: eight or more hex letters ("ffffffff", "deadbeef") are a value
+// even without a digit.
+func hexWord(s string) bool {
+	if len(s) < 8 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if class[s[i]]&cHex == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // kvValueEnd is where the value that starts at c[i] (just after '=') ends.
