@@ -128,6 +128,8 @@ type Miner struct {
 	refLive        []ClusterID
 	refLens        map[int]bool // token counts merged in this round
 	refTh          []uint64
+	refKeys        []uint64
+	refGroup       []refEnt
 }
 
 const cacheMax = 1 << 16

@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"math/bits"
 	"slices"
 	"strings"
 )
@@ -170,27 +171,33 @@ func (m *Miner) refineSet(roots []ClusterID, shared bool) bool {
 		}
 	}
 	m.refTh = th
-	slices.SortFunc(ents, func(a, b refEnt) int {
-		if a.key != b.key {
-			if a.key < b.key {
-				return -1
-			}
-			return 1
-		}
-		return int(a.id - b.id)
-	})
+	// sort plain integers: the key's high bits, the entry's index in the low
+	// ones (entries were made in id order, so a group comes out in id order)
+	ib := bits.Len(uint(len(ents)))
+	low := uint64(1)<<ib - 1
+	keys := m.refKeys[:0]
+	for i := range ents {
+		keys = append(keys, ents[i].key&^low|uint64(i))
+	}
+	slices.Sort(keys)
+	m.refKeys = keys
+	group := m.refGroup[:0]
 	live := m.refLive[:0]
 	var pending []pendingGroup
-	for i := 0; i < len(ents); {
+	for i := 0; i < len(keys); {
 		j := i + 1
-		for j < len(ents) && ents[j].key == ents[i].key {
+		for j < len(keys) && keys[j]&^low == keys[i]&^low {
 			j++
 		}
+		group = group[:0]
+		for _, k := range keys[i:j] {
+			group = append(group, ents[k&low])
+		}
 		if j-i >= 2 {
-			pos := int(ents[i].pos)
+			pos := int(group[0].pos)
 			// members still canonical and truly equal to the first off pos
 			live = live[:0]
-			for _, e := range ents[i:j] {
+			for _, e := range group {
 				id := e.id
 				if m.clusters[id].parent != id || int(e.pos) != pos {
 					continue
@@ -236,7 +243,7 @@ func (m *Miner) refineSet(roots []ClusterID, shared bool) bool {
 		}
 		i = j
 	}
-	m.refEnts, m.refPre, m.refSuf, m.refLive = ents, pre, suf, live
+	m.refEnts, m.refPre, m.refSuf, m.refLive, m.refGroup = ents, pre, suf, live, group
 	if shared && m.mergeSharedValues(pending) {
 		changed = true
 	}
