@@ -205,6 +205,9 @@ func isPlaceholder(t string) bool {
 // IPv6/MAC addresses, times of day, and anything of digits and dots.
 func wholeVar(c string) bool {
 	n := len(c)
+	if numeric(c) {
+		return true
+	}
 	// URL: scheme://
 	for i := 0; i+2 < n && i < 16; i++ {
 		if c[i] == ':' {
@@ -230,13 +233,17 @@ func wholeVar(c string) bool {
 	if n > 2 && c[0] == '\\' && c[1] == '\\' {
 		return true
 	}
-	if hostPort(c) || protoVersion(c) {
+	if (c[0] == '/' || strings.IndexByte(c, ':') > 0 || strings.IndexByte(c, '/') > 0) && hostPort(c) {
 		return true
 	}
-	// hex and colons (IPv6, MAC, hh:mm:ss), with at least two colons;
-	// digits, dots, colons, commas only (numbers, IPv4, times).
+	return c[0] >= 'A' && c[0] <= 'Z' && protoVersion(c)
+}
+
+// numeric: hex and colons with at least two colons (IPv6, MAC, hh:mm:ss), or
+// digits, dots, commas and signs only (numbers, IPv4, dates).
+func numeric(c string) bool {
 	colons, digits, hexOnly, numOnly := 0, 0, true, true
-	for i := 0; i < n; i++ {
+	for i := 0; i < len(c); i++ {
 		ch := c[i]
 		cl := class[ch]
 		switch {
