@@ -184,14 +184,14 @@ func (m *Miner) tokenize(msg string) {
 		j := i
 		var all uint8 // the byte classes of the token, for maskClassed
 		for j < n {
-			if c := msg[j]; c < 0x80 {
-				cl := class[c]
-				if cl&cSpace != 0 {
-					break
-				}
+			cl := class[msg[j]]
+			if cl&(cSpace|cHigh) == 0 {
 				all |= cl
 				j++
+			} else if cl&cSpace != 0 {
+				break
 			} else if sp, w := spaceAt(msg, j); !sp {
+				all |= cHigh
 				j += w
 			} else {
 				break

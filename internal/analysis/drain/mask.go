@@ -24,6 +24,7 @@ const (
 	cOpen  // leading wrapper
 	cClose // trailing wrapper
 	cSpace
+	cHigh // a byte of a multi-byte UTF-8 character (could be a Unicode space)
 )
 
 var class [256]uint8
@@ -52,6 +53,9 @@ var _ = func() int {
 	}
 	for _, c := range " \t\r\n\v\f" {
 		class[c] |= cSpace
+	}
+	for c := 0x80; c < 0x100; c++ {
+		class[c] |= cHigh
 	}
 	return 0
 }()
