@@ -494,9 +494,14 @@ func (m *Miner) add() ClusterID {
 		return m.overflowCluster(n)
 	}
 	id := ClusterID(len(m.clusters))
+	// one string holds all the tokens of the new template (one allocation)
 	toks := make([]string, n)
-	for i := range toks {
-		toks[i] = strings.Clone(string(m.masked(i)))
+	if n > 0 {
+		base := m.toks[0].ms
+		all := string(m.mbuf[base:m.toks[n-1].me])
+		for i, t := range m.toks {
+			toks[i] = all[t.ms-base : t.me-base]
+		}
 	}
 	m.clusters = append(m.clusters, cluster{tokens: toks, size: 1, parent: id, leaf: nd})
 	nd.clusters = append(nd.clusters, id)
