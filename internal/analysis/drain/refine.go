@@ -390,10 +390,10 @@ func (m *Miner) union(a, b ClusterID) {
 }
 
 // Signature is one event as the engine reports it: every cluster whose
-// template normalises to Template, and their messages.
+// template normalises alike (NormalizeTemplate), and their messages.
 type Signature struct {
-	ID       string // SignatureID(Template)
-	Template string // NormalizeTemplate of the clusters' templates
+	ID       string // SignatureID(Template), the same for all its clusters
+	Template string // the template of its largest cluster
 	Size     int
 	Clusters []ClusterID
 }
@@ -403,13 +403,18 @@ type Signature struct {
 func (m *Miner) Signatures() []Signature {
 	idx := map[string]int{}
 	var out []Signature
+	largest := map[int]int{}
 	for _, c := range m.Clusters() {
 		norm := NormalizeTemplate(c.Template)
 		i, ok := idx[norm]
 		if !ok {
 			i = len(out)
 			idx[norm] = i
-			out = append(out, Signature{ID: SignatureID(norm), Template: norm})
+			out = append(out, Signature{ID: SignatureID(c.Template), Template: c.Template})
+		}
+		if c.Size > largest[i] {
+			largest[i] = c.Size
+			out[i].Template = c.Template
 		}
 		out[i].Size += c.Size
 		out[i].Clusters = append(out[i].Clusters, c.ID)
