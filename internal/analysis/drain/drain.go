@@ -117,6 +117,10 @@ type Miner struct {
 
 	toks []mtok
 	mbuf []byte
+	// an open quoted key=value value while tokenizing: its quote, and how
+	// many tokens it has taken
+	openQ  byte
+	quoted int
 
 	live       int  // canonical clusters, bounded by MaxClusters
 	dirty      bool // clusters created since the last Refine
@@ -163,6 +167,7 @@ func New(cfg Config) *Miner {
 func (m *Miner) tokenize(msg string) {
 	m.toks = m.toks[:0]
 	m.mbuf = m.mbuf[:0]
+	m.openQ, m.quoted = 0, 0
 	n := len(msg)
 	i := 0
 	for i < n {
@@ -199,11 +204,58 @@ func (m *Miner) tokenize(msg string) {
 		}
 		ms := len(m.mbuf)
 		var k uint8
-		m.mbuf, k = maskClassed(m.mbuf, msg[i:j], all)
+		if m.openQ != 0 {
+			m.mbuf, k = m.inQuote(msg[i:j])
+		} else {
+			m.mbuf, k = maskClassed(m.mbuf, msg[i:j], all)
+			m.openQ = openQuote(m.mbuf[ms:])
+		}
 		m.toks = append(m.toks, mtok{s: int32(i), e: int32(j), ms: int32(ms), me: int32(len(m.mbuf)), kind: k})
 		m.quantity(msg)
 		i = j
 	}
+}
+
+// openQuote: the masked token ends in key="<*> (a quoted value that goes on
+// in the next tokens); it returns the quote.
+func openQuote(b []byte) byte {
+	n := len(b)
+	if n < 5 || string(b[n-3:]) != wildcard || b[n-5] != '=' {
+		return 0
+	}
+	if q := b[n-4]; q == '"' || q == '\'' {
+		return q
+	}
+	return 0
+}
+
+// maxQuoted bounds how many tokens an unclosed quote makes variables.
+const maxQuoted = 32
+
+// inQuote masks a token inside a quoted key=value value: all of it is the
+// value, up to the closing quote, after which it is masked as usual.
+func (m *Miner) inQuote(t string) ([]byte, uint8) {
+	m.quoted++
+	k := strings.IndexByte(t, m.openQ)
+	if k < 0 {
+		if m.quoted >= maxQuoted {
+			m.openQ = 0
+		}
+		return append(m.mbuf, wildcard...), kVar
+	}
+	m.openQ = 0
+	dst := append(m.mbuf, wildcard...)
+	if k == len(t)-1 && t[k] == '"' || t[k] == '\'' && k == len(t)-1 {
+		return append(dst, t[k]), kPartial
+	}
+	dst = append(dst, t[k])
+	rest := t[k+1:]
+	var all uint8
+	for i := 0; i < len(rest); i++ {
+		all |= class[rest[i]]
+	}
+	dst, _ = maskClassed(dst, rest, all)
+	return dst, kPartial
 }
 
 // quantity makes the unit of a size part of its value: "5.2 KB",

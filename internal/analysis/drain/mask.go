@@ -373,6 +373,22 @@ func maskSegments(dst []byte, c string) ([]byte, bool) {
 				continue
 			}
 		}
+		if afterEq && (ch == '"' || ch == '\'') {
+			// key="quoted value": the value is the quoted part; an
+			// unclosed quote goes on in the next tokens (the tokenizer
+			// sees the "<*> at the end and masks them)
+			dst = append(dst, ch)
+			dst = append(dst, wildcard...)
+			changed = true
+			if k := strings.IndexByte(c[i+1:], ch); k >= 0 {
+				dst = append(dst, ch)
+				i += k + 2
+			} else {
+				i = n
+			}
+			afterEq = false
+			continue
+		}
 		if afterEq {
 			// a key=value value runs to the next separator outside brackets
 			if j := kvValueEnd(c, i); j > i && !plainWord(c[i:j]) {

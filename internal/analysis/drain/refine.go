@@ -219,6 +219,27 @@ func (m *Miner) refineSet(roots []ClusterID, shared bool) bool {
 					literals++
 				}
 			}
+			if !whole && literals > 0 && literals < len(live) {
+				// a pattern that already covers the words ("name=<*>," and
+				// "name=android,"): the position holds a variable
+				for _, id := range live {
+					p := m.clusters[id].tokens[pos]
+					if !strings.Contains(p, wildcard) {
+						continue
+					}
+					covers := true
+					for _, o := range live {
+						if w := m.clusters[o].tokens[pos]; !strings.Contains(w, wildcard) && !globMatch(p, w) {
+							covers = false
+							break
+						}
+					}
+					if covers {
+						whole = true
+						break
+					}
+				}
+			}
 			// many words make a variable only where most of the template
 			// is still literal ("user X logged in", not "X Y Z at W")
 			mostlyLiteral := false
