@@ -433,3 +433,24 @@ func TestHighCardinalityWordVariable(t *testing.T) {
 		t.Errorf("template %q, want %q", got, want)
 	}
 }
+
+func TestQuotedValues(t *testing.T) {
+	m := New(Config{})
+	a := m.Add(`acquire lock=1, tag="View Lock", name=android, uid=1000`)
+	b := m.Add(`acquire lock=2, tag="*launch*", name=android, uid=1000`)
+	if got, want := m.Template(a), `acquire lock=<*>, tag="<*> <*>", name=android, uid=<*>`; got != want {
+		t.Errorf("template %q, want %q", got, want)
+	}
+	if SignatureID(m.Template(a)) != SignatureID(m.Template(b)) {
+		t.Errorf("%q and %q: two signatures", m.Template(a), m.Template(b))
+	}
+	if got := m.Params(a, `acquire lock=1, tag="View Lock", name=android, uid=1000`); strings.Join(got, "|") != `1|View|Lock|1000` {
+		t.Errorf("params %q", got)
+	}
+	// an unclosed quote stops after maxQuoted tokens
+	long := `x tag="` + strings.Repeat("w ", 40) + "end"
+	id := m.Add(long)
+	if got := strings.Count(m.Template(id), wildcard); got != maxQuoted+1 {
+		t.Errorf("%d <*> in %q", got, m.Template(id))
+	}
+}
