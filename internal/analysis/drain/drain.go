@@ -133,6 +133,8 @@ type Miner struct {
 	refLens        map[int]bool // token counts merged in this round
 	refTh          []uint64
 	refKeys        []uint64
+	refCount       []uint8
+	refFull        map[uint64]ClusterID
 	refGroup       []refEnt
 }
 

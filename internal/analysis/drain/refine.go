@@ -117,7 +117,11 @@ func (m *Miner) refineSet(roots []ClusterID, shared bool) bool {
 	// (prefix and suffix hashes), are combinations of those
 	ents := m.refEnts[:0]
 	pre, suf, th := m.refPre[:0], m.refSuf[:0], m.refTh[:0]
-	full := map[uint64]ClusterID{}
+	if m.refFull == nil {
+		m.refFull = map[uint64]ClusterID{}
+	}
+	full := m.refFull
+	clear(full)
 	for _, id := range roots {
 		if m.clusters[id].parent != id {
 			continue
@@ -173,11 +177,27 @@ func (m *Miner) refineSet(roots []ClusterID, shared bool) bool {
 	m.refTh = th
 	// sort plain integers: the key's high bits, the entry's index in the low
 	// ones (entries were made in id order, so a group comes out in id order)
+	// Most keys are alone; a table of counts finds the ones that are not,
+	// and only those are sorted.
+	tb := bits.Len(uint(2*len(ents))) + 1
+	if cap(m.refCount) < 1<<tb {
+		m.refCount = make([]uint8, 1<<tb)
+	}
+	count := m.refCount[:1<<tb]
+	clear(count)
+	tmask := uint64(1)<<tb - 1
+	for i := range ents {
+		if c := &count[ents[i].key&tmask]; *c < 2 {
+			*c++
+		}
+	}
 	ib := bits.Len(uint(len(ents)))
 	low := uint64(1)<<ib - 1
 	keys := m.refKeys[:0]
 	for i := range ents {
-		keys = append(keys, ents[i].key&^low|uint64(i))
+		if count[ents[i].key&tmask] >= 2 {
+			keys = append(keys, ents[i].key&^low|uint64(i))
+		}
 	}
 	slices.Sort(keys)
 	m.refKeys = keys
