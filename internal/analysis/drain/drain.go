@@ -68,6 +68,10 @@ type Config struct {
 	// SimThreshold is the share of literal positions a message must share
 	// with a cluster's template to join it online.
 	SimThreshold float64
+	// MaxTemplateBytes bounds the bytes of all templates together (a log of
+	// long distinct lines could otherwise hold MaxClusters big templates);
+	// past it the miner behaves as past MaxClusters.
+	MaxTemplateBytes int
 	// RefineMinValues is how many distinct words one position of otherwise
 	// equal templates must hold for Refine to call it a variable; negative
 	// turns Refine off.
@@ -76,10 +80,11 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultMaxClusters  = 50000
-	DefaultMaxChildren  = 100
-	DefaultDepth        = 2
-	DefaultSimThreshold = 0.95
+	DefaultMaxClusters      = 50000
+	DefaultMaxTemplateBytes = 64 << 20
+	DefaultMaxChildren      = 100
+	DefaultDepth            = 2
+	DefaultSimThreshold     = 0.95
 )
 
 type cluster struct {
@@ -123,6 +128,7 @@ type Miner struct {
 	quoted int
 
 	live       int  // canonical clusters, bounded by MaxClusters
+	tplBytes   int  // bytes of the templates created, bounded by MaxTemplateBytes
 	dirty      bool // clusters created since the last Refine
 	lastRefine int  // cluster count at the last Refine
 
@@ -144,6 +150,9 @@ const cacheMax = 1 << 16
 func New(cfg Config) *Miner {
 	if cfg.MaxClusters <= 0 {
 		cfg.MaxClusters = DefaultMaxClusters
+	}
+	if cfg.MaxTemplateBytes <= 0 {
+		cfg.MaxTemplateBytes = DefaultMaxTemplateBytes
 	}
 	if cfg.MaxChildren <= 0 {
 		cfg.MaxChildren = DefaultMaxChildren
@@ -533,7 +542,7 @@ func (m *Miner) add() ClusterID {
 		m.merge(best)
 		return best
 	}
-	full := m.live >= m.cfg.MaxClusters || len(m.clusters) >= 4*m.cfg.MaxClusters
+	full := m.live >= m.cfg.MaxClusters || len(m.clusters) >= 4*m.cfg.MaxClusters || m.tplBytes >= m.cfg.MaxTemplateBytes
 	if full && m.dirty {
 		// merging what Refine can merge is better than forcing a message
 		// into a cluster it is not like
@@ -553,6 +562,7 @@ func (m *Miner) add() ClusterID {
 	if n > 0 {
 		base := m.toks[0].ms
 		all := string(m.mbuf[base:m.toks[n-1].me])
+		m.tplBytes += len(all) + 16*n
 		for i, t := range m.toks {
 			toks[i] = all[t.ms-base : t.me-base]
 		}
@@ -651,7 +661,9 @@ func (c *cluster) markGen(i int) {
 	c.gen[i] = true
 }
 
-// Template is the current template of cluster id.
+// Template is the current template of cluster id (of the cluster it was
+// merged into, if it was). It may run Refine first, amortised over the calls;
+// call Refine (or Clusters) after the last Add for the final templates.
 func (m *Miner) Template(id ClusterID) string {
 	if id < 0 || int(id) >= len(m.clusters) {
 		return ""
@@ -664,7 +676,9 @@ func (m *Miner) Template(id ClusterID) string {
 	return strings.Join(c.tokens, " ")
 }
 
-// Params are the values of message at the <*> positions of cluster id's template.
+// Params are the values of message at the <*> positions of cluster id's
+// template, one per <*>: tokens are aligned by position, and inside a token
+// the literal pieces around each <*> anchor its value.
 func (m *Miner) Params(id ClusterID, message string) []string {
 	tpl := m.Template(id)
 	return extractParams(tpl, message)

@@ -454,3 +454,21 @@ func TestQuotedValues(t *testing.T) {
 		t.Errorf("%d <*> in %q", got, m.Template(id))
 	}
 }
+
+func TestTemplateBytesBound(t *testing.T) {
+	// long lines, every one a new shape: the templates' bytes stay bounded
+	m := New(Config{MaxTemplateBytes: 1 << 20})
+	for i := 0; i < 2000; i++ {
+		words := make([]string, 500)
+		for j := range words {
+			words[j] = fmt.Sprintf("w%c%c", 'a'+(i+j)%26, 'a'+(i/26+j)%26)
+		}
+		id := m.Add(strings.Join(words, " "))
+		if got := len(Fields(m.Template(id))); got != 500 {
+			t.Fatalf("template of %d tokens", got)
+		}
+	}
+	if m.tplBytes > 1<<20+16<<10 { // one template of slack: the check comes before the add
+		t.Errorf("%d template bytes, bound %d", m.tplBytes, 1<<20)
+	}
+}
