@@ -281,13 +281,23 @@ func hostPort(c string) bool {
 		i, slash = 1, true
 	}
 	dots, dashes, digits, digitsOnly := 0, 0, 0, true
+	var upper, lower bool // in the current label: "clipTopAmount" is no host name
 	hs := i
 	for i < len(c) && c[i] != ':' {
 		ch := c[i]
 		cl := class[ch]
+		if ch >= 'A' && ch <= 'Z' {
+			upper = true
+		} else if ch >= 'a' && ch <= 'z' {
+			lower = true
+		}
+		if upper && lower {
+			return false
+		}
 		switch {
 		case ch == '.':
 			dots++
+			upper, lower = false, false
 		case cl&cDigit != 0:
 			digits++
 		case ch == '/' && !slash && i > hs && dots+dashes+digits > 0:
