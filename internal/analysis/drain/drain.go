@@ -222,7 +222,9 @@ func (m *Miner) tokenize(msg string) {
 			m.openQ = openQuote(m.mbuf[ms:])
 		}
 		m.toks = append(m.toks, mtok{s: int32(i), e: int32(j), ms: int32(ms), me: int32(len(m.mbuf)), kind: k})
-		m.quantity(msg)
+		if k == kLiteral && len(m.toks) >= 2 && m.toks[len(m.toks)-2].kind != kLiteral {
+			m.quantity(msg) // a unit after a number
+		}
 		i = j
 	}
 }
