@@ -34,7 +34,7 @@ func TestMaskToken(t *testing.T) {
 		{"instruction......0", "instruction......<*>"},
 		{"msra-sa-41:9000", "<*>"},
 		{"msra-sa-41/10.190.173.170:8030", "<*>"},
-		{"Floor:240", "Floor:<*>"}, // a key, not a host
+		{"Floor:240", "Floor:<*>"},                               // a key, not a host
 		{"state.clipTopAmount:180,", "state.clipTopAmount:<*>,"}, // camelCase is no host name
 		{"true", "<*>"},
 		{"ws=null,", "ws=<*>,"},
