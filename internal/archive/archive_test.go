@@ -581,6 +581,7 @@ func TestWalkIOErrorIsNotARefusal(t *testing.T) {
 		size int
 	}{
 		{"x.zip", failingReaderAt{bytes.NewReader(z), 100_000, 100_001}, len(z)},
+		{"x.zip", failingReaderAt{bytes.NewReader(z), int64(len(z)) - 50, int64(len(z))}, len(z)}, // its directory
 		{"x.tgz", failingReaderAt{bytes.NewReader(tgz), int64(len(tgz)) / 2, int64(len(tgz))}, len(tgz)},
 	} {
 		err := archive.Walk(context.Background(), c.name, c.ra, int64(c.size), archive.DefaultLimits(),
