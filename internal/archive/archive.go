@@ -803,7 +803,7 @@ func memberPath(prefix, name string) (p, why string, err error) {
 		return prefix + ".", "an entry without a name", nil
 	}
 	if len(p) > maxPathBytes {
-		return p[:256] + "…", fmt.Sprintf("a path longer than %d bytes", maxPathBytes), nil
+		return strings.ToValidUTF8(p[:256], "") + "…", fmt.Sprintf("a path longer than %d bytes", maxPathBytes), nil
 	}
 	return p, "", nil
 }
