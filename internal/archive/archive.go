@@ -270,6 +270,10 @@ type trackedReaderAt struct {
 }
 
 func (t *trackedReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		// An offset computed from a crafted header: the archive's fault.
+		return 0, errors.New("an offset before the start of the file")
+	}
 	n, err := t.ra.ReadAt(p, off)
 	if err != nil && err != io.EOF && t.w.ioErr == nil {
 		t.w.ioErr = err
