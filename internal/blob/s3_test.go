@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"go.uber.org/goleak"
 
 	"github.com/rca-engine/api/internal/apperr"
 	"github.com/rca-engine/api/internal/blob"
@@ -251,4 +252,19 @@ func TestS3SlowPutOutlivesTheIdleTimeout(t *testing.T) {
 	if got := readAll(t, s, key); !bytes.Equal(got, data) {
 		t.Fatal("content differs")
 	}
+}
+
+// TestS3CloseLeavesNoGoroutine: after Close, nothing of the store runs.
+func TestS3CloseLeavesNoGoroutine(t *testing.T) {
+	srv := s3test.Start(t)
+	ignore := goleak.IgnoreCurrent()
+	s, err := blob.NewS3(context.Background(), srv.Config("", "leak"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, key := content(100_000, 3)
+	mustPut(t, s, key, data)
+	_ = readAll(t, s, key)
+	s.Close()
+	goleak.VerifyNone(t, ignore)
 }
