@@ -30,6 +30,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/encoding/charmap"
+
 	"github.com/rca-engine/api/internal/apperr"
 	"github.com/rca-engine/api/internal/textenc"
 )
@@ -489,7 +491,15 @@ func (w *walker) zip(depth int, prefix string, ra io.ReaderAt, size int64) error
 		if err := w.entry(); err != nil {
 			return err
 		}
-		p, why, err := memberPath(prefix, f.Name)
+		name := f.Name
+		if f.NonUTF8 && !utf8.ValidString(name) {
+			// The zip format's legacy encoding, still what Windows' own
+			// "Send to compressed folder" writes for non-ASCII names.
+			if dec, err := charmap.CodePage437.NewDecoder().String(name); err == nil {
+				name = dec
+			}
+		}
+		p, why, err := memberPath(prefix, name)
 		if err != nil {
 			return err
 		}
