@@ -292,6 +292,43 @@ type walker struct {
 	topSize int64
 	entries int // every entry seen, over all levels
 	res     *Result
+
+	// Reused per nesting depth (members of one depth come one at a time;
+	// a nested archive's members are one depth down): a member's sniff
+	// buffer and a zip member's decompressor, so 100,000 small members do
+	// not cost 100,000 of each.
+	sniffers []*bufio.Reader
+	inflates []io.ReadCloser
+	rawBufs  []*bufio.Reader
+}
+
+// reuse returns the buffer of slot depth in bufs, reset to read r.
+func reuse(bufs *[]*bufio.Reader, depth, size int, r io.Reader) *bufio.Reader {
+	for len(*bufs) <= depth {
+		*bufs = append(*bufs, nil)
+	}
+	if (*bufs)[depth] == nil {
+		(*bufs)[depth] = bufio.NewReaderSize(r, size)
+	} else {
+		(*bufs)[depth].Reset(r)
+	}
+	return (*bufs)[depth]
+}
+
+func (w *walker) sniffer(depth int, r io.Reader) *bufio.Reader {
+	return reuse(&w.sniffers, depth, textenc.SniffSize, r)
+}
+
+func (w *walker) inflater(depth int, r io.Reader) io.Reader {
+	for len(w.inflates) <= depth {
+		w.inflates = append(w.inflates, nil)
+	}
+	if w.inflates[depth] == nil {
+		w.inflates[depth] = flate.NewReader(r)
+	} else if err := w.inflates[depth].(flate.Resetter).Reset(r, nil); err != nil {
+		w.inflates[depth] = flate.NewReader(r)
+	}
+	return w.inflates[depth]
 }
 
 func (w *walker) skip(p, reason string) {
@@ -544,13 +581,8 @@ func (w *walker) zipMember(depth int, p string, f *zip.File) error {
 	}
 	in := &countReader{r: raw}
 	var dec io.Reader = in
-	var closer io.Closer
 	if f.Method == zip.Deflate {
-		fr := flate.NewReader(in)
-		dec, closer = fr, fr
-	}
-	if closer != nil {
-		defer closer.Close()
+		dec = w.inflater(depth, reuse(&w.rawBufs, depth, 4096, in))
 	}
 	m := &guard{w: w, r: dec, in: in, path: p, maxOut: w.lim.MaxMemberBytes, total: true, format: "zip",
 		declared: int64(f.UncompressedSize64), checkDeclared: true, crc: crc32.NewIEEE(), wantCRC: f.CRC32}
@@ -578,7 +610,7 @@ func (w *walker) zipMember(depth int, p string, f *zip.File) error {
 // with a reader of all of it. g's counting sees every byte once: the
 // buffer here reads through it.
 func (w *walker) member(depth int, p string, size int64, g *guard) error {
-	br := bufio.NewReaderSize(g, textenc.SniffSize)
+	br := w.sniffer(depth, g)
 	head, _ := br.Peek(textenc.SniffSize)
 	if g.err != nil {
 		return g.err
