@@ -211,9 +211,13 @@ func v7TarHeader(b []byte) bool {
 // Walk calls fn for every regular member of the archive in ra (size bytes,
 // named name), in archive order, recursing into nested archives up to the
 // depth limit. fn must read the member before it returns. An error from fn
-// stops the walk and is returned as is. Members that are not text (binary,
-// empty), links, devices and entries too large are skipped: Unpack reports
-// them.
+// stops the walk and is returned as is, except when it is the member's own
+// reader reporting the member damaged (see below). Members that are not
+// text (binary, empty), links, devices, entries too large and damaged
+// members (a bad checksum, a nested .gz cut short, a nested zip without
+// its directory: one bad file does not refuse a bundle) are skipped:
+// Unpack reports them. Damage to the archive around its members (a tar.gz
+// cut short) refuses it.
 func Walk(ctx context.Context, name string, ra io.ReaderAt, size int64, lim Limits,
 	fn func(m Member, r io.Reader) error) error {
 	_, err := Unpack(ctx, name, ra, size, lim, fn)
@@ -598,7 +602,7 @@ func (w *walker) zipMember(depth int, p string, f *zip.File) error {
 				if err := w.produced(size); err != nil {
 					return err
 				}
-				return w.archive(depth+1, p, path.Base(p), Zip, io.NewSectionReader(w.src, off, size), size)
+				return w.damaged(p, w.archive(depth+1, p, path.Base(p), Zip, io.NewSectionReader(w.src, off, size), size))
 			}
 		}
 	}
@@ -613,7 +617,7 @@ func (w *walker) member(depth int, p string, size int64, g *guard) error {
 	br := w.sniffer(depth, g)
 	head, _ := br.Peek(textenc.SniffSize)
 	if g.err != nil {
-		return g.err
+		return w.damaged(p, g.err)
 	}
 	if f := Detect(p, head); f != None {
 		if ext := packageExt(p); ext != "" && f == Zip {
@@ -621,10 +625,12 @@ func (w *walker) member(depth int, p string, size int64, g *guard) error {
 			return nil
 		}
 		err := w.nested(depth+1, p, f, br, size)
-		if err == nil {
-			err = g.err
+		if g.err != nil {
+			// The stream holding the nested archive failed: that is the
+			// outer archive's problem, not the nested one's.
+			return w.damaged(p, g.err)
 		}
-		return err
+		return w.damaged(p, err)
 	}
 	info := textenc.Sniff(head)
 	if !info.Text {
@@ -632,16 +638,31 @@ func (w *walker) member(depth int, p string, size int64, g *guard) error {
 		return nil
 	}
 	if err := w.fn(Member{Path: p, Size: size, Encoding: info.Encoding}, br); err != nil {
-		return err
+		return w.damaged(p, err)
 	}
 	if g.err != nil {
 		// fn swallowed a limit or corruption its reader reported.
-		return g.err
+		return w.damaged(p, g.err)
 	}
 	w.res.Members++
 	return nil
 }
 
+// damaged turns err, when it says that the member or nested archive at p
+// is itself corrupt (a bad checksum, a truncated .gz, an unreadable nested
+// zip), into a skip of p: one damaged file in a support bundle does not
+// refuse the rest. Limits, bad paths, corruption of the archive around p,
+// fn's own errors and I/O errors are returned as they are. A member whose
+// reader failed this way was not counted; fn saw the failure and must not
+// keep it.
+func (w *walker) damaged(p string, err error) error {
+	r := asRefusal(err)
+	if r == nil || r.Reason != Corrupt || r.Path != p || w.ioErr != nil {
+		return err
+	}
+	w.skip(p, "damaged: "+r.Detail)
+	return nil
+}
 // packageExt is the extension of p when it names a zip-based document or
 // package format, whose insides are no logs.
 func packageExt(p string) string {
