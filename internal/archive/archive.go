@@ -663,6 +663,7 @@ func (w *walker) damaged(p string, err error) error {
 	w.skip(p, "damaged: "+r.Detail)
 	return nil
 }
+
 // packageExt is the extension of p when it names a zip-based document or
 // package format, whose insides are no logs.
 func packageExt(p string) string {

@@ -593,7 +593,7 @@ func TestWalkDamagedMemberIsSkipped(t *testing.T) {
 	bundle := tarOf(t,
 		file("logs/app.log", logText),
 		entry{name: "logs/app.log.1.gz", data: gz(t, []byte(long))[:3000]}, // cut short
-		entry{name: "logs/old.zip", data: inner[:len(inner)-30]},          // no directory
+		entry{name: "logs/old.zip", data: inner[:len(inner)-30]},           // no directory
 		file("logs/db.log", "db\n"))
 	for _, name := range []string{"bundle.tar", "bundle.tgz"} {
 		data := bundle
