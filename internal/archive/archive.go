@@ -30,6 +30,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/encoding/charmap"
+
 	"github.com/rca-engine/api/internal/apperr"
 	"github.com/rca-engine/api/internal/textenc"
 )
@@ -209,9 +211,13 @@ func v7TarHeader(b []byte) bool {
 // Walk calls fn for every regular member of the archive in ra (size bytes,
 // named name), in archive order, recursing into nested archives up to the
 // depth limit. fn must read the member before it returns. An error from fn
-// stops the walk and is returned as is. Members that are not text (binary,
-// empty), links, devices and entries too large are skipped: Unpack reports
-// them.
+// stops the walk and is returned as is, except when it is the member's own
+// reader reporting the member damaged (see below). Members that are not
+// text (binary, empty), links, devices, entries too large and damaged
+// members (a bad checksum, a nested .gz cut short, a nested zip without
+// its directory: one bad file does not refuse a bundle) are skipped:
+// Unpack reports them. Damage to the archive around its members (a tar.gz
+// cut short) refuses it.
 func Walk(ctx context.Context, name string, ra io.ReaderAt, size int64, lim Limits,
 	fn func(m Member, r io.Reader) error) error {
 	_, err := Unpack(ctx, name, ra, size, lim, fn)
@@ -239,19 +245,20 @@ func Unpack(ctx context.Context, name string, ra io.ReaderAt, size int64, lim Li
 		lim.MaxDepth = 0
 	}
 	w := &walker{ctx: ctx, lim: lim, fn: fn, topSize: size, res: &Result{}}
-	src := &trackedReaderAt{ra: ra}
+	src := &trackedReaderAt{ra: ra, w: w}
 	w.src = src
-	head := make([]byte, 512)
-	n, err := src.ReadAt(head, 0)
+	head := make([]byte, min(size, 512))
+	n, err := io.NewSectionReader(src, 0, size).ReadAt(head, 0)
 	if err != nil && err != io.EOF {
-		return w.res, err
+		return w.res, fmt.Errorf("archive: read: %w", err)
 	}
 	head = head[:n]
 	base := path.Base(strings.ReplaceAll(name, "\\", "/"))
 	err = w.archive(0, "", base, Detect(name, head), src, size)
-	if err != nil && src.err != nil && !errors.Is(err, ErrRefused) {
-		// The store failed under us: an I/O error, not the archive's fault.
-		err = src.err
+	if err != nil && w.ioErr != nil {
+		// The store or the disk failed under us: an I/O error, not the
+		// archive's fault, whatever the reader made of the missing bytes.
+		err = fmt.Errorf("archive: read: %w", w.ioErr)
 	}
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
@@ -264,14 +271,18 @@ func Unpack(ctx context.Context, name string, ra io.ReaderAt, size int64, lim Li
 // trackedReaderAt remembers the first real error of the underlying
 // ReaderAt, so a failing disk is not reported as a corrupt archive.
 type trackedReaderAt struct {
-	ra  io.ReaderAt
-	err error
+	ra io.ReaderAt
+	w  *walker
 }
 
 func (t *trackedReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		// An offset computed from a crafted header: the archive's fault.
+		return 0, errors.New("an offset before the start of the file")
+	}
 	n, err := t.ra.ReadAt(p, off)
-	if err != nil && err != io.EOF && t.err == nil {
-		t.err = err
+	if err != nil && err != io.EOF && t.w.ioErr == nil {
+		t.w.ioErr = err
 	}
 	return n, err
 }
@@ -281,9 +292,47 @@ type walker struct {
 	lim     Limits
 	fn      func(Member, io.Reader) error
 	src     *trackedReaderAt
+	ioErr   error // the first error of a ReaderAt: the archive's or a spool's
 	topSize int64
 	entries int // every entry seen, over all levels
 	res     *Result
+
+	// Reused per nesting depth (members of one depth come one at a time;
+	// a nested archive's members are one depth down): a member's sniff
+	// buffer and a zip member's decompressor, so 100,000 small members do
+	// not cost 100,000 of each.
+	sniffers []*bufio.Reader
+	inflates []io.ReadCloser
+	rawBufs  []*bufio.Reader
+}
+
+// reuse returns the buffer of slot depth in bufs, reset to read r.
+func reuse(bufs *[]*bufio.Reader, depth, size int, r io.Reader) *bufio.Reader {
+	for len(*bufs) <= depth {
+		*bufs = append(*bufs, nil)
+	}
+	if (*bufs)[depth] == nil {
+		(*bufs)[depth] = bufio.NewReaderSize(r, size)
+	} else {
+		(*bufs)[depth].Reset(r)
+	}
+	return (*bufs)[depth]
+}
+
+func (w *walker) sniffer(depth int, r io.Reader) *bufio.Reader {
+	return reuse(&w.sniffers, depth, textenc.SniffSize, r)
+}
+
+func (w *walker) inflater(depth int, r io.Reader) io.Reader {
+	for len(w.inflates) <= depth {
+		w.inflates = append(w.inflates, nil)
+	}
+	if w.inflates[depth] == nil {
+		w.inflates[depth] = flate.NewReader(r)
+	} else if err := w.inflates[depth].(flate.Resetter).Reset(r, nil); err != nil {
+		w.inflates[depth] = flate.NewReader(r)
+	}
+	return w.inflates[depth]
 }
 
 func (w *walker) skip(p, reason string) {
@@ -366,7 +415,7 @@ func (w *walker) gzip(depth int, p string, top bool, r io.Reader) error {
 	defer zr.Close()
 	// The whole decompressed stream counts against the total and its
 	// ratio, whatever reads it: a tar's members, or the file itself.
-	g := &guard{w: w, r: zr, in: in, path: p, maxOut: w.lim.MaxTotalBytes, total: true, format: "gzip"}
+	g := &guard{w: w, r: zr, in: in, path: p, maxOut: w.lim.MaxTotalBytes, over: TooLarge, total: true, format: "gzip"}
 	br := bufio.NewReaderSize(g, 64<<10)
 	head, _ := br.Peek(512)
 	if g.err != nil {
@@ -471,7 +520,9 @@ func (w *walker) zip(depth int, prefix string, ra io.ReaderAt, size int64) error
 	}
 	var declared uint64
 	for _, f := range zr.File {
-		declared += f.UncompressedSize64
+		if declared += f.UncompressedSize64; declared < f.UncompressedSize64 {
+			declared = 1 << 63 // wrapped around: a lie, and over any limit
+		}
 	}
 	if declared > uint64(w.lim.MaxTotalBytes) {
 		return refuse(TooLarge, where, "its members say they unpack to %s, more than the %s limit",
@@ -481,7 +532,15 @@ func (w *walker) zip(depth int, prefix string, ra io.ReaderAt, size int64) error
 		if err := w.entry(); err != nil {
 			return err
 		}
-		p, why, err := memberPath(prefix, f.Name)
+		name := f.Name
+		if f.NonUTF8 && !utf8.ValidString(name) {
+			// The zip format's legacy encoding, still what Windows' own
+			// "Send to compressed folder" writes for non-ASCII names.
+			if dec, err := charmap.CodePage437.NewDecoder().String(name); err == nil {
+				name = dec
+			}
+		}
+		p, why, err := memberPath(prefix, name)
 		if err != nil {
 			return err
 		}
@@ -526,13 +585,8 @@ func (w *walker) zipMember(depth int, p string, f *zip.File) error {
 	}
 	in := &countReader{r: raw}
 	var dec io.Reader = in
-	var closer io.Closer
 	if f.Method == zip.Deflate {
-		fr := flate.NewReader(in)
-		dec, closer = fr, fr
-	}
-	if closer != nil {
-		defer closer.Close()
+		dec = w.inflater(depth, reuse(&w.rawBufs, depth, 4096, in))
 	}
 	m := &guard{w: w, r: dec, in: in, path: p, maxOut: w.lim.MaxMemberBytes, total: true, format: "zip",
 		declared: int64(f.UncompressedSize64), checkDeclared: true, crc: crc32.NewIEEE(), wantCRC: f.CRC32}
@@ -548,7 +602,7 @@ func (w *walker) zipMember(depth int, p string, f *zip.File) error {
 				if err := w.produced(size); err != nil {
 					return err
 				}
-				return w.archive(depth+1, p, path.Base(p), Zip, io.NewSectionReader(w.src, off, size), size)
+				return w.damaged(p, w.archive(depth+1, p, path.Base(p), Zip, io.NewSectionReader(w.src, off, size), size))
 			}
 		}
 	}
@@ -560,10 +614,10 @@ func (w *walker) zipMember(depth int, p string, f *zip.File) error {
 // with a reader of all of it. g's counting sees every byte once: the
 // buffer here reads through it.
 func (w *walker) member(depth int, p string, size int64, g *guard) error {
-	br := bufio.NewReaderSize(g, textenc.SniffSize)
+	br := w.sniffer(depth, g)
 	head, _ := br.Peek(textenc.SniffSize)
 	if g.err != nil {
-		return g.err
+		return w.damaged(p, g.err)
 	}
 	if f := Detect(p, head); f != None {
 		if ext := packageExt(p); ext != "" && f == Zip {
@@ -571,10 +625,12 @@ func (w *walker) member(depth int, p string, size int64, g *guard) error {
 			return nil
 		}
 		err := w.nested(depth+1, p, f, br, size)
-		if err == nil {
-			err = g.err
+		if g.err != nil {
+			// The stream holding the nested archive failed: that is the
+			// outer archive's problem, not the nested one's.
+			return w.damaged(p, g.err)
 		}
-		return err
+		return w.damaged(p, err)
 	}
 	info := textenc.Sniff(head)
 	if !info.Text {
@@ -582,13 +638,29 @@ func (w *walker) member(depth int, p string, size int64, g *guard) error {
 		return nil
 	}
 	if err := w.fn(Member{Path: p, Size: size, Encoding: info.Encoding}, br); err != nil {
-		return err
+		return w.damaged(p, err)
 	}
 	if g.err != nil {
 		// fn swallowed a limit or corruption its reader reported.
-		return g.err
+		return w.damaged(p, g.err)
 	}
 	w.res.Members++
+	return nil
+}
+
+// damaged turns err, when it says that the member or nested archive at p
+// is itself corrupt (a bad checksum, a truncated .gz, an unreadable nested
+// zip), into a skip of p: one damaged file in a support bundle does not
+// refuse the rest. Limits, bad paths, corruption of the archive around p,
+// fn's own errors and I/O errors are returned as they are. A member whose
+// reader failed this way was not counted; fn saw the failure and must not
+// keep it.
+func (w *walker) damaged(p string, err error) error {
+	r := asRefusal(err)
+	if r == nil || r.Reason != Corrupt || r.Path != p || w.ioErr != nil {
+		return err
+	}
+	w.skip(p, "damaged: "+r.Detail)
 	return nil
 }
 
@@ -635,7 +707,7 @@ func (w *walker) spooledZip(depth int, p string, g io.Reader, size int64) error 
 		}
 		return fmt.Errorf("archive: spool a nested zip: %w", err)
 	}
-	return w.archive(depth, p, path.Base(p), Zip, f, n+rest)
+	return w.archive(depth, p, path.Base(p), Zip, &trackedReaderAt{ra: f, w: w}, n+rest)
 }
 
 // guard reads a decompressed stream and enforces the limits as the bytes
@@ -650,6 +722,7 @@ type guard struct {
 	format string
 	out    int64
 	maxOut int64
+	over   Reason // what passing maxOut means: TooLarge or MemberTooLarge
 	total  bool
 
 	declared      int64
@@ -690,7 +763,7 @@ func (g *guard) fail(err error) error {
 	if g.err == nil {
 		if r := asRefusal(err); r != nil {
 			g.err = r
-		} else if g.w.src.err != nil || isCtx(err) {
+		} else if g.w.ioErr != nil || isCtx(err) {
 			g.err = err
 		} else {
 			g.err = corrupt(g.path, g.format, err)
@@ -715,7 +788,7 @@ func (g *guard) count(b []byte) error {
 		return refuse(MemberTooLarge, g.path, "the member is larger than its header says")
 	}
 	if g.out > g.maxOut {
-		if g.maxOut == g.w.lim.MaxTotalBytes {
+		if g.over == TooLarge {
 			return refuse(TooLarge, g.path, "unpacks to more than %s (the limit)", human(g.maxOut))
 		}
 		return refuse(MemberTooLarge, g.path, "unpacks to more than the %s allowed per member", human(g.maxOut))
@@ -798,7 +871,7 @@ func memberPath(prefix, name string) (p, why string, err error) {
 		return prefix + ".", "an entry without a name", nil
 	}
 	if len(p) > maxPathBytes {
-		return p[:256] + "…", fmt.Sprintf("a path longer than %d bytes", maxPathBytes), nil
+		return strings.ToValidUTF8(p[:256], "") + "…", fmt.Sprintf("a path longer than %d bytes", maxPathBytes), nil
 	}
 	return p, "", nil
 }
