@@ -502,21 +502,23 @@ func (a *Analyzer) cause(rank int, c *sig, ax *axis, fe *fileFirstError, feFile 
 	if m := c.st.maxExample(); m != nil && (len(c.st.ex) == 0 || m.key != c.st.ex[0].key) {
 		out.Evidence = append(out.Evidence, a.evidence("highest_level", nil, *m, c.id))
 	}
-	for _, e := range c.st.ex[min(1, len(c.st.ex)):] {
-		if m := c.st.maxExample(); m != nil && m.key == e.key {
-			continue
+	// What preceded it (often in another file), then the lines before the
+	// first error in its own file, then more occurrences.
+	for _, p := range c.preceded {
+		if len(p.st.ex) > 0 {
+			out.Evidence = append(out.Evidence, a.evidence("preceded_by", nil, p.st.ex[0], p.id))
 		}
-		out.Evidence = append(out.Evidence, a.evidence("example", nil, e, c.id))
 	}
 	if c.firstError && fe != nil {
 		for _, b := range fe.before {
 			out.Evidence = append(out.Evidence, a.evidence("context", feFile, b, ""))
 		}
 	}
-	for _, p := range c.preceded {
-		if len(p.st.ex) > 0 {
-			out.Evidence = append(out.Evidence, a.evidence("preceded_by", nil, p.st.ex[0], p.id))
+	for _, e := range c.st.ex[min(1, len(c.st.ex)):] {
+		if m := c.st.maxExample(); m != nil && m.key == e.key {
+			continue
 		}
+		out.Evidence = append(out.Evidence, a.evidence("example", nil, e, c.id))
 	}
 	for i, s := range c.symptoms {
 		if i == 5 {
