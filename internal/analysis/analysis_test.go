@@ -289,3 +289,29 @@ func TestRedactedEvidence(t *testing.T) {
 		t.Errorf("redaction counts %v", r.Files[0].RedactionCounts)
 	}
 }
+
+// A 1 MB line is evidence like any other, cut to a size a report can carry
+// and marked so.
+func TestHugeLineEvidence(t *testing.T) {
+	var b strings.Builder
+	base := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
+	for i := 0; i < 300; i++ {
+		at := base.Add(time.Duration(i) * time.Second).Format(time.RFC3339)
+		fmt.Fprintf(&b, "%s INFO [main] tick %d\n", at, i)
+		if i == 200 {
+			fmt.Fprintf(&b, "%s CRITICAL [main] state dump: %s\n", at, strings.Repeat("x ", 1<<19))
+		}
+	}
+	r := analyzeStrings(t, analysis.Options{}, "huge.log", b.String())
+	if len(r.Causes) == 0 {
+		t.Fatal("no cause")
+	}
+	ev := r.Causes[0].Evidence[0]
+	if ev.Line != 202 || !ev.Truncated || len(ev.Text) > 4<<10 || !strings.Contains(ev.Text, "state dump") {
+		t.Errorf("evidence line %d truncated %v, %d bytes", ev.Line, ev.Truncated, len(ev.Text))
+	}
+	j, _ := r.JSON()
+	if len(j) > 256<<10 {
+		t.Errorf("the report is %d KB for one huge line", len(j)>>10)
+	}
+}

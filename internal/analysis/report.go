@@ -238,7 +238,7 @@ func (a *Analyzer) Report(ctx context.Context) (*Report, error) {
 		r.TimeRange = &TimeRange{Start: time.Unix(0, a.tgrid.lo).UTC(), End: time.Unix(0, a.tgrid.hi).UTC()}
 	}
 	if fe != nil {
-		r.FirstError = &FirstError{SignatureID: feSig.id, Template: feSig.template,
+		r.FirstError = &FirstError{SignatureID: feSig.id, Template: shortTemplate(feSig.template),
 			Evidence: a.evidence("first_error", feFile, fe.ex, feSig.id)}
 		for _, b := range fe.before {
 			r.FirstError.Preceding = append(r.FirstError.Preceding, a.evidence("context", feFile, b, ""))
@@ -257,6 +257,17 @@ func (a *Analyzer) Report(ctx context.Context) (*Report, error) {
 	r.Summary = summary(r, causes, ax)
 	r.LLM = LLM{Provider: "none", Summary: r.Summary}
 	return r, nil
+}
+
+// maxTemplate caps a template in the report (a 1 MB line makes a 1 MB
+// template; the --structured output keeps it whole).
+const maxTemplate = 2 << 10
+
+func shortTemplate(t string) string {
+	if s, cut := capText(t, maxTemplate); cut {
+		return s + "…"
+	}
+	return t
 }
 
 func (a *Analyzer) fileName(idx int) string {
@@ -417,7 +428,7 @@ func (a *Analyzer) fillSignatures(r *Report, sigs []*sig, causes []*sig, ax *axi
 		if i >= a.opts.MaxSignatures && !keep[s] {
 			continue
 		}
-		sg := Signature{ID: s.id, Template: s.template, Count: s.st.count, Level: s.st.maxLevel.String(),
+		sg := Signature{ID: s.id, Template: shortTemplate(s.template), Count: s.st.count, Level: s.st.maxLevel.String(),
 			Levels: levelMap(s.st.levels[:]), FirstSeen: a.occurrence(s.st.first), LastSeen: a.occurrence(s.st.last),
 			MoreFiles: s.st.moreFiles, Rare: s.st.count <= rareMax, New: s.isNew, Steady: s.steady}
 		for _, fc := range s.st.files {
@@ -478,7 +489,7 @@ func (a *Analyzer) timeline(ax *axis) Timeline {
 }
 
 func (a *Analyzer) cause(rank int, c *sig, ax *axis, fe *fileFirstError, feFile *fileState) Cause {
-	out := Cause{Rank: rank, SignatureID: c.id, Template: c.template, Level: c.st.maxLevel.String(),
+	out := Cause{Rank: rank, SignatureID: c.id, Template: shortTemplate(c.template), Level: c.st.maxLevel.String(),
 		Score: c.score, Count: c.st.count, Reasons: []string{}, Evidence: []Evidence{}}
 	title := c.template
 	if t, cut := capText(title, 120); cut {
