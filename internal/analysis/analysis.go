@@ -75,7 +75,8 @@ type Options struct {
 	Progress func(Progress)
 	// Line, when set, is called for every record with the cluster it fell into,
 	// before the clusters are final (the rca command's --structured output
-	// keeps ids and asks the templates at the end).
+	// keeps ids and asks the templates at the end). Message and Text are
+	// redacted; the record is valid only during the call.
 	Line func(rec *logparse.Record, cluster drain.ClusterID)
 	Now  func() time.Time
 	// BytesTotal is the sum of the sizes to read, for progress, when the
@@ -158,6 +159,7 @@ type Analyzer struct {
 	lastProgress       time.Time
 	anyTimed           bool
 	reported           bool
+	report             *Report
 	clusterSig         []string // after Report: signature id per cluster
 	clusterTpl         []string
 	records, physLines int64
@@ -294,7 +296,12 @@ func (a *Analyzer) observe(f *fileState, rec *logparse.Record) {
 	}
 	id := a.miner.Add(rec.Message)
 	if a.opts.Line != nil {
+		// The callback sees the record redacted, Text included (this costs
+		// one string per line, paid only by callers who ask).
+		raw := rec.Text
+		rec.Text = rt.Text()
 		a.opts.Line(rec, id)
+		rec.Text = raw
 	}
 	for int(id) >= len(a.stats) {
 		a.stats = append(a.stats, nil)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rca-engine/api/internal/analysis"
+	"github.com/rca-engine/api/internal/analysis/drain"
+	"github.com/rca-engine/api/internal/analysis/logparse"
 	"github.com/rca-engine/api/internal/analysis/redact"
 )
 
@@ -280,7 +282,13 @@ func TestRedactedEvidence(t *testing.T) {
 			fmt.Fprintf(&b, "%s CRITICAL [auth] account store corrupt for %s\n", at, secret)
 		}
 	}
-	r := analyzeStrings(t, analysis.Options{Redact: cfg}, "auth.log", b.String())
+	var seen []string
+	r := analyzeStrings(t, analysis.Options{Redact: cfg, Line: func(rec *logparse.Record, _ drain.ClusterID) {
+		seen = append(seen, rec.Text, rec.Message)
+	}}, "auth.log", b.String())
+	if strings.Contains(strings.Join(seen, "\n"), secret) {
+		t.Errorf("the Line callback saw the email")
+	}
 	j, _ := r.JSON()
 	if bytes.Contains(j, []byte(secret)) || strings.Contains(r.Markdown(), secret) {
 		t.Errorf("the email reached the report")

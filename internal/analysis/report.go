@@ -202,10 +202,14 @@ func (a *Analyzer) Signature(id drain.ClusterID) (sigID, template string) {
 	return a.clusterSig[id], a.clusterTpl[id]
 }
 
-// Report ranks and returns the report. Call it once, after the last Add.
+// Report ranks and returns the report, after the last Add (later calls
+// return the same report).
 func (a *Analyzer) Report(ctx context.Context) (*Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if a.report != nil { // ranking merges the clusters' aggregates: once
+		return a.report, nil
 	}
 	a.reported = true
 	a.progress("ranking", "", 0, true)
@@ -256,6 +260,7 @@ func (a *Analyzer) Report(ctx context.Context) (*Report, error) {
 	a.classify(r, causes)
 	r.Summary = summary(r, causes, ax)
 	r.LLM = LLM{Provider: "none", Summary: r.Summary}
+	a.report = r
 	return r, nil
 }
 
