@@ -81,6 +81,22 @@ func TestEmptyInput(t *testing.T) {
 	if m["analysis_type"] != "rca_analysis" {
 		t.Errorf("analysis_type %v", m["analysis_type"])
 	}
+	// result_data: the original's keys, outputs with its three forms.
+	res, err := r.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := json.Marshal(res)
+	var rm map[string]any
+	json.Unmarshal(rb, &rm)
+	for _, k := range []string{"job_id", "analysis_type", "generated_at", "metrics", "files", "llm", "outputs"} {
+		if _, ok := rm[k]; !ok {
+			t.Errorf("result_data lacks %q", k)
+		}
+	}
+	if o, _ := rm["outputs"].(map[string]any); o["markdown"] == nil || o["html"] == nil || o["json"] == nil {
+		t.Errorf("outputs %v", rm["outputs"])
+	}
 }
 
 // A log without timestamps is placed by order: the first error is the
