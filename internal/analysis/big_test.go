@@ -358,7 +358,7 @@ func (w *wordsLog) Read(p []byte) (int, error) {
 			}
 			k := w.i
 			w.i++
-			b := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC).Add(time.Duration(w.i) * time.Millisecond).AppendFormat(w.buf[:0], time.RFC3339Nano)
+			b := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC).Add(time.Duration(w.i)*time.Millisecond).AppendFormat(w.buf[:0], time.RFC3339Nano)
 			b = append(b, " INFO [words] "...)
 			sum := 0
 			for pos := 0; pos < 8; pos++ {
