@@ -339,3 +339,37 @@ func TestHugeLineEvidence(t *testing.T) {
 		t.Errorf("the report is %d KB for one huge line", len(j)>>10)
 	}
 }
+
+// A file without timestamps next to timed ones: its records count (levels,
+// rarity) but are not placed on the timeline, and the report says so.
+func TestMixedTimedAndUntimed(t *testing.T) {
+	var timed, plain strings.Builder
+	base := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
+	for i := 0; i < 300; i++ {
+		fmt.Fprintf(&timed, `{"time":%q,"level":"info","msg":"tick %d"}`+"\n", base.Add(time.Duration(i)*time.Second).Format(time.RFC3339), i)
+		if i == 100 {
+			plain.WriteString("FATAL worker pool exhausted, giving up\n")
+		} else if i%3 == 0 {
+			fmt.Fprintf(&plain, "INFO worker %d idle\n", i)
+		}
+	}
+	r := analyzeStrings(t, analysis.Options{}, "timed.log", timed.String(), "plain.log", plain.String())
+	if r.Timeline.Axis != "time" {
+		t.Errorf("axis %q", r.Timeline.Axis)
+	}
+	var fatal *analysis.Cause
+	for i := range r.Causes {
+		if strings.Contains(r.Causes[i].Template, "pool exhausted") {
+			fatal = &r.Causes[i]
+		}
+	}
+	if fatal == nil || fatal.Rank != 1 {
+		t.Fatalf("the untimed fatal line is not the top cause:\n%s", causesText(r))
+	}
+	if !strings.Contains(strings.Join(fatal.Reasons, " "), "no timestamps") || fatal.Evidence[0].Timestamp != nil {
+		t.Errorf("reasons %q, evidence %+v", fatal.Reasons, fatal.Evidence[0])
+	}
+	if r.FirstError == nil || r.FirstError.Evidence.File != "plain.log" || r.FirstError.Evidence.Line != 35 {
+		t.Errorf("first error %+v", r.FirstError)
+	}
+}
