@@ -473,3 +473,20 @@ func TestTemplateBytesBound(t *testing.T) {
 		t.Errorf("%d template bytes, bound %d", m.tplBytes, 1<<20)
 	}
 }
+
+func TestNumberedNames(t *testing.T) {
+	m := New(Config{})
+	var irq []ClusterID
+	for _, s := range []string{"IRQ0", "IRQ2", "IRQ9"} {
+		irq = append(irq, m.Add(s+" used by override now"))
+	}
+	a := m.Add("wl0 MDNS IPV4 Addr 10.0.0.1")
+	b := m.Add("wl0 MDNS IPV6 Addr fe80::1")
+	m.Refine()
+	if m.Canonical(irq[0]) != m.Canonical(irq[2]) {
+		t.Errorf("IRQ0/IRQ2/IRQ9 apart: %q", m.Template(irq[0]))
+	}
+	if m.Canonical(a) == m.Canonical(b) {
+		t.Errorf("IPV4 and IPV6 merged: %q", m.Template(a))
+	}
+}

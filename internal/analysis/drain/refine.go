@@ -273,7 +273,7 @@ func (m *Miner) refineSet(roots []ClusterID, shared bool) bool {
 				}
 				mostlyLiteral = 2*rest >= len(toks)
 			}
-			if len(live) >= 2 && ((literals >= m.cfg.RefineMinValues || whole) && mostlyLiteral || literals == 0) {
+			if len(live) >= 2 && ((literals >= m.cfg.RefineMinValues || whole) && mostlyLiteral || literals == 0 || m.numbered(live, pos)) {
 				for _, id := range live[1:] {
 					m.union(live[0], id)
 				}
@@ -363,6 +363,47 @@ type refEnt struct {
 	key uint64
 	id  ClusterID
 	pos int32
+}
+
+// numbered: three or more words at pos that differ only in their digits
+// ("IRQ0", "IRQ2", "IRQ9"): one name, numbered, is a value.
+func (m *Miner) numbered(live []ClusterID, pos int) bool {
+	if len(live) < 3 {
+		return false // two could be a pair of versions (IPv4, IPv6)
+	}
+	first := m.clusters[live[0]].tokens[pos]
+	for _, id := range live {
+		t := m.clusters[id].tokens[pos]
+		if strings.Contains(t, wildcard) || !sameButDigits(first, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameButDigits: a and b are equal once each run of digits counts as one
+// character, and both have digits.
+func sameButDigits(a, b string) bool {
+	i, j, digits := 0, 0, false
+	for i < len(a) && j < len(b) {
+		da, db := class[a[i]]&cDigit != 0, class[b[j]]&cDigit != 0
+		switch {
+		case da && db:
+			digits = true
+			for i < len(a) && class[a[i]]&cDigit != 0 {
+				i++
+			}
+			for j < len(b) && class[b[j]]&cDigit != 0 {
+				j++
+			}
+		case da || db || a[i] != b[j]:
+			return false
+		default:
+			i++
+			j++
+		}
+	}
+	return digits && i == len(a) && j == len(b)
 }
 
 func equalExcept(a, b []string, p int) bool {
