@@ -16,8 +16,12 @@ CREATE TABLE blobs (
     created_at  timestamptz  NOT NULL DEFAULT now(),
     -- Bumped by every upload that stores or finds this content: the sweep
     -- spares a blob touched within its grace period.
-    touched_at  timestamptz  NOT NULL DEFAULT now()
+    touched_at  timestamptz  NOT NULL DEFAULT now(),
+    -- The upload that touched it last: a failed upload removes the blob
+    -- at once only if nobody touched it since (else the sweep decides).
+    touched_by  uuid
 );
+CREATE INDEX blobs_touched_idx ON blobs (touched_at);
 
 CREATE TABLE files (
     id                uuid          PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -40,10 +44,12 @@ CREATE TABLE files (
     parent_id         uuid          REFERENCES files(id) ON DELETE CASCADE,
     -- utf-8, utf-16le, utf-16be or latin-1 for a log; NULL for an archive.
     encoding          varchar(20),
-    -- Lines in the file, and the blob key of its sparse line index (the
-    -- byte offset of every 1,000th line) when it has more than that.
+    -- Lines in the file, and its sparse line index: line_offsets[i] is
+    -- the byte offset where line i*line_step+1 starts, so that line
+    -- 1,900,000 of a 2 GB file is read from near it, not from the start.
     line_count        bigint,
-    line_index_key    varchar(128),
+    line_step         integer,
+    line_offsets      bigint[],
     CHECK ((parent_id IS NULL) = (archive_path IS NULL))
 );
 
@@ -53,7 +59,6 @@ CREATE TABLE files (
 CREATE UNIQUE INDEX files_job_checksum_direct_idx ON files (job_id, checksum) WHERE parent_id IS NULL;
 CREATE INDEX files_job_created_idx ON files (job_id, created_at, id);
 CREATE INDEX files_blob_idx ON files (file_path);
-CREATE INDEX files_line_index_idx ON files (line_index_key) WHERE line_index_key IS NOT NULL;
 CREATE INDEX files_parent_idx ON files (parent_id) WHERE parent_id IS NOT NULL;
 
 -- Readiness: a job whose files are still arriving is not analysed. It is

@@ -33,10 +33,10 @@ func TestClaimTakesOnlyReadyJobs(t *testing.T) {
 		}
 		return j.ID
 	}
-	mk("")                                                                          // no file
-	mk("ready_at = now()")                                                          // started, but no log (cannot happen through Start)
+	mk("")                                                                             // no file
+	mk("ready_at = now()")                                                             // started, but no log (cannot happen through Start)
 	mk("files_count = 1, logs_count = 0, last_upload_at = now() - interval '2 hours'") // only an archive with nothing to analyse
-	mk("files_count = 1, logs_count = 1, last_upload_at = now()")                   // files still arriving
+	mk("files_count = 1, logs_count = 1, last_upload_at = now()")                      // files still arriving
 	settled := mk("files_count = 1, logs_count = 1, last_upload_at = now() - interval '2 hours'")
 	started := mk("files_count = 1, logs_count = 1, last_upload_at = now(), ready_at = now()")
 

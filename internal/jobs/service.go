@@ -255,8 +255,25 @@ func (s *Service) StartTx(ctx context.Context, tx *db.Tx, a *Actor, id uuid.UUID
 	return s.ready(j), nil
 }
 
-// Claim gives worker the most urgent pending job that may run now (highest
-// priority, then oldest), running under a lease of the given length, with
+// RecordUploadTx records, inside the upload's transaction tx, that files
+// files (logs of them to analyse) were added to job id now: its counts and
+// last_upload_at, which restarts the settle window; with start, the job is
+// also ready at once if it has a log. The caller holds the job's row lock
+// (GetTx forUpdate, or CreateTx).
+func RecordUploadTx(ctx context.Context, tx *db.Tx, id uuid.UUID, files, logs int, start bool) (Job, error) {
+	j, err := one(ctx, tx, `UPDATE jobs SET files_count = files_count + $2, logs_count = logs_count + $3,
+			last_upload_at = now(),
+			ready_at = CASE WHEN $4 AND logs_count + $3 > 0 THEN COALESCE(ready_at, now()) ELSE ready_at END
+		WHERE id = $1 RETURNING `+columns, id, files, logs, start)
+	if err != nil {
+		return Job{}, fmt.Errorf("record upload: %w", err)
+	}
+	return j, nil
+}
+
+// Claim gives worker the most urgent pending job that may run now and is
+// ready for analysis (it has a log, and was started or has had no upload
+// for the settle window; highest priority, then oldest), running under a lease of the given length, with
 // its "started" event; ok is false when there is none. Concurrent claims
 // never get the same job (SKIP LOCKED) and never wait for one another.
 func (s *Service) Claim(ctx context.Context, worker string, lease time.Duration) (j Job, ok bool, err error) {
