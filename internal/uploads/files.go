@@ -23,6 +23,9 @@ import (
 // to a caller allowed to see the job (else jobs.ErrMayNotSee, a 403: the
 // job itself is not secret, its content is).
 func (s *Service) List(ctx context.Context, a *jobs.Actor, job uuid.UUID) ([]File, error) {
+	if anonymous(a) {
+		return nil, jobs.ErrSignInToSee
+	}
 	j, err := s.jobs.Get(ctx, job)
 	if err != nil {
 		return nil, err
@@ -51,6 +54,10 @@ func (s *Service) List(ctx context.Context, a *jobs.Actor, job uuid.UUID) ([]Fil
 // Get returns one file to a caller allowed to see its job. A file they may
 // not see is ErrFileNotFound, as a missing one.
 func (s *Service) Get(ctx context.Context, a *jobs.Actor, id uuid.UUID) (File, error) {
+	if anonymous(a) {
+		// Before any lookup: the same answer for every id.
+		return File{}, jobs.ErrSignInToSee
+	}
 	var f File
 	var owner *uuid.UUID
 	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
@@ -82,6 +89,10 @@ func (s *Service) Get(ctx context.Context, a *jobs.Actor, id uuid.UUID) (File, e
 	}
 	return f, nil
 }
+
+// anonymous reports whether a is a caller who is not signed in (nil is
+// nobody checked: AUTH_MODE=off).
+func anonymous(a *jobs.Actor) bool { return a != nil && a.UserID == uuid.Nil }
 
 // Open returns a file and its content, for a download.
 func (s *Service) Open(ctx context.Context, a *jobs.Actor, id uuid.UUID) (File, blob.Object, error) {
