@@ -269,30 +269,37 @@ func (u *Upload) putOne(ctx context.Context, b blobSpec) error {
 // nobody else touched since and no file uses; the others are the sweep's.
 // It is best effort: with PostgreSQL down the sweep does it later.
 func (u *Upload) release(blobs []blobSpec) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, b := range blobs {
+	for chunk := range slices.Chunk(blobs, 200) { // each deletes its content within DB_QUERY_TIMEOUT
+		keys := make([]string, len(chunk))
+		for i, b := range chunk {
+			keys[i] = b.key
+		}
 		err := u.s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
-			var key string
-			err := tx.QueryRow(ctx, `SELECT key FROM blobs b WHERE key = $1 AND touched_by = $2
+			rows, err := tx.Query(ctx, `SELECT key FROM blobs b WHERE key = ANY($1) AND touched_by = $2
 				AND NOT EXISTS (SELECT 1 FROM files WHERE file_path = b.key)
-				FOR UPDATE SKIP LOCKED`, b.key, u.id).Scan(&key)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
+				FOR UPDATE SKIP LOCKED`, keys, u.id)
 			if err != nil {
 				return err
 			}
-			// Deleted under the row lock: an upload touching it now waits,
-			// then finds no row, inserts one and stores the content again.
-			if err := u.s.store.Delete(ctx, key); err != nil {
+			mine, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, `DELETE FROM blobs WHERE key = $1`, key)
+			// Deleted under the row locks: an upload touching one now
+			// waits, then finds no row, inserts one and stores it again.
+			for _, key := range mine {
+				if err := u.s.store.Delete(ctx, key); err != nil {
+					return err
+				}
+			}
+			_, err = tx.Exec(ctx, `DELETE FROM blobs WHERE key = ANY($1)`, mine)
 			return err
 		})
 		if err != nil {
-			u.s.cfg.Logger.Debug("a failed upload's blob is left to the sweep", "key", b.key, "error", err)
+			u.s.cfg.Logger.Debug("a failed upload's blobs are left to the sweep", "blobs", len(chunk), "error", err)
+			return
 		}
 	}
 }
