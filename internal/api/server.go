@@ -22,6 +22,7 @@ import (
 	"github.com/rca-engine/api/internal/ratelimit"
 	"github.com/rca-engine/api/internal/sse"
 	"github.com/rca-engine/api/internal/tickets"
+	"github.com/rca-engine/api/internal/uploads"
 	"github.com/rca-engine/api/internal/validate"
 )
 
@@ -45,6 +46,8 @@ type Options struct {
 	// StreamRecheck is how often an open event stream's credential is
 	// checked again in mode "all" (default 30s).
 	StreamRecheck time.Duration
+	// Uploads are the file routes' own body limit and timeouts.
+	Uploads UploadOptions
 }
 
 // Deps is what the edge is wired to. Deps.Dependencies lists every tracked
@@ -65,6 +68,11 @@ type Deps struct {
 	// Auth checks credentials; Limiter enforces RateLimits (nil: none).
 	Auth    *auth.Service
 	Limiter *ratelimit.Limiter
+	// Uploads serves the file routes (nil leaves them unregistered);
+	// Tus, when set, is the tus resumable-upload handler mounted at
+	// /api/files/tus/.
+	Uploads *uploads.Service
+	Tus     *Tus
 }
 
 // Database is what the edge reads of PostgreSQL: memory only, never a query.
@@ -86,6 +94,8 @@ type server struct {
 	validate *validate.Validator
 	auth     *auth.Service
 	limiter  *ratelimit.Limiter
+	uploads  *uploads.Service
+	tus      *Tus
 	log      *slog.Logger
 	started  time.Time
 }
@@ -97,7 +107,10 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	}
 	s := &server{opts: opts, database: d.Database, deps: d.Dependencies, jobs: d.Jobs, events: d.Events, tickets: d.Tickets,
 		idem: d.Idempotency, streams: d.Streams, metrics: d.Metrics, validate: validate.New(),
-		auth: d.Auth, limiter: d.Limiter, log: d.Logger, started: time.Now()}
+		auth: d.Auth, limiter: d.Limiter, uploads: d.Uploads, tus: d.Tus, log: d.Logger, started: time.Now()}
+	if d.Tus != nil {
+		d.Tus.srv = s
+	}
 	if s.opts.StreamRecheck <= 0 {
 		s.opts.StreamRecheck = 30 * time.Second
 	}
@@ -119,9 +132,14 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	if len(opts.CORSOrigins) > 0 {
 		r.Use(cors.Handler(cors.Options{
 			AllowedOrigins: opts.CORSOrigins,
-			AllowedMethods: []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"},
-			AllowedHeaders: []string{"Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "X-Request-ID"},
+			AllowedMethods: []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"},
+			AllowedHeaders: []string{"Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "X-Request-ID",
+				// tus resumable uploads
+				"Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Metadata", "Upload-Defer-Length",
+				"X-HTTP-Method-Override", "Range"},
 			ExposedHeaders: []string{"X-Degraded", "X-Request-ID", "Retry-After", "Location", "WWW-Authenticate",
+				"Tus-Resumable", "Tus-Version", "Tus-Max-Size", "Tus-Extension", "Upload-Offset", "Upload-Length",
+				"Upload-Metadata", "Upload-Expires", "Upload-File-Id", "Content-Range", "Content-Disposition",
 				"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy",
 				"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"},
 			AllowCredentials: true,
@@ -195,8 +213,46 @@ func NewHandler(opts Options, d Deps) http.Handler {
 			})
 		}
 
+		// Files: their own body limit and timeouts (uploads and downloads
+		// run for as long as the bytes keep moving), the same
+		// authentication and rate limits as every route.
+		if s.uploads != nil {
+			r.Group(func(r chi.Router) {
+				r.Use(s.transfer, s.authenticate, byMethod)
+				r.With(s.need(auth.Write)).Post("/files/upload", s.uploadFiles)
+				r.With(s.need(auth.Read)).Get("/files/{id}/content", s.fileContent)
+				if s.tus != nil {
+					// tus 1.0: creation at the base, then HEAD (offset),
+					// PATCH (bytes from it) and DELETE on each upload.
+					tus := s.need(auth.Write)(s.tus)
+					for _, p := range []string{"/files/tus", "/files/tus/"} {
+						r.Method(http.MethodPost, p, tus)
+						r.Method(http.MethodOptions, p, s.tus)
+					}
+					for _, m := range []string{http.MethodHead, http.MethodPatch, http.MethodDelete} {
+						r.Method(m, "/files/tus/{upload_id}", tus)
+					}
+				}
+			})
+		}
+
+		// A job created with its files (multipart) gets the upload bounds;
+		// every other request here the JSON API's.
+		jsonBounds := bounded(opts.RequestTimeout, opts.MaxBodyBytes)
+		jsonOrFiles := func(next http.Handler) http.Handler {
+			b, t := jsonBounds(next), s.transfer(next)
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if s.uploads != nil && r.Method == http.MethodPost && isMultipart(r) &&
+					(r.URL.Path == "/api/jobs" || r.URL.Path == "/api/jobs/") {
+					t.ServeHTTP(w, r)
+					return
+				}
+				b.ServeHTTP(w, r)
+			})
+		}
+
 		r.Group(func(r chi.Router) {
-			r.Use(bounded(opts.RequestTimeout, opts.MaxBodyBytes), s.authenticate, byMethod)
+			r.Use(jsonOrFiles, s.authenticate, byMethod)
 
 			r.Group(func(r chi.Router) {
 				r.Use(s.need(auth.Read))
@@ -215,6 +271,12 @@ func NewHandler(opts Options, d Deps) http.Handler {
 				}
 				r.Get("/tickets/settings/state", s.getSettings)
 				r.Get("/tickets/{job_id}", s.jobTickets)
+				if s.uploads != nil {
+					r.Get("/files/supported-types", s.supportedTypes)
+					r.Get("/files/jobs/{job_id}", s.listFiles)
+					r.Get("/files/{id}", s.getFile)
+					r.Get("/files/{id}/lines", s.fileLines)
+				}
 			})
 
 			r.Group(func(r chi.Router) {
@@ -223,6 +285,10 @@ func NewHandler(opts Options, d Deps) http.Handler {
 					r.Post(p, s.createJob)
 				}
 				r.Post("/jobs/{id}/cancel", s.cancelJob)
+				r.Post("/jobs/{id}/start", s.startJob)
+				if s.uploads != nil {
+					r.Post("/files/validate", s.validateFile)
+				}
 				for _, p := range []string{"/tickets", "/tickets/"} {
 					r.Post(p, s.createTicket)
 				}
