@@ -346,6 +346,9 @@ func (a *Analyzer) observe(f *fileState, rec *logparse.Record) {
 			st.dlast[d] = k
 		}
 	}
+	if !st.lvlHas[lvl] || k.less(st.lvlFirst[lvl]) {
+		st.lvlHas[lvl], st.lvlFirst[lvl] = true, k
+	}
 	if f.records <= 5 {
 		f.head = append(f.head, a.example(k, ts, rec, &rt))
 	}
@@ -492,6 +495,8 @@ type sigStat struct {
 	dfirst     [2]okey // first and last per axis (0 time, 1 order)
 	dlast      [2]okey
 	dhas       [2]bool
+	lvlFirst   [nLevels]okey // first occurrence at each level
+	lvlHas     [nLevels]bool
 	files      []fileCount
 	moreFiles  int64 // occurrences in files past maxFilesPerSig
 	ex         []example
@@ -565,6 +570,9 @@ func (s *sigStat) merge(o *sigStat, tg, og *grid) {
 	}
 	for i := range s.levels {
 		s.levels[i] += o.levels[i]
+		if o.lvlHas[i] && (!s.lvlHas[i] || o.lvlFirst[i].less(s.lvlFirst[i])) {
+			s.lvlHas[i], s.lvlFirst[i] = true, o.lvlFirst[i]
+		}
 	}
 	s.tser.merge(tg, &o.tser)
 	s.oser.merge(og, &o.oser)

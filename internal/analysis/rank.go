@@ -15,16 +15,22 @@ type sig struct {
 	st           *sigStat
 	hint         *hint
 
-	onAxis          bool // has occurrences on the ranking axis
-	first, last     okey // on the axis
-	buckets         []uint32
-	burst           bool
-	burstIdx        int
-	rateBefore      float64 // per bucket
-	rateAfter       float64
-	onset           int64
-	isNew, steady   bool
+	onAxis        bool // has occurrences on the ranking axis
+	first, last   okey // on the axis
+	buckets       []uint32
+	burst         bool
+	burstIdx      int
+	rateBefore    float64 // per bucket
+	rateAfter     float64
+	onset         int64
+	isNew, steady bool
+	// escalated: a signature that was there all along at a low level and
+	// starts occurring at warn or above (an access log line that turns
+	// from 200 to 500 is one template): its high-level part is a symptom,
+	// with its onset at the first high-level occurrence.
+	escalated       bool
 	firstError      bool
+	firstErrKey     okey // where the first error is, when firstError
 	score           float64
 	symptoms        []*sig
 	symptomCount    int64
@@ -37,8 +43,10 @@ type sig struct {
 type axis struct {
 	g        *grid
 	ordinal  bool
-	lo, hi   int64 // positions seen
+	lo, hi   int64 // the span of the bulk of the records
 	span     int64
+	tlLo     int // the buckets of all the records
+	tlHi     int
 	window   int64 // "right after": how close a symptom must start
 	bLo, bHi int
 }
@@ -50,7 +58,7 @@ type axis struct {
 var (
 	sevWeight     = [nLevels]float64{0.5, 0.05, 0.05, 0.25, 0.5, 1, 2, 3}
 	symptomWeight = [nLevels]float64{0.3, 0, 0, 0.1, 0.4, 1, 1.5, 2}
-	cascadeGain   = [nLevels]float64{0.8, 0.1, 0.1, 0.5, 0.5, 1, 1, 1}
+	cascadeGain   = [nLevels]float64{0.5, 0.1, 0.1, 0.5, 0.5, 1, 1, 1}
 )
 
 const (
@@ -73,7 +81,42 @@ func (a *Analyzer) axis() *axis {
 	if !ax.g.set {
 		return ax
 	}
-	ax.lo, ax.hi = ax.g.lo, ax.g.hi
+	ax.tlLo, ax.tlHi = ax.g.index(ax.g.lo), ax.g.index(ax.g.hi)
+	// The span of the bulk of the records (0.5 % to 99.5 % of them): one
+	// stray old line must not make everything else look "new".
+	tl := &a.ttl
+	if ax.ordinal {
+		tl = &a.otl
+	}
+	var per [gridBuckets]uint64
+	var total uint64
+	for l := range tl {
+		for i, n := range tl[l] {
+			per[i] += n
+			total += n
+		}
+	}
+	loB, hiB := ax.tlLo, ax.tlHi
+	var cum uint64
+	for i := ax.tlLo; i <= ax.tlHi; i++ {
+		cum += per[i]
+		if float64(cum) > 0.005*float64(total) {
+			loB = i
+			break
+		}
+	}
+	cum = 0
+	for i := ax.tlHi; i >= ax.tlLo; i-- {
+		cum += per[i]
+		if float64(cum) > 0.005*float64(total) {
+			hiB = i
+			break
+		}
+	}
+	ax.lo, ax.hi = max(ax.g.lo, ax.g.start(loB)), min(ax.g.hi, ax.g.start(hiB+1)-1)
+	if ax.hi < ax.lo {
+		ax.lo, ax.hi = ax.g.lo, ax.g.hi
+	}
 	ax.span = ax.hi - ax.lo
 	w := ax.g.width()
 	minW, maxW := int64(1e9), int64(15*60*1e9)
@@ -135,8 +178,16 @@ func (ax *axis) prepare(s *sig) {
 		}
 		sum += c
 	}
+	if l := s.st.maxLevel; l >= logparse.LevelWarn && s.st.levels[l] < s.st.count && s.st.lvlHas[l] &&
+		s.st.lvlFirst[l].dom == d && ax.span > 0 &&
+		float64(s.st.lvlFirst[l].pos-ax.lo) > newAfter*float64(ax.span) && !s.isNew {
+		s.escalated = true
+		if !s.burst {
+			s.onset = s.st.lvlFirst[l].pos
+		}
+	}
 	if ax.span > 0 && !s.burst && s.st.dhasCount(d) >= steadyMin {
-		head := float64(s.first.pos-ax.lo) <= steadyHead*float64(ax.span)
+		head := float64(s.first.pos-ax.lo) <= steadyHead*float64(ax.span) // negative: before the bulk
 		tail := float64(ax.hi-s.last.pos) <= steadyTail*float64(ax.span)
 		s.steady = head && tail
 	}
@@ -152,7 +203,7 @@ func (s *sigStat) dhasCount(d uint8) int64 {
 // symptomOf says whether s rises right after e: it starts (or bursts) after
 // e's first occurrence, within the window, and is new or bursting.
 func (ax *axis) symptomOf(s, e *sig) bool {
-	if s == e || !s.onAxis || s.steady || !(s.isNew || s.burst) {
+	if s == e || !s.onAxis || (s.steady && !s.escalated) || !(s.isNew || s.burst || s.escalated) {
 		return false
 	}
 	if symptomWeight[s.st.maxLevel] == 0 {
@@ -177,7 +228,7 @@ func (a *Analyzer) rank(sigs []*sig, ax *axis, firstErr *sig) []*sig {
 	// Symptoms, by onset, for the window searches.
 	var rising []*sig
 	for _, s := range sigs {
-		if s.onAxis && !s.steady && (s.isNew || s.burst) && symptomWeight[s.st.maxLevel] > 0 {
+		if s.onAxis && (!s.steady || s.escalated) && (s.isNew || s.burst || s.escalated) && symptomWeight[s.st.maxLevel] > 0 {
 			rising = append(rising, s)
 		}
 	}

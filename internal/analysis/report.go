@@ -222,7 +222,7 @@ func (a *Analyzer) Report(ctx context.Context) (*Report, error) {
 	var feSig *sig
 	if fe != nil {
 		feSig = clusterSig[fe.cluster]
-		feSig.firstError = true
+		feSig.firstError, feSig.firstErrKey = true, fe.ex.key
 	}
 	causes := a.rank(sigs, ax, feSig)
 
@@ -458,7 +458,7 @@ func (a *Analyzer) timeline(ax *axis) Timeline {
 	} else {
 		t.Axis, t.BucketSeconds = "time", float64(ax.g.width())/1e9
 	}
-	for i := ax.bLo; i <= ax.bHi; i++ {
+	for i := ax.tlLo; i <= ax.tlHi; i++ {
 		b := TimelineBucket{Levels: map[string]int64{}}
 		for l := range tl {
 			if n := tl[l][i]; n > 0 {
@@ -537,7 +537,7 @@ func (a *Analyzer) reasons(c *sig, ax *axis) []string {
 		return s
 	}
 	if c.firstError {
-		rs = append(rs, "first error in the logs ("+where(c.st.first)+")")
+		rs = append(rs, "first error in the logs ("+where(c.firstErrKey)+")")
 	}
 	if c.st.maxLevel == logparse.LevelCritical {
 		rs = append(rs, "level critical")
@@ -687,6 +687,18 @@ func severity(r *Report, causes []*sig) string {
 		}
 		files = causes[0].symptomFiles
 	}
+	// An error that comes back episode after episode (a crash loop) is
+	// more than an isolated error.
+	recurring := false
+	if len(causes) > 0 && causes[0].st.maxLevel >= logparse.LevelError && causes[0].buckets != nil {
+		n := 0
+		for i, c := range causes[0].buckets {
+			if c > 0 && (i == 0 || causes[0].buckets[i-1] == 0) {
+				n++
+			}
+		}
+		recurring = n >= 3
+	}
 	bursting := false
 	for _, c := range causes {
 		if c.burst && c.st.maxLevel >= logparse.LevelError {
@@ -696,7 +708,7 @@ func severity(r *Report, causes []*sig) string {
 	switch {
 	case r.Metrics.Critical > 0, cascadeErrors >= 2 && files >= 2:
 		return "critical"
-	case r.Metrics.Errors > 0 && (bursting || cascadeErrors >= 1):
+	case r.Metrics.Errors > 0 && (bursting || recurring || cascadeErrors >= 1):
 		return "high"
 	case r.Metrics.Errors > 0, r.Metrics.Warnings > 0 && len(causes) > 0 && causes[0].burst:
 		return "moderate"

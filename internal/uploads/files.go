@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,7 +54,7 @@ func (s *Service) Get(ctx context.Context, a *jobs.Actor, id uuid.UUID) (File, e
 	var f File
 	var owner *uuid.UUID
 	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
-		rows, err := q.Query(ctx, `SELECT `+prefixed("f.")+`, j.owner_id FROM files f JOIN jobs j ON j.id = f.job_id
+		rows, err := q.Query(ctx, `SELECT `+fileColumnsOf("f.")+`, j.owner_id FROM files f JOIN jobs j ON j.id = f.job_id
 			WHERE f.id = $1`, id)
 		if err != nil {
 			return err
@@ -82,21 +81,6 @@ func (s *Service) Get(ctx context.Context, a *jobs.Actor, id uuid.UUID) (File, e
 		return File{}, ErrFileNotFound
 	}
 	return f, nil
-}
-
-// prefixed is fileColumns with each column qualified.
-func prefixed(p string) string {
-	cols := strings.Split(fileColumns, ",")
-	for i, c := range cols {
-		c = strings.TrimSpace(c)
-		if strings.HasPrefix(c, "COALESCE(") {
-			c = "COALESCE(" + p + strings.TrimPrefix(c, "COALESCE(")
-		} else {
-			c = p + c
-		}
-		cols[i] = c
-	}
-	return strings.Join(cols, ", ")
 }
 
 // Open returns a file and its content, for a download.

@@ -1,6 +1,6 @@
 // Command gen writes the incident corpora in ../incidents: small, realistic
 // logs of known incidents across several files, each with a benign warning
-// that repeats all along, and an expect.json naming the root cause's line
+// that repeats all along, and a <name>.expect.json naming the root cause's line
 // (known by construction). Deterministic: the same seed gives the same bytes.
 //
 //	go run ./internal/analysis/testdata/gen
@@ -29,8 +29,9 @@ type Expect struct {
 	TopContains string `json:"top_contains"` // in the top cause's template or first evidence text
 	File        string `json:"file"`         // the top cause's first evidence line
 	Line        int    `json:"line"`
-	Benign      string `json:"benign"` // a steady warning that must rank below
-	Action      string `json:"action,omitempty"`
+	Benign      string `json:"benign"`                // a steady warning that must rank below
+	Action      string `json:"action,omitempty"`      // in a recommended action
+	PrecededBy  string `json:"preceded_by,omitempty"` // in the top cause's preceded_by evidence
 }
 
 type line struct {
@@ -45,7 +46,9 @@ type file struct {
 	lines []line
 }
 
-func (f *file) add(at time.Time, text string) { f.lines = append(f.lines, line{at: at, seq: len(f.lines), text: text}) }
+func (f *file) add(at time.Time, text string) {
+	f.lines = append(f.lines, line{at: at, seq: len(f.lines), text: text})
+}
 func (f *file) root(at time.Time, text string) {
 	f.lines = append(f.lines, line{at: at, seq: len(f.lines), text: text, mark: true})
 }
@@ -90,7 +93,7 @@ func (c *corpus) write(root string) error {
 		}
 	}
 	ex, _ := json.MarshalIndent(c.expect, "", "  ")
-	return os.WriteFile(filepath.Join(dir, "expect.json"), append(ex, '\n'), 0o644)
+	return os.WriteFile(filepath.Join(root, c.dir+".expect.json"), append(ex, '\n'), 0o644)
 }
 
 // Formats.
@@ -154,7 +157,8 @@ func dbRefused() *corpus {
 	r := rand.New(rand.NewPCG(1, 1))
 	c := &corpus{dir: "db-refused", expect: Expect{
 		Description: "PostgreSQL is shut down; the app's connections are refused, then pool timeouts and HTTP 500s",
-		TopContains: "ECONNREFUSED", Benign: "feature flag refresh failed"}}
+		TopContains: "ECONNREFUSED", Benign: "feature flag refresh failed", Action: "listening",
+		PrecededBy: "shut down"}}
 	app, db, gw := c.file("app.log"), c.file("db.log"), c.file("gateway-access.log")
 	end := t0.Add(span)
 	every(t0, end, 20*time.Second, time.Second, r, func(t time.Time) {
@@ -314,7 +318,8 @@ func badDeploy() *corpus {
 	r := rand.New(rand.NewPCG(5, 5))
 	c := &corpus{dir: "bad-deploy", expect: Expect{
 		Description: "checkout-service v2.4.1 rolls out; a third of the carts then fail with a TypeError",
-		TopContains: "Cannot read properties of undefined", Benign: "deprecated header", Action: "roll"}}
+		TopContains: "Cannot read properties of undefined", Benign: "deprecated header", Action: "roll",
+		PrecededBy: "deploying checkout-service"}}
 	dep, app, gw := c.file("deploy.log"), c.file("checkout.log"), c.file("access.log")
 	end := t0.Add(span)
 	roll := incident.Add(-8 * time.Second)
