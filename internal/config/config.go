@@ -179,7 +179,7 @@ var Vars = []string{
 	"UPLOAD_DIR", "STORAGE_URL", "MAX_FILE_SIZE_MB", "UPLOAD_MAX_REQUEST_MB", "ALLOWED_FILE_TYPES",
 	"S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "S3_FORCE_PATH_STYLE",
 	"ANALYSIS_SETTLE_SECONDS", "UPLOAD_TIMEOUT", "UPLOAD_IDLE_TIMEOUT", "UPLOAD_SWEEP_GRACE", "TUS_EXPIRY",
-	"WORKER_CONCURRENCY", "WORKER_TIMEOUT", "WORKER_LEASE", "WORKER_POLL_INTERVAL",
+	"WORKER_CONCURRENCY", "WORKER_TIMEOUT", "WORKER_LEASE", "WORKER_POLL_INTERVAL", "WORKER_ID",
 	"PII_REDACTION_ENABLED", "PII_REDACT_IPS",
 }
 
@@ -280,6 +280,7 @@ func Load(lookup Lookup) (Config, error) {
 	c.UploadIdleTimeout = p.duration("UPLOAD_IDLE_TIMEOUT", time.Minute)
 	c.TusExpiry = p.duration("TUS_EXPIRY", 24*time.Hour)
 	c.Worker = worker.Config{
+		ID:          p.str("WORKER_ID", ""),
 		Concurrency: p.intRange("WORKER_CONCURRENCY", 2, 1, 256),
 		Timeout:     p.duration("WORKER_TIMEOUT", 30*time.Minute),
 		Lease:       p.duration("WORKER_LEASE", 30*time.Second),

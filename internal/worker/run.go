@@ -241,7 +241,7 @@ func (r *run) analyse() (jobs.Outcome, int64, error) {
 	defer cancel()
 	r.rep.note(eventlog.WorkerAssigned, map[string]any{"worker_id": w.cfg.ID, "attempt": r.lease.Attempt})
 
-	files, err := w.deps.Files.List(ctx, nil, r.job.ID)
+	files, err := r.listFiles(ctx)
 	if err != nil {
 		return jobs.Outcome{}, 0, err
 	}
@@ -355,6 +355,21 @@ func (r *run) analyse() (jobs.Outcome, int64, error) {
 		return jobs.Outcome{}, 0, err
 	}
 	return jobs.Outcome{Result: result, Outputs: outJSON, Event: jobs.EventResult(result)}, bytesRead, nil
+}
+
+// listFiles lists the job's files, waiting out a PostgreSQL outage
+// (bounded by ctx) rather than spending an attempt on it: the claim has
+// just succeeded, so the outage is brief or the lease will tell.
+func (r *run) listFiles(ctx context.Context) ([]uploads.File, error) {
+	for {
+		files, err := r.w.deps.Files.List(ctx, nil, r.job.ID)
+		if err == nil || !errors.Is(err, db.ErrUnavailable) {
+			return files, err
+		}
+		if !r.w.waitForDB(ctx) {
+			return nil, err
+		}
+	}
 }
 
 // resultData is the job's result_data: the original's keys (job_id,
