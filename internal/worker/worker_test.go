@@ -45,16 +45,21 @@ type env struct {
 	hub   *events.Hub
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	d, url := dbtest.New(t)
 	return newEnvOn(t, d, url)
 }
 
-func newEnvOn(t *testing.T, d *db.DB, url string) *env {
+func newEnvOn(t testing.TB, d *db.DB, url string) *env {
+	return newEnvSettle(t, d, url, 50*time.Millisecond)
+}
+
+// newEnvSettle is newEnvOn with the settle window after an upload.
+func newEnvSettle(t testing.TB, d *db.DB, url string, settle time.Duration) *env {
 	t.Helper()
 	log := eventlog.New(d)
-	js := jobs.NewService(d, log, jobs.Policy{Settle: 50 * time.Millisecond})
+	js := jobs.NewService(d, log, jobs.Policy{Settle: settle})
 	dir := t.TempDir()
 	store, err := blob.NewFS(filepath.Join(dir, "blobs"))
 	if err != nil {
@@ -64,7 +69,7 @@ func newEnvOn(t *testing.T, d *db.DB, url string) *env {
 	st.Start(context.Background())
 	t.Cleanup(st.Stop)
 	pgtest.Eventually(t, 5*time.Second, "storage up", func() bool { return st.Tracker().Get().Status == dependency.Up })
-	files, err := uploads.New(d, log, js, st, uploads.Config{Dir: dir})
+	files, err := uploads.New(d, log, js, st, uploads.Config{Dir: dir, MaxFileBytes: 256 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +84,7 @@ func newEnvOn(t *testing.T, d *db.DB, url string) *env {
 }
 
 // worker starts a worker on e; it is stopped when the test ends.
-func (e *env) worker(t *testing.T, cfg worker.Config) *worker.Worker {
+func (e *env) worker(t testing.TB, cfg worker.Config) *worker.Worker {
 	t.Helper()
 	if cfg.Lease == 0 {
 		cfg.Lease = 5 * time.Second
