@@ -31,6 +31,10 @@ type run struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	rep    *reporter
+	// Where the attempt's time went, for the log: reading and parsing,
+	// ranking, rendering the outputs (and encoding the result).
+	read, rank, render time.Duration
+	resultBytes        int
 }
 
 // badInput is a failure another attempt cannot fix: the job fails at once.
@@ -77,6 +81,7 @@ func (r *run) do() {
 	go func() { defer close(repDone); r.rep.loop() }()
 
 	out, bytes, err := r.analyse()
+	analysed := time.Now()
 	r.rep.close()
 	<-repDone
 
@@ -94,7 +99,8 @@ func (r *run) do() {
 				w.m.throughput.Observe(float64(bytes) / (1 << 20) / took.Seconds())
 			}
 			w.m.outcomes.WithLabelValues("completed").Inc()
-			log.Info("job completed", "took", took, "bytes", bytes)
+			log.Info("job completed", "took", took, "bytes", bytes, "read", r.read, "rank", r.rank,
+				"render", r.render, "record", time.Since(analysed), "stored_bytes", r.resultBytes)
 		}
 	case errors.Is(cause, errCancelled), errors.Is(cause, errLeaseLost):
 		w.m.outcomes.WithLabelValues("abandoned").Inc()
@@ -309,6 +315,7 @@ func (r *run) analyse() (jobs.Outcome, int64, error) {
 
 	r.rep.note(eventlog.AnalysisPhase, map[string]any{"phase": "ingestion", "status": "started",
 		"files": len(usable), "bytes_total": total})
+	t0 := time.Now()
 	for _, f := range usable {
 		current.set(f)
 		r.rep.note(eventlog.FileProcessingStarted, map[string]any{"file_id": f.ID, "filename": f.Filename, "size": f.FileSize})
@@ -318,10 +325,14 @@ func (r *run) analyse() (jobs.Outcome, int64, error) {
 	}
 	current.set(uploads.File{})
 	r.rep.note(eventlog.AnalysisPhase, map[string]any{"phase": "ranking", "status": "started"})
+	t1 := time.Now()
 	report, err := a.Report(ctx)
 	if err != nil {
 		return jobs.Outcome{}, 0, err
 	}
+	t2 := time.Now()
+	r.read, r.rank = t1.Sub(t0), t2.Sub(t1)
+	defer func() { r.render = time.Since(t2) }()
 	outputs, err := report.Outputs()
 	if err != nil {
 		return jobs.Outcome{}, 0, err
@@ -354,6 +365,7 @@ func (r *run) analyse() (jobs.Outcome, int64, error) {
 	if err != nil {
 		return jobs.Outcome{}, 0, err
 	}
+	r.resultBytes = len(result) + len(outJSON)
 	return jobs.Outcome{Result: result, Outputs: outJSON, Event: jobs.EventResult(result)}, bytesRead, nil
 }
 
