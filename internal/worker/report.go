@@ -27,7 +27,16 @@ type reporter struct {
 	latest *jobs.Note
 	closed bool
 	last   time.Time
+	// What the last progress report queued said, so that a long job does
+	// not fill its event log (and the streams' replays) with progress.
+	lastPhase string
+	lastPct   float64
+	lastProg  time.Time
 }
+
+// progressQuiet is how long a job's progress may stay unreported while it
+// moves by less than a percent point: a sign of life.
+const progressQuiet = 15 * time.Second
 
 func newReporter(w *Worker, r *run) *reporter {
 	return &reporter{w: w, r: r, cue: make(chan struct{}, 1)}
@@ -52,9 +61,21 @@ func (p *reporter) note(t eventlog.Type, data any) {
 // engine calls it on its own goroutine.
 func (p *reporter) progress(pr analysis.Progress, f uploads.File) {
 	data := map[string]any{"phase": pr.Phase, "bytes_read": pr.BytesRead, "bytes_total": pr.BytesTotal}
+	pct := 0.0
 	if pr.BytesTotal > 0 {
-		data["percent"] = math.Round(min(float64(pr.BytesRead)/float64(pr.BytesTotal), 1)*1000) / 10
+		pct = math.Round(min(float64(pr.BytesRead)/float64(pr.BytesTotal), 1)*1000) / 10
+		data["percent"] = pct
 	}
+	// At most one report per percent point (and phase), or one every
+	// progressQuiet: a 30-minute job writes a few hundred, not thousands.
+	now := time.Now()
+	p.mu.Lock()
+	if pr.Phase == p.lastPhase && pct-p.lastPct < 1 && now.Sub(p.lastProg) < progressQuiet {
+		p.mu.Unlock()
+		return
+	}
+	p.lastPhase, p.lastPct, p.lastProg = pr.Phase, pct, now
+	p.mu.Unlock()
 	if f.Filename != "" {
 		data["file_id"], data["filename"] = f.ID, f.Filename
 	}

@@ -132,7 +132,7 @@ func (r *run) do() {
 				log.Warn("job attempt failed; it will be retried", "error", err, "run_after", after.RunAfter)
 			} else {
 				w.m.outcomes.WithLabelValues("failed").Inc()
-				log.Warn("job failed", "error", msg)
+				log.Warn("job failed", "error", err, "error_message", msg)
 			}
 		}
 	}

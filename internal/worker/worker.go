@@ -26,6 +26,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sync"
@@ -362,17 +363,22 @@ func (w *Worker) rescueLoop(ctx context.Context) {
 	}
 }
 
-// describe is an error for people: a job's error_message.
+// describe is an error for people: a job's error_message, readable by
+// whoever may read the job, so it names no server path, address or
+// PostgreSQL text (the log has the whole error).
 func describe(err error) string {
 	var u *db.UnavailableError
 	var s *uploads.StorageError
+	var pe *fs.PathError
 	switch {
 	case errors.As(err, &u):
-		return "PostgreSQL was unavailable during the analysis: " + err.Error()
+		return "PostgreSQL was unavailable during the analysis."
 	case errors.As(err, &s):
-		return "The file storage was unavailable during the analysis: " + err.Error()
+		return "The file storage was unavailable during the analysis."
 	case errors.Is(err, context.DeadlineExceeded):
 		return "The analysis took longer than WORKER_TIMEOUT allows."
+	case errors.As(err, &pe):
+		return fmt.Sprintf("The analysis could not read a file: %s: %v.", pe.Op, pe.Err)
 	}
 	return fmt.Sprintf("The analysis failed: %v", err)
 }

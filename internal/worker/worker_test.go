@@ -262,6 +262,9 @@ func TestAnalysesAJob(t *testing.T) {
 		t.Fatalf("events\n got %v\nwant %v", got, want)
 	}
 	var sawProgress bool
+	if n := e.count(t, id, eventlog.AnalysisProgress); n > 2*101 {
+		t.Errorf("%d progress events: at most one per percent point and phase", n)
+	}
 	for _, ev := range e.events(t, id) {
 		d := data(t, ev)
 		switch ev.Type {
