@@ -82,6 +82,20 @@ type Options struct {
 	// MaxSignatures bounds the signatures listed in the report (default 500,
 	// the most frequent; the causes' signatures are always listed).
 	MaxSignatures int
+	// FileDone, when set, is called as each source is read to its end, with
+	// its counts (the worker's file-processing-completed event).
+	FileDone func(FileDone)
+}
+
+// FileDone is what is known of a source once it has been read.
+type FileDone struct {
+	Name, ID                         string
+	Lines                            int // physical lines
+	Records                          int64
+	Errors, Warnings, Critical, Info int64
+	Bytes                            int64
+	RedactionCounts                  map[string]int // per kind; a copy
+	RedactionHits                    int            // their sum
 }
 
 // ErrNoInput is returned when there is nothing to analyse.
@@ -185,6 +199,11 @@ func (a *Analyzer) Add(ctx context.Context, src Source, r io.Reader) error {
 	a.progress("reading", src.Name, 0, true)
 	rd := logparse.NewReader(r, src.Name, a.opts.Parse)
 	n := 0
+	// One Record for the whole file: observe takes its address (the Line
+	// callback may keep it for the call), which would move a per-line
+	// variable to the heap.
+	var rec logparse.Record
+	var err error
 	for {
 		if n&1023 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -195,7 +214,7 @@ func (a *Analyzer) Add(ctx context.Context, src Source, r io.Reader) error {
 			}
 		}
 		n++
-		rec, err := rd.Next()
+		rec, err = rd.Next()
 		if err == io.EOF {
 			break
 		}
@@ -207,6 +226,19 @@ func (a *Analyzer) Add(ctx context.Context, src Source, r io.Reader) error {
 	f.bytes = rd.Offset()
 	a.bytesDone += f.bytes
 	a.progress("reading", src.Name, 0, true)
+	if a.opts.FileDone != nil {
+		d := FileDone{Name: f.name, ID: f.id, Lines: f.lines, Records: f.records, Bytes: f.bytes,
+			Errors: f.levels[logparse.LevelError], Warnings: f.levels[logparse.LevelWarn],
+			Critical: f.levels[logparse.LevelCritical], Info: f.levels[logparse.LevelInfo],
+			RedactionCounts: map[string]int{}}
+		for k, v := range f.counts {
+			if v > 0 {
+				d.RedactionCounts[k] = v
+				d.RedactionHits += v
+			}
+		}
+		a.opts.FileDone(d)
+	}
 	return nil
 }
 
@@ -356,13 +388,13 @@ func (a *Analyzer) observe(f *fileState, rec *logparse.Record) {
 
 	// Evidence: the three earliest occurrences and the first at the
 	// signature's highest level.
-	if len(st.ex) < 3 || k.less(st.ex[len(st.ex)-1].key) {
-		st.insertExample(a.example(k, ts, rec, &rt))
+	if len(st.ex) < a.maxExamples() || k.less(st.ex[len(st.ex)-1].key) {
+		st.insertExample(a.example(k, ts, rec, &rt), a.maxExamples())
 	}
 	if lvl > st.maxLevel || st.count == 1 {
 		st.maxLevel = lvl
 		st.exMax = nil
-		if !st.inExamples(k) {
+		if !st.inExamples(k) && (lvl >= logparse.LevelWarn || a.maxExamples() > 1) {
 			e := a.example(k, ts, rec, &rt)
 			st.exMax = &e
 		}
@@ -521,7 +553,19 @@ func (s *sigStat) addFile(idx int) {
 	s.moreFiles++
 }
 
-func (s *sigStat) insertExample(e example) {
+// maxExamples is how many earliest occurrences a signature keeps: three,
+// one past manySignatures (a log of tens of thousands of templates must not
+// hold four texts for each).
+func (a *Analyzer) maxExamples() int {
+	if len(a.stats) > manySignatures {
+		return 1
+	}
+	return 3
+}
+
+const manySignatures = 5000
+
+func (s *sigStat) insertExample(e example, limit int) {
 	i := len(s.ex)
 	for i > 0 && e.key.less(s.ex[i-1].key) {
 		i--
@@ -529,8 +573,8 @@ func (s *sigStat) insertExample(e example) {
 	s.ex = append(s.ex, example{})
 	copy(s.ex[i+1:], s.ex[i:])
 	s.ex[i] = e
-	if len(s.ex) > 3 {
-		s.ex = s.ex[:3]
+	if len(s.ex) > max(limit, 1) {
+		s.ex = s.ex[:max(limit, 1)]
 	}
 }
 
@@ -596,7 +640,7 @@ func (s *sigStat) merge(o *sigStat, tg, og *grid) {
 	s.moreFiles += o.moreFiles
 	for _, e := range o.ex {
 		if len(s.ex) < 3 || e.key.less(s.ex[len(s.ex)-1].key) {
-			s.insertExample(e)
+			s.insertExample(e, 3)
 		}
 	}
 	switch {

@@ -32,7 +32,9 @@ type sig struct {
 	firstError      bool
 	firstErrKey     okey // where the first error is, when firstError
 	score           float64
-	symptoms        []*sig
+	symptoms        []*sig // the largest few, by count
+	nSymptoms       int    // all of them
+	symptomErrors   int    // those at error or above
 	symptomCount    int64
 	symptomFiles    int
 	preceded        []*sig
@@ -49,6 +51,7 @@ type axis struct {
 	tlHi     int
 	window   int64 // "right after": how close a symptom must start
 	bLo, bHi int
+	scratch  []uint32
 }
 
 // Level weights. sevWeight scores a candidate by its own level;
@@ -150,7 +153,14 @@ func (ax *axis) prepare(s *sig) {
 	if ax.ordinal {
 		ser = &s.st.oser
 	}
-	s.buckets = ser.buckets(ax.g)
+	// Dense series are used in place; a sparse one (≤ 32 occurrences) is
+	// spread on a shared scratch array, not kept: 1 KiB per rare signature
+	// would add up with tens of thousands of them.
+	if ser.dense != nil {
+		s.buckets = ser.dense
+	} else {
+		s.buckets = ax.spread(ser)
+	}
 	s.onset = s.first.pos
 	if ax.span > 0 {
 		s.isNew = float64(s.first.pos-ax.lo) > newAfter*float64(ax.span)
@@ -186,11 +196,50 @@ func (ax *axis) prepare(s *sig) {
 			s.onset = s.st.lvlFirst[l].pos
 		}
 	}
+	if ser.dense == nil {
+		s.buckets = nil
+	}
 	if ax.span > 0 && !s.burst && s.st.dhasCount(d) >= steadyMin {
 		head := float64(s.first.pos-ax.lo) <= steadyHead*float64(ax.span) // negative: before the bulk
 		tail := float64(ax.hi-s.last.pos) <= steadyTail*float64(ax.span)
 		s.steady = head && tail
 	}
+}
+
+// spread returns a sparse series as buckets in ax's scratch array, valid
+// until the next call.
+func (ax *axis) spread(ser *series) []uint32 {
+	if ax.scratch == nil {
+		ax.scratch = make([]uint32, gridBuckets)
+	}
+	clear(ax.scratch)
+	for _, t := range ser.times {
+		ax.scratch[ax.g.index(t)]++
+	}
+	return ax.scratch
+}
+
+// episodes counts the runs of non-empty buckets of s (a crash loop is
+// several).
+func (ax *axis) episodes(s *sig) int {
+	if !s.onAxis {
+		return 0
+	}
+	ser := &s.st.tser
+	if ax.ordinal {
+		ser = &s.st.oser
+	}
+	c := ser.dense
+	if c == nil {
+		c = ax.spread(ser)
+	}
+	n := 0
+	for i, v := range c {
+		if v > 0 && (i == 0 || c[i-1] == 0) {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *sigStat) dhasCount(d uint8) int64 {
@@ -216,6 +265,32 @@ func (ax *axis) symptomOf(s, e *sig) bool {
 		return false
 	}
 	return true
+}
+
+// topSymptoms keeps the five largest symptoms, by count then id.
+func topSymptoms(list []*sig, s *sig) []*sig {
+	const keep = 5
+	bigger := func(a, b *sig) bool {
+		if a.st.count != b.st.count {
+			return a.st.count > b.st.count
+		}
+		return a.id < b.id
+	}
+	if len(list) == keep && !bigger(s, list[keep-1]) {
+		return list
+	}
+	i := len(list)
+	if i < keep {
+		list = append(list, nil)
+	} else {
+		i = keep - 1
+	}
+	for i > 0 && bigger(s, list[i-1]) {
+		list[i] = list[i-1]
+		i--
+	}
+	list[i] = s
+	return list
 }
 
 func rarity(n int64) float64 { return 1 / (1 + math.Log10(float64(max(n, 1)))) }
@@ -260,13 +335,14 @@ func (a *Analyzer) rank(sigs []*sig, ax *axis, firstErr *sig) []*sig {
 	if len(cands) > maxCandidates {
 		cands = cands[:maxCandidates]
 	}
+	files := map[int]bool{}
 	for _, e := range cands {
 		lvl := e.st.maxLevel
 		score := pre(e)
 		if e.onAxis {
 			i := sort.Search(len(rising), func(i int) bool { return rising[i].onset >= e.first.pos })
 			var w float64
-			files := map[int]bool{}
+			clear(files)
 			for _, fc := range e.st.files {
 				files[fc.file] = true
 			}
@@ -275,7 +351,11 @@ func (a *Analyzer) rank(sigs []*sig, ax *axis, firstErr *sig) []*sig {
 				if !ax.symptomOf(s, e) {
 					continue
 				}
-				e.symptoms = append(e.symptoms, s)
+				e.nSymptoms++
+				if s.st.maxLevel >= logparse.LevelError {
+					e.symptomErrors++
+				}
+				e.symptoms = topSymptoms(e.symptoms, s)
 				e.symptomCount += s.st.count
 				w += symptomWeight[s.st.maxLevel]
 				for _, fc := range s.st.files {
@@ -283,7 +363,7 @@ func (a *Analyzer) rank(sigs []*sig, ax *axis, firstErr *sig) []*sig {
 				}
 			}
 			e.symptomFiles = len(files)
-			if len(e.symptoms) > 0 {
+			if e.nSymptoms > 0 {
 				cascade := math.Log2(1+w) + 0.25*math.Log10(1+float64(e.symptomCount))
 				cascade += 0.5 * float64(min(4, len(files)-1))
 				score += cascadeGain[lvl] * cascade

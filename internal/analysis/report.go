@@ -172,8 +172,9 @@ type Signature struct {
 type Burst struct {
 	Onset      *time.Time `json:"onset,omitempty"`
 	OnsetIndex int64      `json:"onset_record,omitempty"` // on the order axis
-	RateBefore float64    `json:"rate_before"`            // per minute (per 1,000 records on the order axis)
+	RateBefore float64    `json:"rate_before"`            // per RateUnit
 	RateAfter  float64    `json:"rate_after"`
+	RateUnit   string     `json:"rate_unit"` // second, minute, hour, day; "1,000 records" on the order axis
 }
 
 // Timeline is counts per bucket and level over the whole input.
@@ -251,7 +252,7 @@ func (a *Analyzer) Report(ctx context.Context) (*Report, error) {
 	}
 	a.fillSignatures(r, sigs, causes, ax)
 	r.Timeline = a.timeline(ax)
-	r.Severity = severity(r, causes)
+	r.Severity = severity(r, causes, ax)
 	a.classify(r, causes)
 	r.Summary = summary(r, causes, ax)
 	r.LLM = LLM{Provider: "none", Summary: r.Summary}
@@ -428,9 +429,9 @@ func (a *Analyzer) fillSignatures(r *Report, sigs []*sig, causes []*sig, ax *axi
 		}
 		if s.burst {
 			b := &Burst{}
-			per := 60e9 / float64(ax.g.width())
+			var per float64
+			b.RateUnit, per = rateUnit(ax)
 			if ax.ordinal {
-				per = 1000 / float64(ax.g.width())
 				b.OnsetIndex = ax.g.start(s.burstIdx)
 			} else {
 				b.Onset = ptime(true, time.Unix(0, ax.g.start(s.burstIdx)))
@@ -548,7 +549,7 @@ func (a *Analyzer) reasons(c *sig, ax *axis) []string {
 	if len(c.symptoms) > 0 {
 		lead := c.symptoms[0]
 		s := fmt.Sprintf("starts a cascade: %s rising within %s after it (%s in %s), led by %s (%s ×%s, %s)",
-			plural(int64(len(c.symptoms)), "signature"), fmtSpan(ax.window, ax.ordinal),
+			plural(int64(c.nSymptoms), "signature"), fmtSpan(ax.window, ax.ordinal),
 			plural(c.symptomCount, "line"), plural(int64(c.symptomFiles), "file"),
 			quote(lead.template, 60), lead.st.maxLevel, fmtInt(lead.st.count),
 			later(lead.onset-c.first.pos, ax.ordinal))
@@ -562,10 +563,7 @@ func (a *Analyzer) reasons(c *sig, ax *axis) []string {
 			quote(p.template, 60), p.st.maxLevel, plural(p.st.count, "occurrence"), where(p.first)))
 	}
 	if c.burst {
-		unit, per := "minute", 60e9/float64(ax.g.width())
-		if ax.ordinal {
-			unit, per = "1,000 records", 1000/float64(ax.g.width())
-		}
+		unit, per := rateUnit(ax)
 		at := "record " + fmtInt(ax.g.start(c.burstIdx))
 		if !ax.ordinal {
 			at = fmtTime(time.Unix(0, ax.g.start(c.burstIdx)))
@@ -585,6 +583,24 @@ func (a *Analyzer) reasons(c *sig, ax *axis) []string {
 		rs = append(rs, "no timestamps: not placed on the timeline")
 	}
 	return rs
+}
+
+// rateUnit is the unit rates are given in, fit to the bucket width, and the
+// factor from "per bucket" to it.
+func rateUnit(ax *axis) (string, float64) {
+	w := float64(ax.g.width())
+	if ax.ordinal {
+		return "1,000 records", 1000 / w
+	}
+	switch {
+	case w < 1e9:
+		return "second", 1e9 / w
+	case w < 3600e9:
+		return "minute", 60e9 / w
+	case w < 86400e9:
+		return "hour", 3600e9 / w
+	}
+	return "day", 86400e9 / w
 }
 
 func later(d int64, ordinal bool) string {
@@ -676,29 +692,16 @@ func fmtSpan(d int64, ordinal bool) string {
 }
 
 // severity comes from parsed levels and the shape of the incident.
-func severity(r *Report, causes []*sig) string {
+func severity(r *Report, causes []*sig, ax *axis) string {
 	cascadeErrors := 0
 	files := 0
 	if len(causes) > 0 {
-		for _, s := range causes[0].symptoms {
-			if s.st.maxLevel >= logparse.LevelError {
-				cascadeErrors++
-			}
-		}
+		cascadeErrors = causes[0].symptomErrors
 		files = causes[0].symptomFiles
 	}
 	// An error that comes back episode after episode (a crash loop) is
 	// more than an isolated error.
-	recurring := false
-	if len(causes) > 0 && causes[0].st.maxLevel >= logparse.LevelError && causes[0].buckets != nil {
-		n := 0
-		for i, c := range causes[0].buckets {
-			if c > 0 && (i == 0 || causes[0].buckets[i-1] == 0) {
-				n++
-			}
-		}
-		recurring = n >= 3
-	}
+	recurring := len(causes) > 0 && causes[0].st.maxLevel >= logparse.LevelError && ax.episodes(causes[0]) >= 3
 	bursting := false
 	for _, c := range causes {
 		if c.burst && c.st.maxLevel >= logparse.LevelError {

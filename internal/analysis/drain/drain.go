@@ -1,12 +1,45 @@
-// Package drain mines log templates online, in the manner of Drain (He et al.,
-// ICWS 2017): every message gets a cluster whose template has <*> where the
-// messages differ. Variables of the usual shapes are masked first. One default
-// configuration serves every log; memory stays bounded however many templates
-// a log produces.
+// Package drain mines log templates online: every message gets a cluster
+// whose template has <*> where its messages differ, a stable signature id,
+// and its parameter values. One default configuration serves every log; memory
+// stays bounded however many templates a log produces.
+//
+// How (each step measured on Loghub-2k, see docs/benchmarks.md):
+//
+//   - Masking (mask.go): each whitespace token is rewritten by one byte scan
+//     with <*> where a value of a usual shape sits: numbers, hex, ids with
+//     digits, UUIDs, IPv4/IPv6/MAC, host:port, paths, URLs, times, dates,
+//     key=value values, sizes with their unit, placeholders such as the
+//     redactor's <email>. The literal structure around a value stays
+//     ("(uid=<*>)"), words with one final digit ("ssh2", "eth0") stay words.
+//   - Online mining as in Drain (He et al., ICWS 2017): a tree keyed by token
+//     count and the first Depth tokens leads to a few clusters; a message
+//     joins the most similar one if it shares SimThreshold of its literal
+//     positions (tokens that both carry a variable count half), else it
+//     starts a cluster. The default threshold is strict, so that messages
+//     differing in one meaningful word ("VM Paused" / "VM Resumed") stay apart.
+//   - Refine (refine.go): clusters whose templates are equal but at one
+//     position that holds many distinct words (RefineMinValues), or holds
+//     variables, are merged: the position is a variable (the column idea of
+//     Brain, Yu et al., TSC 2023). It runs as the log grows and before
+//     Clusters returns; merged ids stay valid and lead to the cluster they
+//     joined (Canonical).
+//   - SignatureID hashes the normalised template (runs of <*> are one
+//     variable), so clusters of different token counts whose templates
+//     normalise alike share a signature: count per SignatureID (Signatures).
+//
+// Bounds: MaxClusters live clusters; past it a message that fits no cluster
+// is forced into the most similar cluster of its tree leaf (its template
+// generalises), or, when the leaf is empty, into an overflow cluster for its
+// token count whose template is all <*>. Forcing rather than evicting keeps
+// every id ever returned valid and its counts exact, at the price of coarser
+// templates once the bound is reached; records of merged clusters are a few
+// words each and capped at 4×MaxClusters. Each tree node has at most
+// MaxChildren children; further tokens share the node's <*> child.
 package drain
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"strings"
 )
@@ -23,16 +56,17 @@ type Cluster struct {
 
 // Config tunes a Miner. The zero value means the defaults.
 type Config struct {
-	// MaxClusters bounds memory; past it, new shapes share an overflow cluster.
+	// MaxClusters bounds the live clusters (memory); past it, messages are
+	// forced into the nearest cluster or an overflow cluster (package doc).
 	MaxClusters int
-	// MaxChildren bounds the children of a prefix-tree node (Drain's
-	// max_children); tokens past it are routed to the node's <*> child.
+	// MaxChildren bounds the children of a prefix-tree node, its <*> child
+	// included (Drain's max_children); further tokens go to the <*> child.
 	MaxChildren int
 	// Depth is the number of leading tokens that key the prefix tree below
 	// the token-count layer.
 	Depth int
 	// SimThreshold is the share of literal positions a message must share
-	// with a cluster's template to join it.
+	// with a cluster's template to join it online.
 	SimThreshold float64
 	// RefineMinValues is how many distinct words one position of otherwise
 	// equal templates must hold for Refine to call it a variable; negative
@@ -45,7 +79,7 @@ const (
 	DefaultMaxClusters  = 50000
 	DefaultMaxChildren  = 100
 	DefaultDepth        = 2
-	DefaultSimThreshold = 0.84
+	DefaultSimThreshold = 0.95
 )
 
 type cluster struct {
@@ -82,6 +116,11 @@ type Miner struct {
 	live       int  // canonical clusters, bounded by MaxClusters
 	dirty      bool // clusters created since the last Refine
 	lastRefine int  // cluster count at the last Refine
+
+	// Refine's scratch
+	refEnts        []refEnt
+	refPre, refSuf []uint64
+	refLive        []ClusterID
 }
 
 const cacheMax = 1 << 16
@@ -150,8 +189,92 @@ func (m *Miner) tokenize(msg string) {
 		var k uint8
 		m.mbuf, k = maskToken(m.mbuf, msg[i:j])
 		m.toks = append(m.toks, mtok{s: int32(i), e: int32(j), ms: int32(ms), me: int32(len(m.mbuf)), kind: k})
+		m.quantity(msg)
 		i = j
 	}
+}
+
+// quantity makes the unit of a size part of its value: "5.2 KB",
+// "1143 bytes (1.11 KB)", "<1 sec" are one variable each, so that "0 bytes"
+// and "1143 bytes (1.11 KB)" give templates that normalise alike (a run of
+// <*> is one variable). It looks at the token just added.
+func (m *Miner) quantity(msg string) {
+	n := len(m.toks)
+	if n < 2 {
+		return
+	}
+	cur, prev := &m.toks[n-1], &m.toks[n-2]
+	if cur.kind != kLiteral || prev.kind == kLiteral {
+		return
+	}
+	raw := msg[cur.s:cur.e]
+	if c := raw[0]; class[c]&cAlpha == 0 && c != '%' && c != 0xC2 {
+		return // units start with a letter (or %, or µ)
+	}
+	core := trimPunct(raw)
+	bounded := false // "<1 sec", "~5 ms": a bound stands in for a duration
+	if p := msg[prev.s]; p == '<' || p == '>' || p == '~' {
+		bounded = isTimeUnit(core)
+	}
+	if prev.kind == kVar && (isUnit(core) || bounded) {
+		// "KB" or "KB," after a number
+		m.mbuf = append(m.mbuf[:cur.ms], wildcard...)
+		m.mbuf = append(m.mbuf, raw[len(core):]...)
+		cur.me = int32(len(m.mbuf))
+		cur.kind = kVar
+		if len(core) < len(raw) {
+			cur.kind = kPartial
+		}
+		return
+	}
+	// "(1.11 KB)" after "1143 bytes": the alternate form of the same value
+	if n >= 3 && strings.HasSuffix(core, ")") && isUnit(core[:len(core)-1]) {
+		open := msg[prev.s:prev.e]
+		if len(open) > 1 && open[0] == '(' && m.toks[n-3].kind == kVar && isUnit(trimPunct(msg[m.toks[n-3].s:m.toks[n-3].e])) {
+			m.mbuf = append(m.mbuf[:prev.ms], wildcard...)
+			prev.me = int32(len(m.mbuf))
+			cur.ms = prev.me
+			m.mbuf = append(m.mbuf, wildcard...)
+			m.mbuf = append(m.mbuf, raw[len(core):]...)
+			cur.me = int32(len(m.mbuf))
+			cur.kind = kVar
+			if len(core) < len(raw) {
+				cur.kind = kPartial
+			}
+		}
+	}
+}
+
+func trimPunct(s string) string {
+	for len(s) > 0 {
+		switch s[len(s)-1] {
+		case ',', ';', '.', ':':
+			s = s[:len(s)-1]
+			continue
+		}
+		break
+	}
+	return s
+}
+
+func isTimeUnit(w string) bool {
+	switch w {
+	case "ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes":
+		return true
+	}
+	return false
+}
+
+// isUnit: units of size, whose magnitude varies within one event (0 bytes,
+// 1.1 KB); time units stay literal (an event logs its durations in one unit,
+// and the benchmarks' templates keep them).
+func isUnit(w string) bool {
+	switch w {
+	case "b", "B", "byte", "bytes", "kb", "KB", "kB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB",
+		"%":
+		return true
+	}
+	return false
 }
 
 func (m *Miner) masked(i int) []byte {
@@ -160,16 +283,25 @@ func (m *Miner) masked(i int) []byte {
 }
 
 func (m *Miner) hash() uint64 {
-	h := uint64(14695981039346656037)
-	for _, b := range m.mbuf {
-		h ^= uint64(b)
-		h *= 1099511628211
+	// 8 bytes at a time; deterministic, so the same log always takes the
+	// same path through the cache
+	const k = 0x9E3779B97F4A7C15
+	b := m.mbuf
+	h := uint64(len(m.toks))*k ^ uint64(len(b))
+	for len(b) >= 8 {
+		h = (h ^ binary.LittleEndian.Uint64(b)) * k
+		h ^= h >> 29
+		b = b[8:]
 	}
+	var tail uint64
+	for i, c := range b {
+		tail |= uint64(c) << (8 * i)
+	}
+	h = (h ^ tail) * k
 	for _, t := range m.toks {
-		h ^= uint64(t.me)
-		h *= 1099511628211
+		h = (h ^ uint64(t.me)) * k
 	}
-	return h
+	return h ^ h>>32
 }
 
 // fits: every template position equals the message's or is <*>.
@@ -234,7 +366,7 @@ func (m *Miner) add() ClusterID {
 		}
 		if next == nil {
 			k := wildcard
-			if m.toks[d].kind != kVar && len(nd.children) < m.cfg.MaxChildren {
+			if m.toks[d].kind != kVar && len(nd.children) < m.cfg.MaxChildren-1 {
 				k = m.key(d)
 			}
 			next = nd.children[k]
@@ -281,6 +413,13 @@ func (m *Miner) add() ClusterID {
 	nd.clusters = append(nd.clusters, id)
 	m.dirty = true
 	m.live++
+	// Refine as the log goes, so a word variable (a user, a host) does not
+	// grow a leaf of one cluster per value that every message must scan:
+	// amortised, a pass each time the cluster count grew by half (at least 256).
+	if n := len(m.clusters); n-m.lastRefine >= max(256, m.lastRefine/2) {
+		m.Refine()
+		return m.find(id)
+	}
 	return id
 }
 

@@ -1,5 +1,7 @@
 package drain
 
+import "strings"
+
 // Masking: every whitespace-separated token of a message is rewritten into
 // its "masked" form before mining, with <*> where a value of a usual variable
 // shape sits (numbers, hex, ids, IPs, paths, URLs, durations, timestamps,
@@ -90,7 +92,9 @@ func maskToken(dst []byte, t string) ([]byte, uint8) {
 		e--
 	}
 	// Closing wrappers that belong to the core ("f(x)" keeps its ")").
-	e = rebalance(t, s, e)
+	if e < n && (t[n-1] == ')' || t[n-1] == ']' || t[n-1] == '}' || strings.ContainsAny(t[e:], ")]}")) {
+		e = rebalance(t, s, e)
+	}
 	if s == e {
 		// "()", "[]", '""': an empty value where others have one
 		if n == 2 && (t == "()" || t == "[]" || t == "{}" || t == `""` || t == "''") {
@@ -336,7 +340,7 @@ func maskSegments(dst []byte, c string) ([]byte, bool) {
 			j++
 		}
 		seg := c[i:j]
-		if cl&cDigit != 0 || (afterEq && j > i) || isDateWord(seg) {
+		if cl&cDigit != 0 && !versionedWord(seg) || (afterEq && j > i) || isDateWord(seg) {
 			dst = append(dst, wildcard...)
 			changed = true
 		} else {
@@ -368,6 +372,21 @@ func kvValueEnd(c string, i int) int {
 		}
 	}
 	return j
+}
+
+// versionedWord: letters and one final digit ("ssh2", "SOCKS5", "eth0",
+// "IPv4", "tty2") name a thing, not a value.
+func versionedWord(s string) bool {
+	n := len(s)
+	if n < 3 || class[s[n-1]]&cDigit == 0 {
+		return false
+	}
+	for i := 0; i < n-1; i++ {
+		if class[s[i]]&cAlpha == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // isDateWord: weekday and month abbreviations, parts of timestamps.

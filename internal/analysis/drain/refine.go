@@ -22,7 +22,7 @@ const refineMinRest = 2
 
 // DefaultRefineMinValues is the number of distinct words at one position
 // that makes it a variable.
-const DefaultRefineMinValues = 6
+const DefaultRefineMinValues = 5
 
 // maybeRefine refines when enough clusters appeared since the last pass
 // that Template stays cheap when called per message (amortised: a pass per
@@ -88,21 +88,24 @@ func (m *Miner) refineOnce() bool {
 		}
 		full[h] = id
 	}
-	// equal but for one position
-	type group struct {
-		pos int
-		ids []ClusterID
-	}
-	groups := map[uint64]*group{}
-	var order []uint64
-	var pre []uint64
-	var suf []uint64
+	// equal but for one position: one entry per (cluster, literal position),
+	// keyed by the hash of the template without that position; sorting the
+	// entries brings each group together (no map of slices to allocate, and
+	// a deterministic order, so the same log always gives the same merges).
+	ents := m.refEnts[:0]
+	pre, suf := m.refPre[:0], m.refSuf[:0]
 	for _, id := range roots {
 		if m.clusters[id].parent != id {
 			continue
 		}
 		toks := m.clusters[id].tokens
 		n := len(toks)
+		lit := 0
+		for _, t := range toks {
+			if !strings.Contains(t, wildcard) {
+				lit++
+			}
+		}
 		pre = append(pre[:0], fnvOffset)
 		for _, t := range toks {
 			pre = append(pre, hashStr(pre[len(pre)-1], t))
@@ -112,55 +115,77 @@ func (m *Miner) refineOnce() bool {
 		for i := n - 1; i >= 0; i-- {
 			suf[i] = hashStr(suf[i+1], toks[i])
 		}
-		lit := 0
-		for _, t := range toks {
-			if !strings.Contains(t, wildcard) {
-				lit++
-			}
-		}
-		// the rest of the template must still say what the event is
-		if lit-1 < refineMinRest || 2*(lit-1) < n {
-			continue
-		}
 		for p, t := range toks {
-			if strings.Contains(t, wildcard) {
+			// the rest of the template must still say what the event is
+			rest := lit
+			if !strings.Contains(t, wildcard) {
+				rest--
+			}
+			if rest < refineMinRest || 2*rest < n {
 				continue
 			}
 			k := (pre[p]*31+suf[p+1])*1099511628211 ^ uint64(n)<<32 ^ uint64(p)
-			g := groups[k]
-			if g == nil {
-				g = &group{pos: p}
-				groups[k] = g
-				order = append(order, k)
-			}
-			g.ids = append(g.ids, id)
+			ents = append(ents, refEnt{key: k, id: id, pos: int32(p)})
 		}
 	}
-	for _, k := range order {
-		g := groups[k]
-		if len(g.ids) < m.cfg.RefineMinValues {
-			continue
-		}
-		// members still canonical and truly equal to the first off g.pos
-		var live []ClusterID
-		for _, id := range g.ids {
-			if m.clusters[id].parent != id {
-				continue
+	slices.SortFunc(ents, func(a, b refEnt) int {
+		if a.key != b.key {
+			if a.key < b.key {
+				return -1
 			}
-			if len(live) > 0 && !equalExcept(m.clusters[live[0]].tokens, m.clusters[id].tokens, g.pos) {
-				continue
+			return 1
+		}
+		return int(a.id - b.id)
+	})
+	live := m.refLive[:0]
+	for i := 0; i < len(ents); {
+		j := i + 1
+		for j < len(ents) && ents[j].key == ents[i].key {
+			j++
+		}
+		if j-i >= 2 {
+			pos := int(ents[i].pos)
+			// members still canonical and truly equal to the first off pos
+			live = live[:0]
+			for _, e := range ents[i:j] {
+				id := e.id
+				if m.clusters[id].parent != id || int(e.pos) != pos {
+					continue
+				}
+				if len(live) > 0 && !equalExcept(m.clusters[live[0]].tokens, m.clusters[id].tokens, pos) {
+					continue
+				}
+				live = append(live, id)
 			}
-			live = append(live, id)
+			// literal words: a variable when there are many of them; a
+			// position that already holds a variable in one template, or
+			// holds variables in all ("LOCAL(<*>)," and "<*>,"), takes any
+			literals, whole := 0, false
+			for _, id := range live {
+				switch t := m.clusters[id].tokens[pos]; {
+				case t == wildcard:
+					whole = true
+				case !strings.Contains(t, wildcard):
+					literals++
+				}
+			}
+			if len(live) >= 2 && (literals >= m.cfg.RefineMinValues || whole || literals == 0) {
+				for _, id := range live[1:] {
+					m.union(live[0], id)
+				}
+				changed = true
+			}
 		}
-		if len(live) < m.cfg.RefineMinValues {
-			continue
-		}
-		for _, id := range live[1:] {
-			m.union(live[0], id)
-		}
-		changed = true
+		i = j
 	}
+	m.refEnts, m.refPre, m.refSuf, m.refLive = ents, pre, suf, live
 	return changed
+}
+
+type refEnt struct {
+	key uint64
+	id  ClusterID
+	pos int32
 }
 
 func equalExcept(a, b []string, p int) bool {
@@ -215,4 +240,33 @@ func (m *Miner) union(a, b ClusterID) {
 		l.clusters = out
 	}
 	m.live--
+}
+
+// Signature is one event as the engine reports it: every cluster whose
+// template normalises to Template, and their messages.
+type Signature struct {
+	ID       string // SignatureID(Template)
+	Template string // NormalizeTemplate of the clusters' templates
+	Size     int
+	Clusters []ClusterID
+}
+
+// Signatures groups the canonical clusters by SignatureID, largest first
+// (ties by id, so the order is the same in every run).
+func (m *Miner) Signatures() []Signature {
+	idx := map[string]int{}
+	var out []Signature
+	for _, c := range m.Clusters() {
+		norm := NormalizeTemplate(c.Template)
+		i, ok := idx[norm]
+		if !ok {
+			i = len(out)
+			idx[norm] = i
+			out = append(out, Signature{ID: SignatureID(norm), Template: norm})
+		}
+		out[i].Size += c.Size
+		out[i].Clusters = append(out[i].Clusters, c.ID)
+	}
+	slices.SortStableFunc(out, func(a, b Signature) int { return b.Size - a.Size })
+	return out
 }

@@ -54,7 +54,8 @@ var detectOrder = [...]Format{
 func detect(lines [][]byte) (Format, *csvLayout) {
 	var sample []string
 	for _, l := range lines {
-		if len(l) > 0 {
+		// Frames and continuation lines say nothing of the format.
+		if len(l) > 0 && l[0] != ' ' && l[0] != '\t' && !traceMarker(string(l)) {
 			sample = append(sample, string(l))
 		}
 	}
@@ -331,12 +332,12 @@ func parseHeader(s string, p *parsed) bool {
 			i = next
 			continue
 		}
-		if allDigits(tok) && p.level == LevelUnknown && p.comp == "" {
+		if allDigits(tok) && p.comp == "" {
 			sawDigits = true
 			i = next
 			continue
 		}
-		if p.level == LevelUnknown && p.comp == "" {
+		if p.level == LevelUnknown {
 			if lv, ok := isLevelWord(tok); ok {
 				p.level = lv
 				i = next
@@ -367,10 +368,15 @@ func parseHeader(s string, p *parsed) bool {
 			i = next
 			break
 		}
+		if next+3 <= len(s) && s[next:next+3] == " : " && looksName(tok) { // Spring Boot
+			p.comp = tok
+			i = next
+			continue
+		}
 		if threadAfterLevel {
 			break // Zookeeper: LEVEL [thread] - message
 		}
-		if next+3 <= len(s) && (s[next:next+3] == " - " || s[next:next+3] == " : ") && looksName(tok) {
+		if next+3 <= len(s) && s[next:next+3] == " - " && looksName(tok) {
 			p.comp = tok
 			i = next
 			continue

@@ -147,6 +147,8 @@ type Reader struct {
 	scr  parsed // what joins parsed of the line it refused
 	scrF Format
 	scrV string // the line scr was parsed from (a view of the read buffer)
+	// capHit: joins refused a line because the record was full
+	capHit bool
 }
 
 // pending is the record being assembled: its first line, parsed, and the
@@ -165,6 +167,7 @@ type pending struct {
 	xml       bool // an <Event> is open across lines
 	goTrace   bool // a Go panic or goroutine dump
 	pyTrace   bool // a Python traceback awaiting its exception line
+	overflow  bool // goes on from a record that hit a cap
 }
 
 // NewReader reads r, which holds the file called source.
@@ -285,6 +288,7 @@ func (r *Reader) parseLine(s string, p *parsed) Format {
 func (r *Reader) joins(line string) bool {
 	pd := &r.pend
 	if pd.lines >= r.opts.MaxRecordLines || len(pd.head)+len(r.cont)+1+len(line) > r.opts.MaxRecordBytes {
+		r.capHit = true
 		return false
 	}
 	if pd.quote || pd.xml {
@@ -298,6 +302,11 @@ func (r *Reader) joins(line string) bool {
 	}
 	if traceMarker(line) {
 		if strings.HasPrefix(line, "Traceback (") {
+			// After a logged error it is that error's traceback; in a file
+			// without headers, a traceback of its own.
+			if pd.format == FormatPlain && pd.p.level == LevelUnknown && !pd.overflow {
+				return false
+			}
 			pd.pyTrace = true
 		}
 		return true
@@ -333,6 +342,9 @@ func (r *Reader) joins(line string) bool {
 func (r *Reader) begin(view string, consumed int, trunc bool) {
 	head := strings.Clone(view) // view aliases the read buffer
 	pd := &r.pend
+	prev := *pd
+	overflow := r.capHit
+	r.capHit = false
 	*pd = pending{active: true, head: head, line: r.physLn, lines: 1, truncated: trunc, consumed: int64(consumed)}
 	if r.scrV != "" && unsafe.StringData(r.scrV) == unsafe.StringData(view) && len(r.scrV) == len(view) {
 		// joins parsed this very line already: move its strings onto head.
@@ -362,8 +374,17 @@ func (r *Reader) begin(view string, consumed int, trunc bool) {
 			pd.pyTrace = true
 		}
 	}
-	if strings.HasPrefix(pd.p.msg, "panic: ") {
+	if strings.HasPrefix(pd.p.msg, "panic: ") || strings.HasPrefix(head, "panic: ") || strings.HasPrefix(head, "fatal error: ") {
 		pd.goTrace = true
+	}
+	if overflow && pd.format == FormatPlain {
+		// The record before hit a cap: this one goes on with the same trace.
+		pd.overflow, pd.indented = true, false
+		pd.goTrace, pd.pyTrace, pd.quote, pd.xml = prev.goTrace, prev.pyTrace, prev.quote, prev.xml
+		if prev.format != FormatPlain {
+			pd.format = prev.format
+			pd.p = parsed{msgOff: 0, msg: head, t: prev.p.t, zoned: prev.p.zoned, level: prev.p.level, comp: prev.p.comp}
+		}
 	}
 }
 
