@@ -30,6 +30,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/encoding/charmap"
+
 	"github.com/rca-engine/api/internal/apperr"
 	"github.com/rca-engine/api/internal/textenc"
 )
@@ -239,19 +241,20 @@ func Unpack(ctx context.Context, name string, ra io.ReaderAt, size int64, lim Li
 		lim.MaxDepth = 0
 	}
 	w := &walker{ctx: ctx, lim: lim, fn: fn, topSize: size, res: &Result{}}
-	src := &trackedReaderAt{ra: ra}
+	src := &trackedReaderAt{ra: ra, w: w}
 	w.src = src
-	head := make([]byte, 512)
-	n, err := src.ReadAt(head, 0)
+	head := make([]byte, min(size, 512))
+	n, err := io.NewSectionReader(src, 0, size).ReadAt(head, 0)
 	if err != nil && err != io.EOF {
-		return w.res, err
+		return w.res, fmt.Errorf("archive: read: %w", err)
 	}
 	head = head[:n]
 	base := path.Base(strings.ReplaceAll(name, "\\", "/"))
 	err = w.archive(0, "", base, Detect(name, head), src, size)
-	if err != nil && src.err != nil && !errors.Is(err, ErrRefused) {
-		// The store failed under us: an I/O error, not the archive's fault.
-		err = src.err
+	if err != nil && w.ioErr != nil {
+		// The store or the disk failed under us: an I/O error, not the
+		// archive's fault, whatever the reader made of the missing bytes.
+		err = fmt.Errorf("archive: read: %w", w.ioErr)
 	}
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
@@ -264,14 +267,18 @@ func Unpack(ctx context.Context, name string, ra io.ReaderAt, size int64, lim Li
 // trackedReaderAt remembers the first real error of the underlying
 // ReaderAt, so a failing disk is not reported as a corrupt archive.
 type trackedReaderAt struct {
-	ra  io.ReaderAt
-	err error
+	ra io.ReaderAt
+	w  *walker
 }
 
 func (t *trackedReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		// An offset computed from a crafted header: the archive's fault.
+		return 0, errors.New("an offset before the start of the file")
+	}
 	n, err := t.ra.ReadAt(p, off)
-	if err != nil && err != io.EOF && t.err == nil {
-		t.err = err
+	if err != nil && err != io.EOF && t.w.ioErr == nil {
+		t.w.ioErr = err
 	}
 	return n, err
 }
@@ -281,6 +288,7 @@ type walker struct {
 	lim     Limits
 	fn      func(Member, io.Reader) error
 	src     *trackedReaderAt
+	ioErr   error // the first error of a ReaderAt: the archive's or a spool's
 	topSize int64
 	entries int // every entry seen, over all levels
 	res     *Result
@@ -366,7 +374,7 @@ func (w *walker) gzip(depth int, p string, top bool, r io.Reader) error {
 	defer zr.Close()
 	// The whole decompressed stream counts against the total and its
 	// ratio, whatever reads it: a tar's members, or the file itself.
-	g := &guard{w: w, r: zr, in: in, path: p, maxOut: w.lim.MaxTotalBytes, total: true, format: "gzip"}
+	g := &guard{w: w, r: zr, in: in, path: p, maxOut: w.lim.MaxTotalBytes, over: TooLarge, total: true, format: "gzip"}
 	br := bufio.NewReaderSize(g, 64<<10)
 	head, _ := br.Peek(512)
 	if g.err != nil {
@@ -471,7 +479,9 @@ func (w *walker) zip(depth int, prefix string, ra io.ReaderAt, size int64) error
 	}
 	var declared uint64
 	for _, f := range zr.File {
-		declared += f.UncompressedSize64
+		if declared += f.UncompressedSize64; declared < f.UncompressedSize64 {
+			declared = 1 << 63 // wrapped around: a lie, and over any limit
+		}
 	}
 	if declared > uint64(w.lim.MaxTotalBytes) {
 		return refuse(TooLarge, where, "its members say they unpack to %s, more than the %s limit",
@@ -481,7 +491,15 @@ func (w *walker) zip(depth int, prefix string, ra io.ReaderAt, size int64) error
 		if err := w.entry(); err != nil {
 			return err
 		}
-		p, why, err := memberPath(prefix, f.Name)
+		name := f.Name
+		if f.NonUTF8 && !utf8.ValidString(name) {
+			// The zip format's legacy encoding, still what Windows' own
+			// "Send to compressed folder" writes for non-ASCII names.
+			if dec, err := charmap.CodePage437.NewDecoder().String(name); err == nil {
+				name = dec
+			}
+		}
+		p, why, err := memberPath(prefix, name)
 		if err != nil {
 			return err
 		}
@@ -635,7 +653,7 @@ func (w *walker) spooledZip(depth int, p string, g io.Reader, size int64) error 
 		}
 		return fmt.Errorf("archive: spool a nested zip: %w", err)
 	}
-	return w.archive(depth, p, path.Base(p), Zip, f, n+rest)
+	return w.archive(depth, p, path.Base(p), Zip, &trackedReaderAt{ra: f, w: w}, n+rest)
 }
 
 // guard reads a decompressed stream and enforces the limits as the bytes
@@ -650,6 +668,7 @@ type guard struct {
 	format string
 	out    int64
 	maxOut int64
+	over   Reason // what passing maxOut means: TooLarge or MemberTooLarge
 	total  bool
 
 	declared      int64
@@ -690,7 +709,7 @@ func (g *guard) fail(err error) error {
 	if g.err == nil {
 		if r := asRefusal(err); r != nil {
 			g.err = r
-		} else if g.w.src.err != nil || isCtx(err) {
+		} else if g.w.ioErr != nil || isCtx(err) {
 			g.err = err
 		} else {
 			g.err = corrupt(g.path, g.format, err)
@@ -715,7 +734,7 @@ func (g *guard) count(b []byte) error {
 		return refuse(MemberTooLarge, g.path, "the member is larger than its header says")
 	}
 	if g.out > g.maxOut {
-		if g.maxOut == g.w.lim.MaxTotalBytes {
+		if g.over == TooLarge {
 			return refuse(TooLarge, g.path, "unpacks to more than %s (the limit)", human(g.maxOut))
 		}
 		return refuse(MemberTooLarge, g.path, "unpacks to more than the %s allowed per member", human(g.maxOut))
@@ -798,7 +817,7 @@ func memberPath(prefix, name string) (p, why string, err error) {
 		return prefix + ".", "an entry without a name", nil
 	}
 	if len(p) > maxPathBytes {
-		return p[:256] + "…", fmt.Sprintf("a path longer than %d bytes", maxPathBytes), nil
+		return strings.ToValidUTF8(p[:256], "") + "…", fmt.Sprintf("a path longer than %d bytes", maxPathBytes), nil
 	}
 	return p, "", nil
 }

@@ -472,10 +472,34 @@ func TestWalkPathsKeptAsData(t *testing.T) {
 		t.Fatal(g.err)
 	}
 	for p, want := range map[string]string{"a/b.log": "b\n", "win/style/c.log": "c\n", long: "long\n",
-		rtl: "rtl\n", "nul\uFFFDname.log": "nul\n", "bad\uFFFDutf8.log": "bad\n"} {
+		rtl: "rtl\n", "nul\uFFFDname.log": "nul\n",
+		"bad\u00a0utf8.log": "bad\n"} { // not UTF-8, so read as CP437, where 0xff is a no-break space
 		if g.data[p] != want {
 			t.Errorf("%q = %q, want %q (got paths %q)", p, g.data[p], want, g.paths)
 		}
+	}
+	// A name in the zip format's legacy code page (CP437), as Windows writes
+	// it: "Ü" is 0x9a there.
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.CreateHeader(&zip.FileHeader{Name: "M\x9achen.log", Method: zip.Deflate, NonUTF8: true})
+	w.Write([]byte("cp437\n"))
+	zw.Close()
+	g = walk(t, "x.zip", buf.Bytes(), archive.DefaultLimits())
+	if g.err != nil || g.data["MÜchen.log"] != "cp437\n" {
+		t.Errorf("a CP437 name: %q %v", g.paths, g.err)
+	}
+	// Bytes that are no UTF-8 in a tar name (tar has no encoding) become U+FFFD.
+	var tbuf bytes.Buffer
+	tw := tar.NewWriter(&tbuf)
+	if err := tw.WriteHeader(&tar.Header{Name: "bad\xffname.log", Size: 4, Mode: 0o644, Format: tar.FormatGNU}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte("bad\n"))
+	tw.Close()
+	g = walk(t, "x.tar", tbuf.Bytes(), archive.DefaultLimits())
+	if g.err != nil || g.data["bad\uFFFDname.log"] != "bad\n" {
+		t.Errorf("a tar name that is not UTF-8: %q %v", g.paths, g.err)
 	}
 	// NUL in a tar name: the tar format itself cuts there.
 	g = walk(t, "x.tar", tarOf(t, file(long, "long\n")), archive.DefaultLimits())
@@ -581,6 +605,7 @@ func TestWalkIOErrorIsNotARefusal(t *testing.T) {
 		size int
 	}{
 		{"x.zip", failingReaderAt{bytes.NewReader(z), 100_000, 100_001}, len(z)},
+		{"x.zip", failingReaderAt{bytes.NewReader(z), int64(len(z)) - 50, int64(len(z))}, len(z)}, // its directory
 		{"x.tgz", failingReaderAt{bytes.NewReader(tgz), int64(len(tgz)) / 2, int64(len(tgz))}, len(tgz)},
 	} {
 		err := archive.Walk(context.Background(), c.name, c.ra, int64(c.size), archive.DefaultLimits(),

@@ -23,6 +23,9 @@ import (
 // to a caller allowed to see the job (else jobs.ErrMayNotSee, a 403: the
 // job itself is not secret, its content is).
 func (s *Service) List(ctx context.Context, a *jobs.Actor, job uuid.UUID) ([]File, error) {
+	if anonymous(a) {
+		return nil, jobs.ErrSignInToSee
+	}
 	j, err := s.jobs.Get(ctx, job)
 	if err != nil {
 		return nil, err
@@ -32,7 +35,8 @@ func (s *Service) List(ctx context.Context, a *jobs.Actor, job uuid.UUID) ([]Fil
 	}
 	var out []File
 	err = s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
-		rows, err := q.Query(ctx, `SELECT `+fileColumns+` FROM files WHERE job_id = $1 ORDER BY created_at, id`, job)
+		rows, err := q.Query(ctx, `SELECT `+fileColumns+` FROM files WHERE job_id = $1 AND `+visible("")+`
+			ORDER BY created_at, id`, job)
 		if err != nil {
 			return err
 		}
@@ -51,11 +55,15 @@ func (s *Service) List(ctx context.Context, a *jobs.Actor, job uuid.UUID) ([]Fil
 // Get returns one file to a caller allowed to see its job. A file they may
 // not see is ErrFileNotFound, as a missing one.
 func (s *Service) Get(ctx context.Context, a *jobs.Actor, id uuid.UUID) (File, error) {
+	if anonymous(a) {
+		// Before any lookup: the same answer for every id.
+		return File{}, jobs.ErrSignInToSee
+	}
 	var f File
 	var owner *uuid.UUID
 	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
 		rows, err := q.Query(ctx, `SELECT `+fileColumnsOf("f.")+`, j.owner_id FROM files f JOIN jobs j ON j.id = f.job_id
-			WHERE f.id = $1`, id)
+			WHERE f.id = $1 AND `+visible("f.")+``, id)
 		if err != nil {
 			return err
 		}
@@ -82,6 +90,10 @@ func (s *Service) Get(ctx context.Context, a *jobs.Actor, id uuid.UUID) (File, e
 	}
 	return f, nil
 }
+
+// anonymous reports whether a is a caller who is not signed in (nil is
+// nobody checked: AUTH_MODE=off).
+func anonymous(a *jobs.Actor) bool { return a != nil && a.UserID == uuid.Nil }
 
 // Open returns a file and its content, for a download.
 func (s *Service) Open(ctx context.Context, a *jobs.Actor, id uuid.UUID) (File, blob.Object, error) {
@@ -186,6 +198,24 @@ func bomLen(f File, enc textenc.Encoding) int {
 // against an upload of the same content), and the temp files older than a
 // day that a crash left behind. It returns how many blobs it deleted.
 func (s *Service) Sweep(ctx context.Context, grace time.Duration) (int, error) {
+	// The rows of archives whose upload never finished (the process died
+	// between its transactions) go first, so their blobs are swept below.
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		rows, err := tx.Query(ctx, `DELETE FROM pending_uploads WHERE created_at < now() - make_interval(secs => $1)
+			RETURNING id`, max(grace, time.Hour).Seconds())
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM files WHERE pending_upload = ANY($1)`, ids)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sweep unfinished uploads: %w", err)
+	}
 	total := 0
 	for {
 		n := 0
@@ -245,7 +275,13 @@ func (s *Service) RunSweep(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := s.Sweep(ctx, s.cfg.SweepGrace); err != nil && ctx.Err() == nil {
+		switch _, err := s.Sweep(ctx, s.cfg.SweepGrace); {
+		case err == nil, ctx.Err() != nil:
+		case errors.Is(err, db.ErrUnavailable), errors.As(err, new(*StorageError)):
+			// The dependency's own state change is logged once, by its
+			// supervisor (with the error); the next round retries.
+			s.cfg.Logger.Debug("upload sweep put off until its dependencies are back")
+		default:
 			s.cfg.Logger.Warn("upload sweep failed; will retry", "error", err)
 		}
 		select {
@@ -254,4 +290,11 @@ func (s *Service) RunSweep(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// visible is the condition for a file row to be seen: not part of an
+// upload still being recorded (see pending_uploads in the migration).
+func visible(alias string) string {
+	return "(" + alias + "pending_upload IS NULL OR NOT EXISTS (SELECT 1 FROM pending_uploads p WHERE p.id = " +
+		alias + "pending_upload))"
 }

@@ -70,6 +70,10 @@ type Config struct {
 	// time from touch to commit).
 	SweepGrace time.Duration
 	Logger     *slog.Logger
+
+	// AfterStore, for tests of failures, runs after an upload's content is
+	// stored and before the transaction that records it.
+	AfterStore func()
 }
 
 func (c *Config) setDefaults() {
@@ -89,8 +93,9 @@ func (c *Config) setDefaults() {
 		c.AllowedTypes = DefaultAllowedTypes
 	}
 	if c.Archive == (archive.Limits{}) {
-		c.Archive = archive.Limits{MaxTotalBytes: 4 << 30, MaxMemberBytes: c.MaxFileBytes * 10,
-			MaxMembers: 100_000, MaxRatio: 200, MaxDepth: 3}
+		// Members are not bound by MaxFileBytes: a 100 MB zip of logs
+		// unpacks to several times that, which is what users send.
+		c.Archive = archive.DefaultLimits()
 	}
 	if c.SweepGrace <= 0 {
 		c.SweepGrace = time.Hour
@@ -144,6 +149,9 @@ type Service struct {
 	// afterPut, in tests, runs between storing the content and the
 	// transaction that records it.
 	afterPut func()
+	// beforeRecord, in tests, runs just before the upload's last
+	// transaction; an error fails the upload there.
+	beforeRecord func() error
 }
 
 // New returns the uploads on database d, storing content in storage.
@@ -153,7 +161,8 @@ func New(d *db.DB, events *eventlog.Log, js *jobs.Service, storage *Storage, cfg
 	if err := os.MkdirAll(tmp, 0o750); err != nil {
 		return nil, fmt.Errorf("uploads: temp dir: %w", err)
 	}
-	return &Service{db: d, events: events, jobs: js, store: storage.Store(), storage: storage, cfg: cfg, tmp: tmp}, nil
+	return &Service{db: d, events: events, jobs: js, store: storage.Store(), storage: storage, cfg: cfg, tmp: tmp,
+		afterPut: cfg.AfterStore}, nil
 }
 
 // Config returns the effective settings (defaults filled in).
@@ -245,6 +254,9 @@ func (e *StorageError) ErrorKind() apperr.Kind            { return apperr.Unavai
 // mayUpload checks, in a short read, that the job exists and that a may
 // upload to it, before any byte is stored.
 func (s *Service) mayUpload(ctx context.Context, a *jobs.Actor, id uuid.UUID) (jobs.Job, error) {
+	if anonymous(a) {
+		return jobs.Job{}, jobs.ErrSignInToSee
+	}
 	j, err := s.jobs.Get(ctx, id)
 	if err != nil {
 		return jobs.Job{}, err
