@@ -82,7 +82,7 @@ func TestAJobIsAnalysedThroughTheAPI(t *testing.T) {
 		}
 	}
 	want := []string{"created", "file-uploaded", "started", "worker-assigned", "analysis-phase", "file-processing-started",
-		"analysis-phase", "file-processing-completed", "analysis-phase", "analysis-phase", "completed", "complete"}
+		"file-processing-completed", "analysis-phase", "analysis-phase", "analysis-phase", "completed", "complete"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("stream events\n got %v\nwant %v", got, want)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rca-engine/api/internal/analysis"
@@ -308,6 +309,19 @@ func (r *run) analyse() (jobs.Outcome, int64, error) {
 			hook(r.ctx, r.job, p)
 		}
 	}
+	// A file's figures as it is read to its end: the original's
+	// file-processing-completed keys, plus lines and records.
+	var lines atomic.Int64
+	opts.FileDone = func(d analysis.FileDone) {
+		hits := 0
+		for _, n := range d.RedactionCounts {
+			hits += n
+		}
+		lines.Add(int64(d.Lines))
+		r.rep.note(eventlog.FileProcessingCompleted, map[string]any{"file_id": d.ID, "filename": current.get().Filename,
+			"chunks": 0, "errors": d.Errors, "warnings": d.Warnings, "critical": d.Critical,
+			"pii_redacted": hits > 0, "redaction_hits": hits, "lines": d.Lines, "records": d.Records, "bytes": d.Bytes})
+	}
 	a, err := analysis.NewAnalyzer(opts)
 	if err != nil {
 		return jobs.Outcome{}, 0, &badInput{"The analysis settings are not valid: " + err.Error()}
@@ -324,6 +338,8 @@ func (r *run) analyse() (jobs.Outcome, int64, error) {
 		}
 	}
 	current.set(uploads.File{})
+	r.rep.note(eventlog.AnalysisPhase, map[string]any{"phase": "ingestion", "status": "completed",
+		"files": len(usable), "chunks": 0, "lines": lines.Load(), "bytes": total})
 	r.rep.note(eventlog.AnalysisPhase, map[string]any{"phase": "ranking", "status": "started"})
 	t1 := time.Now()
 	report, err := a.Report(ctx)
@@ -337,23 +353,12 @@ func (r *run) analyse() (jobs.Outcome, int64, error) {
 	if err != nil {
 		return jobs.Outcome{}, 0, err
 	}
-	// A file's figures are final once the report is (the miner's last
-	// merges change counts), so its completion comes now.
 	var bytesRead int64
 	for _, fs := range report.Files {
-		hits := 0
-		for _, n := range fs.RedactionCounts {
-			hits += n
-		}
 		bytesRead += fs.BytesRead
-		r.rep.note(eventlog.FileProcessingCompleted, map[string]any{"file_id": fs.FileID, "filename": fs.Filename,
-			"chunks": fs.ChunkCount, "errors": fs.ErrorCount, "warnings": fs.WarningCount, "critical": fs.CriticalCount,
-			"pii_redacted": fs.RedactionApplied, "redaction_hits": hits, "lines": fs.LineCount, "records": fs.Records})
 	}
 	r.rep.note(eventlog.AnalysisPhase, map[string]any{"phase": "ranking", "status": "completed",
 		"causes": len(report.Causes), "signatures": report.Metrics.Signatures})
-	r.rep.note(eventlog.AnalysisPhase, map[string]any{"phase": "ingestion", "status": "completed",
-		"files": len(report.Files), "chunks": 0, "lines": report.Metrics.Lines, "bytes": bytesRead})
 
 	result, err := json.Marshal(resultData{JobID: opts.JobID, AnalysisType: report.AnalysisType,
 		GeneratedAt: report.GeneratedAt, Metrics: report.Metrics, Files: report.Files, LLM: report.LLM,

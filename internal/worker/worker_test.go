@@ -255,9 +255,9 @@ func TestAnalysesAJob(t *testing.T) {
 
 	got := types(e.events(t, id))
 	want := []eventlog.Type{eventlog.Created, eventlog.FileUploaded, eventlog.FileUploaded, eventlog.Started,
-		eventlog.WorkerAssigned, eventlog.AnalysisPhase, eventlog.FileProcessingStarted, eventlog.FileProcessingStarted,
-		eventlog.AnalysisPhase, eventlog.FileProcessingCompleted, eventlog.FileProcessingCompleted,
-		eventlog.AnalysisPhase, eventlog.AnalysisPhase, eventlog.Completed}
+		eventlog.WorkerAssigned, eventlog.AnalysisPhase, eventlog.FileProcessingStarted, eventlog.FileProcessingCompleted,
+		eventlog.FileProcessingStarted, eventlog.FileProcessingCompleted,
+		eventlog.AnalysisPhase, eventlog.AnalysisPhase, eventlog.AnalysisPhase, eventlog.Completed}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("events\n got %v\nwant %v", got, want)
 	}
