@@ -660,3 +660,31 @@ func trunc(s string, n int) string {
 	}
 	return s
 }
+
+// TestAJobNobodyStartsIsTakenWhenItSettles: the original UI uploads and
+// never starts; the worker takes the job when the settle window after the
+// last upload ends, by a timer, not at its next poll.
+func TestAJobNobodyStartsIsTakenWhenItSettles(t *testing.T) {
+	d, url := dbtest.New(t)
+	e := newEnvSettle(t, d, url, time.Second)
+	e.worker(t, worker.Config{Poll: 30 * time.Second})
+	time.Sleep(200 * time.Millisecond) // the worker is idle, sleeping for up to Poll
+	ctx := context.Background()
+	j, err := e.jobs.Create(ctx, nil, jobs.NewJob{JobType: "rca_analysis"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := e.files.NewUpload(nil, "tester")
+	defer u.Abort()
+	if err := u.Receive(ctx, "a.log", "text/plain", strings.NewReader(logText(200, "h"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Commit(ctx, uploads.Target{JobID: j.ID}); err != nil {
+		t.Fatal(err)
+	}
+	uploaded := time.Now()
+	got := e.waitStatus(t, j.ID, 10*time.Second, jobs.Completed)
+	if got.StartedAt == nil || got.StartedAt.Sub(uploaded) < 900*time.Millisecond || got.StartedAt.Sub(uploaded) > 3*time.Second {
+		t.Fatalf("claimed %v after the upload; want about the 1 s settle window", got.StartedAt.Sub(uploaded))
+	}
+}
