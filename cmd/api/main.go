@@ -346,6 +346,11 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 	if cfg.HasRole(config.RoleAPI) {
 		g.Add("idempotency-sweep", lifecycle.NewLoop(func(ctx context.Context) { idem.Sweep(ctx, time.Hour, log) }))
 		g.Add("session-sweep", lifecycle.NewLoop(func(ctx context.Context) { authn.Sweep(ctx, time.Hour) }))
+		// Credential changes from every replica, so that cached sessions
+		// and API tokens are dropped at once (auth.StaleBound otherwise).
+		g.Add("credential-invalidations", lifecycle.NewLoop(func(ctx context.Context) {
+			authn.ListenForChanges(ctx, database.Dial)
+		}))
 		if cfg.Auth.AdminUsername != "" {
 			g.Add("first-admin", lifecycle.NewLoop(func(ctx context.Context) {
 				ensureAdmin(ctx, authn, database.Tracker(), cfg.Auth, log)
