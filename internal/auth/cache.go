@@ -32,12 +32,15 @@ import (
 // known healthy (a ping answered within healthyWindow: PostgreSQL sends a
 // notification before it answers a later query on the same session, so a
 // change committed before the ping was seen). Otherwise, or before the
-// listener ever ran, an entry is trusted only for StaleBound after it was
-// read: that is the bound when invalidation cannot be delivered.
+// listener ever ran, an entry is trusted only for staleTTL after it was
+// read, which with the read that follows keeps a change within StaleBound.
 const (
 	// StaleBound is the longest an ended or changed credential is still
 	// accepted by a replica that cannot hear of the change.
 	StaleBound = time.Second
+	// staleTTL leaves a quarter of the bound to the read that replaces an
+	// entry (a request arriving just after expiry waits on it).
+	staleTTL = 750 * time.Millisecond
 	// longTTL bounds an entry while invalidations arrive: a backstop, not
 	// the mechanism.
 	longTTL = time.Minute
@@ -97,7 +100,7 @@ func (c *credCache) now() int64 { return int64(time.Since(c.start)) }
 func (c *credCache) fresh(checked int64) bool {
 	now := c.now()
 	age := now - checked
-	if age < int64(StaleBound) {
+	if age < int64(staleTTL) {
 		return true
 	}
 	conf := c.confirmed.Load()
