@@ -343,6 +343,11 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 	g.Add("event-tailer", lifecycle.NewLoop(tailer.Run))
 	g.Add("event-relay", lifecycle.NewLoop(relay.Run))
 	g.Add("dependency-events", lifecycle.NewLoop(func(ctx context.Context) { events.WatchDependencies(ctx, hub, deps) }))
+	if limiter != nil {
+		// Shares the route classes' budgets through Redis, off the
+		// request path.
+		g.Add("ratelimit-sync", lifecycle.NewLoop(func(ctx context.Context) { limiter.Run(ctx, 0) }))
+	}
 	if cfg.HasRole(config.RoleAPI) {
 		g.Add("idempotency-sweep", lifecycle.NewLoop(func(ctx context.Context) { idem.Sweep(ctx, time.Hour, log) }))
 		g.Add("session-sweep", lifecycle.NewLoop(func(ctx context.Context) { authn.Sweep(ctx, time.Hour) }))

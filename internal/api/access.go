@@ -395,8 +395,15 @@ func (s *server) limitedBy(class string, lim func(ratelimit.Classes) ratelimit.L
 		if s.limiter == nil || l.IsZero() {
 			return next
 		}
+		// The route classes decide in memory and share the budget
+		// asynchronously (ratelimit.Limiter.Admit); the sign-in routes'
+		// limit guards against guessing and stays exact, asked of Redis.
+		decide := s.limiter.Admit
+		if class == "auth" {
+			decide = s.limiter.Allow
+		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			res := s.limiter.Allow(r.Context(), class+":"+key(r), l)
+			res := decide(r.Context(), class+":"+key(r), l)
 			if !s.allow(w, r, res, "Too many requests") {
 				return
 			}
