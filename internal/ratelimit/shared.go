@@ -104,7 +104,7 @@ type sharedKey struct {
 }
 
 type sharedState struct {
-	mu    sync.Mutex
+	mu        sync.Mutex
 	keys      map[string]*sharedKey
 	dirty     []string
 	nextSweep int64
