@@ -79,6 +79,7 @@ type credCache struct {
 	mu       sync.RWMutex
 	sessions map[uuid.UUID]sessionEntry
 	tokens   map[[32]byte]tokenEntry
+	access   map[string]verified
 
 	// gen counts invalidations: a read that started before one must not
 	// store what it read (it may predate the change).
@@ -91,7 +92,8 @@ type credCache struct {
 }
 
 func newCredCache() *credCache {
-	return &credCache{start: time.Now(), sessions: map[uuid.UUID]sessionEntry{}, tokens: map[[32]byte]tokenEntry{}}
+	return &credCache{start: time.Now(), sessions: map[uuid.UUID]sessionEntry{}, tokens: map[[32]byte]tokenEntry{},
+		access: map[string]verified{}}
 }
 
 func (c *credCache) now() int64 { return int64(time.Since(c.start)) }
@@ -291,4 +293,39 @@ func (c *credCache) touchToken(h [32]byte, at time.Time) {
 		c.tokens[h] = e
 	}
 	c.mu.Unlock()
+}
+
+// verified is what checking an access token's signature and claims gave:
+// a token is immutable, so the check need not run again until it expires.
+type verified struct {
+	subject string
+	sid     uuid.UUID
+	expires time.Time
+}
+
+// parseAccess is sign.parse for access tokens, remembering the tokens that
+// passed (only ours: a forged or junk token is never stored, so a flood of
+// them cannot fill the map). A remembered token is checked again in full
+// once it is past its expiry, so that the answer is the same expired-token
+// error as without the cache.
+func (s *Service) parseAccess(raw string) (subject string, sid uuid.UUID, err error) {
+	c := s.cache
+	c.mu.RLock()
+	v, ok := c.access[raw]
+	c.mu.RUnlock()
+	if ok && s.cfg.Now().Before(v.expires.Add(tokenLeeway)) {
+		return v.subject, v.sid, nil
+	}
+	claims, sid, _, err := s.sign.parse(raw, Access)
+	if err != nil {
+		return "", uuid.Nil, err
+	}
+	v = verified{subject: claims.Subject, sid: sid, expires: claims.ExpiresAt.Time}
+	c.mu.Lock()
+	if len(c.access) >= maxCached {
+		clear(c.access)
+	}
+	c.access[raw] = v
+	c.mu.Unlock()
+	return v.subject, sid, nil
 }

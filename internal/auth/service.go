@@ -454,12 +454,12 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 	if strings.HasPrefix(credential, APITokenPrefix) {
 		return s.authenticateAPIToken(ctx, credential)
 	}
-	claims, sid, _, err := s.sign.parse(credential, Access)
+	subject, sid, err := s.parseAccess(credential)
 	if err != nil {
 		return Principal{}, err
 	}
 	if e, ok := s.cache.session(sid); ok {
-		return s.sessionPrincipal(claims.Subject, sid, e)
+		return s.sessionPrincipal(subject, sid, e)
 	}
 	gen := s.cache.gen.Load()
 	var (
@@ -486,7 +486,7 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 	// Only a live session is cached; one that ended is refused by the
 	// database's answer each time (rare, and never a reason to trust).
 	e := sessionEntry{user: u, expires: sessionExpiresAt, checked: s.cache.now()}
-	p, err := s.sessionPrincipal(claims.Subject, sid, e)
+	p, err := s.sessionPrincipal(subject, sid, e)
 	if err == nil {
 		s.cache.putSession(gen, sid, e)
 	}
@@ -511,7 +511,7 @@ func tokenHash(secret string) []byte {
 func (s *Service) authenticateAPIToken(ctx context.Context, secret string) (Principal, error) {
 	h := sha256.Sum256([]byte(secret))
 	if e, ok := s.cache.token(h); ok {
-		return s.tokenPrincipal(ctx, h, e)
+		return s.tokenPrincipal(ctx, h, &e)
 	}
 	gen := s.cache.gen.Load()
 	var (
@@ -540,14 +540,14 @@ func (s *Service) authenticateAPIToken(ctx context.Context, secret string) (Prin
 		return Principal{}, &TokenError{Reason: "the API token has been revoked"}
 	}
 	e := tokenEntry{user: u, id: id, role: role, expiresAt: expiresAt, lastUsed: lastUsed, checked: s.cache.now()}
-	p, err := s.tokenPrincipal(ctx, h, e)
+	p, err := s.tokenPrincipal(ctx, h, &e)
 	if err == nil {
 		s.cache.putToken(gen, h, e)
 	}
 	return p, err
 }
 
-func (s *Service) tokenPrincipal(ctx context.Context, h [32]byte, e tokenEntry) (Principal, error) {
+func (s *Service) tokenPrincipal(ctx context.Context, h [32]byte, e *tokenEntry) (Principal, error) {
 	now := s.cfg.Now()
 	if e.expiresAt != nil && !e.expiresAt.After(now) {
 		return Principal{}, &TokenError{Reason: "the API token has expired"}
@@ -565,6 +565,7 @@ func (s *Service) tokenPrincipal(ctx context.Context, h [32]byte, e tokenEntry) 
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		_, _ = s.db.Exec(uctx, `UPDATE api_tokens SET last_used_at = now() WHERE id = $1`, e.id)
 		cancel()
+		e.lastUsed = &now
 		s.cache.touchToken(h, now)
 	}
 	return Principal{User: e.user, Kind: KindAPIToken, Role: role, TokenID: e.id}, nil
