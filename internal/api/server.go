@@ -88,6 +88,7 @@ type server struct {
 	limiter  *ratelimit.Limiter
 	log      *slog.Logger
 	started  time.Time
+	ids      *requestIDs
 }
 
 // NewHandler returns the service's HTTP handler.
@@ -97,7 +98,7 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	}
 	s := &server{opts: opts, database: d.Database, deps: d.Dependencies, jobs: d.Jobs, events: d.Events, tickets: d.Tickets,
 		idem: d.Idempotency, streams: d.Streams, metrics: d.Metrics, validate: validate.New(),
-		auth: d.Auth, limiter: d.Limiter, log: d.Logger, started: time.Now()}
+		auth: d.Auth, limiter: d.Limiter, log: d.Logger, started: time.Now(), ids: newRequestIDs()}
 	if s.opts.StreamRecheck <= 0 {
 		s.opts.StreamRecheck = 30 * time.Second
 	}
