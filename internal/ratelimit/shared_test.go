@@ -109,3 +109,24 @@ func TestAdmitWithRedisDownIsPerProcessAndNeverWaits(t *testing.T) {
 		t.Errorf("a decision took %v: the request path waited on Redis (timeout %v)", slowest, timeout)
 	}
 }
+
+// BenchmarkAdmit is one decision of Admit with Redis up and the sharing
+// loop running: in memory, beside BenchmarkAllow's Redis round trip.
+func BenchmarkAdmit(b *testing.B) {
+	addr := pgtest.RequireRedis(b)
+	rdb := startConn(b, addr)
+	waitUp(b, rdb)
+	l := New(rdb, Config{Prefix: testPrefix(b, addr)})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx, DefaultSyncInterval)
+	for !l.syncing.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	lim := Limit{Rate: 1_000_000_000, Period: time.Hour}
+	for b.Loop() {
+		if !l.Admit(ctx, "bench", lim).Allowed {
+			b.Fatal("refused")
+		}
+	}
+}
