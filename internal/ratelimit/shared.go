@@ -52,8 +52,9 @@ func (l *Limiter) Admit(ctx context.Context, key string, lim Limit) Result {
 	}
 	res := l.local.allowN(key, lim, 1)
 	if !res.Allowed {
+		res.Local = (st != nil && st.failed) || l.mode.Load() == modeLocal
 		sh.mu.Unlock()
-		if res.Local = (st != nil && st.failed) || l.mode.Load() == modeLocal; res.Local {
+		if res.Local {
 			l.fallbacks.Add(1)
 		}
 		return res
