@@ -383,11 +383,21 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 	g.Add("event-tailer", lifecycle.NewLoop(tailer.Run))
 	g.Add("event-relay", lifecycle.NewLoop(relay.Run))
 	g.Add("dependency-events", lifecycle.NewLoop(func(ctx context.Context) { events.WatchDependencies(ctx, hub, deps) }))
+	if limiter != nil {
+		// Shares the route classes' budgets through Redis, off the
+		// request path.
+		g.Add("ratelimit-sync", lifecycle.NewLoop(func(ctx context.Context) { limiter.Run(ctx, 0) }))
+	}
 	if cfg.HasRole(config.RoleAPI) {
 		g.Add("idempotency-sweep", lifecycle.NewLoop(func(ctx context.Context) { idem.Sweep(ctx, time.Hour, log) }))
 		g.Add("session-sweep", lifecycle.NewLoop(func(ctx context.Context) { authn.Sweep(ctx, time.Hour) }))
 		g.Add("upload-sweep", lifecycle.NewLoop(func(ctx context.Context) { files.RunSweep(ctx, 10*time.Minute) }))
 		g.Add("tus-sweep", lifecycle.NewLoop(tus.RunSweep))
+		// Credential changes from every replica, so that cached sessions
+		// and API tokens are dropped at once (auth.StaleBound otherwise).
+		g.Add("credential-invalidations", lifecycle.NewLoop(func(ctx context.Context) {
+			authn.ListenForChanges(ctx, database.Dial)
+		}))
 		if cfg.Auth.AdminUsername != "" {
 			g.Add("first-admin", lifecycle.NewLoop(func(ctx context.Context) {
 				ensureAdmin(ctx, authn, database.Tracker(), cfg.Auth, log)

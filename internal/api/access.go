@@ -17,10 +17,7 @@ import (
 	"github.com/rca-engine/api/internal/ratelimit"
 )
 
-const (
-	principalKey ctxKey = iota + 100
-	clientAddrKey
-)
+const principalKey ctxKey = 100
 
 // principalOf returns the authenticated caller, if any.
 func principalOf(ctx context.Context) (auth.Principal, bool) {
@@ -30,8 +27,10 @@ func principalOf(ctx context.Context) (auth.Principal, bool) {
 
 // clientAddr returns the client's address as resolved by clientAddress.
 func clientAddr(ctx context.Context) netip.Addr {
-	a, _ := ctx.Value(clientAddrKey).(netip.Addr)
-	return a
+	if ri := infoOf(ctx); ri != nil {
+		return ri.addr
+	}
+	return netip.Addr{}
 }
 
 // clientAddress resolves the client's address once, for rate limits and
@@ -58,7 +57,7 @@ func (s *server) clientAddress(next http.Handler) http.Handler {
 				}
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientAddrKey, addr)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reqInfoKey, &reqInfo{addr: addr})))
 	})
 }
 
@@ -120,6 +119,10 @@ const authFailureKey ctxKey = 200
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, present, ok := bearer(r.Header.Get("Authorization"))
+		if !present {
+			next.ServeHTTP(w, r) // nothing to add: spare the request copy
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(s.identify(r.Context(), token, present, ok)))
 	})
 }
@@ -395,8 +398,21 @@ func (s *server) limitedBy(class string, lim func(ratelimit.Classes) ratelimit.L
 		if s.limiter == nil || l.IsZero() {
 			return next
 		}
+		// The route classes decide in memory and share the budget
+		// asynchronously (ratelimit.Limiter.Admit); the sign-in routes'
+		// limit guards against guessing and stays exact, asked of Redis.
+		decide := s.limiter.Admit
+		if class == "auth" {
+			decide = s.limiter.Allow
+		}
+		static := newRateStatic(l)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			res := s.limiter.Allow(r.Context(), class+":"+key(r), l)
+			res := decide(r.Context(), class+":"+key(r), l)
+			if res.Allowed && res.Limit == static.limit {
+				static.set(w.Header(), res, time.Now())
+				next.ServeHTTP(w, r)
+				return
+			}
 			if !s.allow(w, r, res, "Too many requests") {
 				return
 			}
@@ -432,6 +448,34 @@ func setRateHeaders(h http.Header, res ratelimit.Result, now time.Time) {
 	h.Set("X-RateLimit-Limit", limit)
 	h.Set("X-RateLimit-Remaining", remaining)
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(now.Add(time.Duration(reset)*time.Second).Unix(), 10))
+}
+
+// rateStatic holds the rate-limit header values that do not change from
+// one request to the next of a route class, formatted once.
+type rateStatic struct {
+	limit         ratelimit.Limit
+	burst, policy []string
+}
+
+func newRateStatic(l ratelimit.Limit) rateStatic {
+	if l.Burst == 0 {
+		l.Burst = l.Rate // as the limiter normalises it
+	}
+	return rateStatic{limit: l, burst: fixed(strconv.Itoa(l.Burst)), policy: fixed(l.Policy())}
+}
+
+// set is setRateHeaders with the fixed values shared (see securityHeaders
+// for why sharing them is safe).
+func (st rateStatic) set(h http.Header, res ratelimit.Result, now time.Time) {
+	remaining := fixed(strconv.Itoa(res.Remaining))
+	reset := int(math.Ceil(res.ResetAfter.Seconds()))
+	h["Ratelimit-Limit"] = st.burst
+	h["Ratelimit-Remaining"] = remaining
+	h["Ratelimit-Reset"] = fixed(strconv.Itoa(reset))
+	h["Ratelimit-Policy"] = st.policy
+	h["X-Ratelimit-Limit"] = st.burst
+	h["X-Ratelimit-Remaining"] = remaining
+	h["X-Ratelimit-Reset"] = fixed(strconv.FormatInt(now.Add(time.Duration(reset)*time.Second).Unix(), 10))
 }
 
 func describeLimit(l ratelimit.Limit) string {

@@ -98,6 +98,7 @@ type server struct {
 	tus      *Tus
 	log      *slog.Logger
 	started  time.Time
+	ids      *requestIDs
 }
 
 // NewHandler returns the service's HTTP handler.
@@ -107,7 +108,8 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	}
 	s := &server{opts: opts, database: d.Database, deps: d.Dependencies, jobs: d.Jobs, events: d.Events, tickets: d.Tickets,
 		idem: d.Idempotency, streams: d.Streams, metrics: d.Metrics, validate: validate.New(),
-		auth: d.Auth, limiter: d.Limiter, uploads: d.Uploads, tus: d.Tus, log: d.Logger, started: time.Now()}
+		auth: d.Auth, limiter: d.Limiter, uploads: d.Uploads, tus: d.Tus, log: d.Logger, started: time.Now(),
+		ids: newRequestIDs()}
 	if d.Tus != nil {
 		d.Tus.srv = s
 	}

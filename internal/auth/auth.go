@@ -2,9 +2,11 @@
 // is and what role they have. It knows nothing of HTTP; the edge turns its
 // errors into 401, 403 and 429 answers.
 //
-// Access tokens are short-lived JWTs that name their session; each use
-// checks the session in PostgreSQL, so a logout, a revoked family or a
-// deactivated account takes effect at once on every replica. Refresh tokens
+// Access tokens are short-lived JWTs that name their session; what a use
+// read of the session in PostgreSQL is cached and invalidated on every
+// replica through LISTEN/NOTIFY (cache.go), so a logout, a revoked family,
+// a deactivation or a role change takes effect on every replica within
+// milliseconds, and within StaleBound (1s) on one that cannot hear of it. Refresh tokens
 // rotate on every use and a replayed one revokes its whole family.
 package auth
 

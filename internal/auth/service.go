@@ -53,6 +53,8 @@ type Service struct {
 	// registered. Built in New: a lazily built one could be lost to the
 	// first caller's cancelled context.
 	decoy string
+	// cache keeps checked credentials; see cache.go.
+	cache *credCache
 }
 
 // New checks cfg and returns a Service. It does not touch the database.
@@ -89,7 +91,7 @@ func New(database *db.DB, cfg Config) (*Service, error) {
 	}
 	s := &Service{db: database, cfg: cfg, log: log,
 		sign: &signer{secret: cfg.Secret, issuer: cfg.Issuer, audience: cfg.Audience, now: cfg.Now},
-		hash: newHasher(cfg.Hash, cfg.MaxHashes)}
+		hash: newHasher(cfg.Hash, cfg.MaxHashes), cache: newCredCache()}
 	var err error
 	if s.decoy, err = s.hash.Hash(context.Background(), rand.Text()); err != nil {
 		return nil, err
@@ -277,7 +279,9 @@ func (s *Service) LoginChecked(ctx context.Context, login, password string, chec
 	if err != nil {
 		return Tokens{}, User{}, err
 	}
+	var capped bool
 	err = s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		capped = false
 		// Only for an account still active: a deactivation that commits
 		// between the check above and here must not leave a session.
 		tag, err := tx.Exec(ctx, `INSERT INTO auth_sessions (id, user_id, current_jti, expires_at)
@@ -291,11 +295,15 @@ func (s *Service) LoginChecked(ctx context.Context, login, password string, chec
 		// Each sign-in is a row for up to RefreshTTL: keep the newest
 		// MaxSessions open and end the others, so that a script signing in
 		// in a loop cannot grow the table without bound.
-		_, err = tx.Exec(ctx, `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'too-many-sessions'
+		tag, err = tx.Exec(ctx, `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'too-many-sessions'
 			WHERE user_id = $1 AND revoked_at IS NULL AND id NOT IN (
 				SELECT id FROM auth_sessions WHERE user_id = $1 AND revoked_at IS NULL
 				ORDER BY created_at DESC, id LIMIT $2)`, u.ID, MaxSessions)
-		return err
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		capped = true
+		return notify(ctx, tx, "u:"+u.ID.String())
 	})
 	var ce *CredentialsError
 	if errors.As(err, &ce) {
@@ -303,6 +311,9 @@ func (s *Service) LoginChecked(ctx context.Context, login, password string, chec
 	}
 	if err != nil {
 		return Tokens{}, User{}, fmt.Errorf("open session: %w", err)
+	}
+	if capped {
+		s.cache.invalidate("u:" + u.ID.String())
 	}
 	return t, u, nil
 }
@@ -364,9 +375,11 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Tokens, User, error)
 		default:
 			// Committed, not rolled back: the revocation must stick.
 			reused = true
-			_, err := tx.Exec(ctx, `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'refresh-token-reuse'
-				WHERE id = $1`, sid)
-			return err
+			if _, err := tx.Exec(ctx, `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'refresh-token-reuse'
+				WHERE id = $1`, sid); err != nil {
+				return err
+			}
+			return notify(ctx, tx, "s:"+sid.String())
 		}
 		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, userID))
 		if err != nil {
@@ -396,6 +409,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Tokens, User, error)
 		return Tokens{}, User{}, err
 	}
 	if reused {
+		s.cache.invalidate("s:" + sid.String())
 		s.log.Warn("refresh token reused; session revoked", "session_id", sid, "user_id", claims.Subject)
 		return Tokens{}, User{}, ErrReuse
 	}
@@ -403,9 +417,20 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Tokens, User, error)
 }
 
 // Revoke ends a session (logout). Revoking an ended session is not an error.
+// Every replica refuses the session within StaleBound, most within
+// milliseconds (the change is announced with LISTEN/NOTIFY).
 func (s *Service) Revoke(ctx context.Context, sessionID uuid.UUID, reason string) error {
-	_, err := s.db.Exec(ctx, `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $2
-		WHERE id = $1 AND revoked_at IS NULL`, sessionID, reason)
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $2
+			WHERE id = $1 AND revoked_at IS NULL`, sessionID, reason)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return notify(ctx, tx, "s:"+sessionID.String())
+	})
+	if err == nil {
+		s.cache.invalidate("s:" + sessionID.String())
+	}
 	return err
 }
 
@@ -422,16 +447,21 @@ func (s *Service) SessionOf(raw string) (uuid.UUID, error) {
 const APITokenPrefix = "rca_"
 
 // Authenticate resolves a bearer credential: an access token or an API
-// token. Every call reads PostgreSQL, which is what makes revocation
-// immediate.
+// token. What it read of PostgreSQL is cached (cache.go): a revocation,
+// logout, deactivation or role change is seen by every replica within
+// StaleBound, and within milliseconds while invalidations arrive.
 func (s *Service) Authenticate(ctx context.Context, credential string) (Principal, error) {
 	if strings.HasPrefix(credential, APITokenPrefix) {
 		return s.authenticateAPIToken(ctx, credential)
 	}
-	claims, sid, _, err := s.sign.parse(credential, Access)
+	subject, sid, err := s.parseAccess(credential)
 	if err != nil {
 		return Principal{}, err
 	}
+	if e, ok := s.cache.session(sid); ok {
+		return s.sessionPrincipal(subject, sid, e)
+	}
+	gen := s.cache.gen.Load()
 	var (
 		u                User
 		revoked          bool
@@ -450,13 +480,27 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 	if err != nil {
 		return Principal{}, err
 	}
-	if revoked || !sessionExpiresAt.After(s.cfg.Now()) || u.ID.String() != claims.Subject {
+	if revoked {
 		return Principal{}, ErrSessionEnded
 	}
-	if !u.IsActive {
+	// Only a live session is cached; one that ended is refused by the
+	// database's answer each time (rare, and never a reason to trust).
+	e := sessionEntry{user: u, expires: sessionExpiresAt, checked: s.cache.now()}
+	p, err := s.sessionPrincipal(subject, sid, e)
+	if err == nil {
+		s.cache.putSession(gen, sid, e)
+	}
+	return p, err
+}
+
+func (s *Service) sessionPrincipal(subject string, sid uuid.UUID, e sessionEntry) (Principal, error) {
+	if !e.expires.After(s.cfg.Now()) || e.user.ID.String() != subject {
+		return Principal{}, ErrSessionEnded
+	}
+	if !e.user.IsActive {
 		return Principal{}, ErrInactive
 	}
-	return Principal{User: u, Kind: KindSession, Role: u.Role, SessionID: sid}, nil
+	return Principal{User: e.user, Kind: KindSession, Role: e.user.Role, SessionID: sid}, nil
 }
 
 func tokenHash(secret string) []byte {
@@ -465,6 +509,11 @@ func tokenHash(secret string) []byte {
 }
 
 func (s *Service) authenticateAPIToken(ctx context.Context, secret string) (Principal, error) {
+	h := sha256.Sum256([]byte(secret))
+	if e, ok := s.cache.token(h); ok {
+		return s.tokenPrincipal(ctx, h, &e)
+	}
+	gen := s.cache.gen.Load()
 	var (
 		u         User
 		id        uuid.UUID
@@ -477,7 +526,7 @@ func (s *Service) authenticateAPIToken(ctx context.Context, secret string) (Prin
 		var err error
 		u, err = scanUser(q.QueryRow(ctx, `SELECT u.id, u.email, u.username, u.full_name, u.role, u.is_active,
 				u.created_at, u.updated_at, t.id, t.role, t.expires_at, t.revoked_at, t.last_used_at
-			FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1`, tokenHash(secret)),
+			FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1`, h[:]),
 			&id, &role, &expiresAt, &revokedAt, &lastUsed)
 		return err
 	})
@@ -487,27 +536,39 @@ func (s *Service) authenticateAPIToken(ctx context.Context, secret string) (Prin
 	if err != nil {
 		return Principal{}, err
 	}
-	now := s.cfg.Now()
 	if revokedAt != nil {
 		return Principal{}, &TokenError{Reason: "the API token has been revoked"}
 	}
-	if expiresAt != nil && !expiresAt.After(now) {
+	e := tokenEntry{user: u, id: id, role: role, expiresAt: expiresAt, lastUsed: lastUsed, checked: s.cache.now()}
+	p, err := s.tokenPrincipal(ctx, h, &e)
+	if err == nil {
+		s.cache.putToken(gen, h, e)
+	}
+	return p, err
+}
+
+func (s *Service) tokenPrincipal(ctx context.Context, h [32]byte, e *tokenEntry) (Principal, error) {
+	now := s.cfg.Now()
+	if e.expiresAt != nil && !e.expiresAt.After(now) {
 		return Principal{}, &TokenError{Reason: "the API token has expired"}
 	}
-	if !u.IsActive {
+	if !e.user.IsActive {
 		return Principal{}, ErrInactive
 	}
-	if !u.Role.AtLeast(role) {
-		role = u.Role // an owner demoted since takes their tokens down too
+	role := e.role
+	if !e.user.Role.AtLeast(role) {
+		role = e.user.Role // an owner demoted since takes their tokens down too
 	}
 	// Recorded at most once a minute, and never at the cost of the
 	// request: a read must not fail because this write did.
-	if lastUsed == nil || now.Sub(*lastUsed) > time.Minute {
+	if e.lastUsed == nil || now.Sub(*e.lastUsed) > time.Minute {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		_, _ = s.db.Exec(uctx, `UPDATE api_tokens SET last_used_at = now() WHERE id = $1`, id)
+		_, _ = s.db.Exec(uctx, `UPDATE api_tokens SET last_used_at = now() WHERE id = $1`, e.id)
 		cancel()
+		e.lastUsed = &now
+		s.cache.touchToken(h, now)
 	}
-	return Principal{User: u, Kind: KindAPIToken, Role: role, TokenID: id}, nil
+	return Principal{User: e.user, Kind: KindAPIToken, Role: role, TokenID: e.id}, nil
 }
 
 const tokenColumns = `t.id, t.user_id, u.username, t.name, t.prefix, t.role, t.created_at, t.expires_at,
@@ -602,10 +663,16 @@ func (s *Service) RevokeAPIToken(ctx context.Context, p Principal, id uuid.UUID)
 				UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
 				WHERE id = $1 AND ($2 OR user_id = $3) RETURNING *)
 			SELECT `+tokenColumns+` FROM t JOIN users u ON u.id = t.user_id`, id, p.Role == RoleAdmin, p.User.ID))
-		return err
+		if err != nil {
+			return err
+		}
+		return notify(ctx, tx, "t:"+id.String())
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return APIToken{}, apperr.Wrap(apperr.NotFound, ErrNotFound, "API token not found")
+	}
+	if err == nil {
+		s.cache.invalidate("t:" + id.String())
 	}
 	return t, err
 }
@@ -658,11 +725,17 @@ func (s *Service) UpdateUser(ctx context.Context, by Principal, id uuid.UUID, c 
 		if !u.IsActive {
 			_, err = tx.Exec(ctx, `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'deactivated'
 				WHERE user_id = $1 AND revoked_at IS NULL`, id)
+			if err != nil {
+				return err
+			}
 		}
-		return err
+		return notify(ctx, tx, "u:"+id.String())
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, apperr.Wrap(apperr.NotFound, ErrNotFound, "User not found")
+	}
+	if err == nil {
+		s.cache.invalidate("u:" + id.String())
 	}
 	return u, err
 }

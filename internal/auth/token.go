@@ -82,6 +82,9 @@ func (s *signer) issue(typ TokenType, u User, sessionID, jti uuid.UUID, ttl time
 	return tok, exp, nil
 }
 
+// tokenLeeway is the clock skew allowed on expiry and issue times.
+const tokenLeeway = 30 * time.Second
+
 // parse checks signature, algorithm, issuer, audience, expiry and type.
 func (s *signer) parse(raw string, want TokenType) (*Claims, uuid.UUID, uuid.UUID, error) {
 	var c Claims
@@ -91,7 +94,7 @@ func (s *signer) parse(raw string, want TokenType) (*Claims, uuid.UUID, uuid.UUI
 		jwt.WithAudience(s.audience),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(30*time.Second),
+		jwt.WithLeeway(tokenLeeway),
 		jwt.WithTimeFunc(s.now),
 	)
 	if _, err := p.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return s.secret, nil }); err != nil {

@@ -6,6 +6,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,7 +22,26 @@ type Metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	// series caches each (method, route, status)'s counter and histogram,
+	// so that a request costs no label hashing, no vector lookup and no
+	// status formatting; bounded by maxCachedSeries (beyond, the vectors
+	// are asked each time).
+	mu     sync.RWMutex
+	series map[seriesKey]*series
 }
+
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+type series struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+const maxCachedSeries = 1024
 
 // New registers the HTTP metrics, Go and process metrics, and collectors that
 // read the dependencies' states and the pool's figures at scrape time (so
@@ -51,8 +71,24 @@ func New(deps dependency.Set, poolStat func() *pgxpool.Stat, extra ...prometheus
 // Observe records one finished request. route is the chi pattern, never the
 // raw path, so that ids do not explode the label set.
 func (m *Metrics) Observe(method, route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
+	k := seriesKey{method, route, status}
+	m.mu.RLock()
+	sr, ok := m.series[k]
+	m.mu.RUnlock()
+	if !ok {
+		sr = &series{count: m.requests.WithLabelValues(method, route, strconv.Itoa(status)),
+			duration: m.duration.WithLabelValues(method, route)}
+		m.mu.Lock()
+		if m.series == nil {
+			m.series = map[seriesKey]*series{}
+		}
+		if len(m.series) < maxCachedSeries {
+			m.series[k] = sr
+		}
+		m.mu.Unlock()
+	}
+	sr.count.Inc()
+	sr.duration.Observe(d.Seconds())
 }
 
 // Handler serves the metrics in the Prometheus text format.

@@ -94,6 +94,11 @@ type Limiter struct {
 	skipUntil atomic.Int64 // ns since start before which Redis is not asked
 	mode      atomic.Int32
 	fallbacks atomic.Uint64
+
+	// Admit's shared budgets (shared.go).
+	shared  *sharedState
+	syncing atomic.Bool
+	maxKeys int
 }
 
 // New returns a Limiter on rdb, which may have Redis disabled (or be nil):
@@ -122,6 +127,8 @@ func New(rdb *redisconn.Conn, cfg Config) *Limiter {
 		log:     cfg.Logger,
 		local:   newLocal(cfg.Now, cfg.MaxLocalKeys),
 		start:   time.Now(),
+		shared:  &sharedState{keys: map[string]*sharedKey{}},
+		maxKeys: cfg.MaxLocalKeys,
 	}
 }
 
@@ -229,6 +236,9 @@ func (l *Limiter) setMode(m int32, err error) {
 // expires by itself.
 func (l *Limiter) Reset(ctx context.Context, key string) {
 	l.local.reset(key)
+	l.shared.mu.Lock()
+	delete(l.shared.keys, key)
+	l.shared.mu.Unlock()
 	client, err := l.client()
 	if err != nil {
 		return
