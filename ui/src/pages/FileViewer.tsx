@@ -1,0 +1,341 @@
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type MouseEvent } from 'react';
+import { ErrorMessage } from '../components/ErrorMessage';
+import { ApiError, appTokens } from '../lib/api/http';
+import { fileContentUrl, fileLines, getFile } from '../lib/api/files';
+import type { FileLine } from '../lib/api/types';
+import { displayName } from '../lib/fileRules';
+import { formatBytes, shortId } from '../lib/format';
+import { useAsync } from '../lib/useAsync';
+import { Link, navigate, useLocation, withQuery } from '../router';
+
+/** Lines per request (the server sends at most 2,000). */
+export const PAGE = 500;
+/** Lines kept in the page at most: scrolling on drops the far end, so a 2 GB file costs no more than a small one. */
+export const MAX_KEPT = 3000;
+/** Lines shown above the line asked for. */
+const CONTEXT_ABOVE = 100;
+/** How close to an edge (px) scrolling loads the next lines. */
+const EDGE_PX = 300;
+
+interface LinesState {
+  lines: FileLine[];
+  total: number;
+  truncated: boolean;
+}
+
+function toApiError(err: unknown): ApiError {
+  return err instanceof ApiError ? err : new ApiError({ status: 0, detail: err instanceof Error ? err.message : String(err) });
+}
+
+/** The line asked for in the address (?line=N), or null. */
+export function parseLineParam(v: string | null): number | null {
+  if (!v || !/^\d{1,12}$/.test(v)) return null;
+  const n = Number(v);
+  return n >= 1 ? n : null;
+}
+
+/**
+ * A download that carries the access token: a plain link cannot send the
+ * Authorization header, so when signed in the bytes are fetched and handed
+ * to the browser as a blob.
+ */
+async function downloadWithToken(url: string, name: string, token: string): Promise<void> {
+  let res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+  if (res.status === 401) {
+    const fresh = await appTokens.renew(token);
+    if (fresh) res = await fetch(url, { headers: { Authorization: `Bearer ${fresh}` } });
+  }
+  if (!res.ok) throw new ApiError({ status: res.status, detail: `The download was refused (${res.status}).` });
+  const blob = await res.blob();
+  const href = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = href;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 60_000);
+}
+
+export function FileViewerPage({ jobId, fileId }: { jobId: string; fileId: string }) {
+  const { search, pathname } = useLocation();
+  const target = parseLineParam(search.get('line'));
+  const meta = useAsync(`file:${fileId}`, (signal) => getFile(fileId, signal));
+  const [state, setState] = useState<LinesState | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [busy, setBusy] = useState<'' | 'initial' | 'up' | 'down'>('initial');
+  const [wrap, setWrap] = useState(true);
+  const [goto, setGoto] = useState(target ? String(target) : '');
+  const [downloadError, setDownloadError] = useState<ApiError | null>(null);
+  const scroller = useRef<HTMLDivElement>(null);
+  const busyRef = useRef(busy);
+  busyRef.current = busy;
+  const stateRef = useRef(state);
+  stateRef.current = state;
+  /** After lines were added above: keep what was on screen where it was. */
+  const anchor = useRef<{ height: number; top: number } | null>(null);
+  /** Scroll to this line once it is rendered. */
+  const scrollTo = useRef<number | null>(target);
+  const generation = useRef(0);
+  const clicked = useRef(false);
+
+  const first = state?.lines[0]?.number ?? 0;
+  const last = state?.lines[state.lines.length - 1]?.number ?? 0;
+  const canUp = state !== null && first > 1;
+  const canDown = state !== null && last < state.total;
+
+  const loadAround = useCallback(
+    async (line: number) => {
+      const gen = ++generation.current;
+      setBusy('initial');
+      setError(null);
+      const from = Math.max(1, line - CONTEXT_ABOVE);
+      try {
+        let w = await fileLines(fileId, from, from + PAGE - 1);
+        // Past the end: show the end.
+        if (w.lines.length === 0 && w.total_lines > 0 && from > w.total_lines) {
+          const f = Math.max(1, w.total_lines - PAGE + 1);
+          w = await fileLines(fileId, f, w.total_lines);
+        }
+        if (gen !== generation.current) return;
+        setState({ lines: w.lines, total: w.total_lines, truncated: w.truncated });
+      } catch (err) {
+        if (gen !== generation.current) return;
+        setError(toApiError(err));
+      } finally {
+        if (gen === generation.current) setBusy('');
+      }
+    },
+    [fileId],
+  );
+
+  // A new target line: scroll to it when it is loaded, else load around it.
+  useEffect(() => {
+    const line = target ?? 1;
+    scrollTo.current = target;
+    const s = stateRef.current;
+    const f = s?.lines[0]?.number ?? 0;
+    const l = s?.lines[s.lines.length - 1]?.number ?? 0;
+    if (s && line >= f && line <= l) {
+      // A click on a line number marks it where it is; a jump centres it.
+      if (clicked.current) scrollTo.current = null;
+      else scrollToLine(line);
+      clicked.current = false;
+      return;
+    }
+    clicked.current = false;
+    void loadAround(line);
+  }, [target, loadAround]);
+
+  useEffect(() => {
+    setGoto(target ? String(target) : '');
+  }, [target]);
+
+  function scrollToLine(line: number) {
+    const row = scroller.current?.querySelector<HTMLElement>(`#L${line}`);
+    if (!row) return false;
+    row.scrollIntoView?.({ block: 'center' });
+    scrollTo.current = null;
+    return true;
+  }
+
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (el && anchor.current) {
+      el.scrollTop = anchor.current.top + (el.scrollHeight - anchor.current.height);
+      anchor.current = null;
+    }
+    if (scrollTo.current !== null) scrollToLine(scrollTo.current);
+  }, [state]);
+
+  const loadMore = useCallback(
+    async (dir: 'up' | 'down') => {
+      const s = stateRef.current;
+      if (!s || busyRef.current) return;
+      const f = s.lines[0]?.number ?? 1;
+      const l = s.lines[s.lines.length - 1]?.number ?? 0;
+      if (dir === 'up' && f <= 1) return;
+      if (dir === 'down' && l >= s.total) return;
+      const gen = generation.current;
+      setBusy(dir);
+      busyRef.current = dir;
+      setError(null);
+      const from = dir === 'up' ? Math.max(1, f - PAGE) : l + 1;
+      const to = dir === 'up' ? f - 1 : l + PAGE;
+      try {
+        const w = await fileLines(fileId, from, to);
+        if (gen !== generation.current) return;
+        const el = scroller.current;
+        if (dir === 'up' && el) anchor.current = { height: el.scrollHeight, top: el.scrollTop };
+        setState((cur) => {
+          if (!cur) return cur;
+          let lines =
+            dir === 'up'
+              ? [...w.lines.filter((x) => x.number < f), ...cur.lines]
+              : [...cur.lines, ...w.lines.filter((x) => x.number > l)];
+          if (lines.length > MAX_KEPT) lines = dir === 'up' ? lines.slice(0, MAX_KEPT) : lines.slice(lines.length - MAX_KEPT);
+          return { lines, total: w.total_lines, truncated: cur.truncated || w.truncated };
+        });
+      } catch (err) {
+        if (gen === generation.current) setError(toApiError(err));
+      } finally {
+        if (gen === generation.current) {
+          setBusy('');
+          busyRef.current = '';
+        }
+      }
+    },
+    [fileId],
+  );
+
+  function onScroll() {
+    const el = scroller.current;
+    if (!el || busyRef.current) return;
+    if (el.scrollTop < EDGE_PX && canUp) void loadMore('up');
+    else if (el.scrollHeight - el.scrollTop - el.clientHeight < EDGE_PX && canDown) void loadMore('down');
+  }
+
+  function submitGoto(e: FormEvent) {
+    e.preventDefault();
+    const n = parseLineParam(goto.trim());
+    if (!n) return;
+    const line = state && state.total > 0 ? Math.min(n, state.total) : n;
+    navigate(withQuery(pathname, { line }));
+  }
+
+  function lineLink(e: MouseEvent<HTMLAnchorElement>, n: number) {
+    if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    e.preventDefault();
+    clicked.current = true;
+    navigate(withQuery(pathname, { line: n }), { replace: true });
+  }
+
+  const f = meta.data;
+  const name = f ? displayName(f) : shortId(fileId);
+  const contentUrl = fileContentUrl(fileId);
+
+  async function download(e: MouseEvent<HTMLAnchorElement>) {
+    const token = appTokens.token();
+    if (!token) return; // a plain link: no credential needed
+    e.preventDefault();
+    setDownloadError(null);
+    try {
+      await downloadWithToken(contentUrl, f?.original_filename || f?.filename || 'file.log', token);
+    } catch (err) {
+      setDownloadError(toApiError(err));
+    }
+  }
+
+  if (meta.error?.status === 404 && !f) {
+    return (
+      <>
+        <h1 tabIndex={-1}>File not found</h1>
+        <p>
+          There is no file <code>{fileId}</code> that you may see. <Link to={`/jobs/${encodeURIComponent(jobId)}`}>Back to the job</Link>
+        </p>
+      </>
+    );
+  }
+
+  return (
+    <>
+      <p className="breadcrumb">
+        <Link to="/jobs">Jobs</Link> <span aria-hidden="true">›</span>{' '}
+        <Link to={`/jobs/${encodeURIComponent(jobId)}`} className="mono">
+          {shortId(jobId)}
+        </Link>{' '}
+        <span aria-hidden="true">›</span> <span className="break">{name}</span>
+      </p>
+      <h1 tabIndex={-1} className="break">
+        {name}
+      </h1>
+      <ErrorMessage error={meta.error} onRetry={meta.reload} />
+      <section className="card viewer-card" aria-labelledby="viewer-title">
+        <h2 id="viewer-title" className="visually-hidden">
+          Lines
+        </h2>
+        <div className="viewer-tools">
+          <form className="goto" onSubmit={submitGoto} aria-label="Go to line">
+            <label htmlFor="goto-line">Go to line</label>
+            <input
+              id="goto-line"
+              type="number"
+              inputMode="numeric"
+              min={1}
+              {...(state ? { max: Math.max(1, state.total) } : {})}
+              value={goto}
+              onChange={(e) => setGoto(e.target.value)}
+            />
+            <button type="submit" className="button-secondary">
+              Go
+            </button>
+          </form>
+          <label className="wrap-toggle">
+            <input type="checkbox" checked={wrap} onChange={(e) => setWrap(e.target.checked)} /> Wrap long lines
+          </label>
+          <a className="button-like" href={contentUrl} download={f?.original_filename || f?.filename || true} onClick={(e) => void download(e)}>
+            Download{f ? ` (${formatBytes(f.file_size)})` : ''}
+          </a>
+        </div>
+        <p className="muted" role="status" data-testid="viewer-status">
+          {state
+            ? state.lines.length > 0
+              ? `Lines ${first.toLocaleString()}–${last.toLocaleString()} of ${state.total.toLocaleString()}`
+              : 'This file has no lines.'
+            : busy === 'initial'
+              ? 'Loading…'
+              : ''}
+          {f?.encoding && f.encoding !== 'utf-8' ? ` · decoded from ${f.encoding}` : ''}
+          {target && state && target > state.total ? ` · the file has ${state.total.toLocaleString()} lines: line ${target.toLocaleString()} is past its end` : ''}
+        </p>
+        {state?.truncated ? (
+          <p className="muted">Lines longer than 16 KB are cut here; the download has them whole.</p>
+        ) : null}
+        <ErrorMessage error={downloadError} />
+        <ErrorMessage error={error} onRetry={() => (state ? setError(null) : void loadAround(target ?? 1))} />
+        {state && canUp ? (
+          <button type="button" className="button-secondary button-small viewer-more" disabled={busy !== ''} onClick={() => void loadMore('up')}>
+            {busy === 'up' ? 'Loading…' : `Show ${Math.min(PAGE, first - 1).toLocaleString()} earlier lines`}
+          </button>
+        ) : null}
+        <div
+          ref={scroller}
+          className={`viewer${wrap ? ' viewer-wrap' : ''}`}
+          tabIndex={0}
+          role="region"
+          aria-label={`Lines of ${name}`}
+          aria-busy={busy !== '' || undefined}
+          onScroll={onScroll}
+        >
+          {state && state.lines.length > 0 ? (
+            <table className="lines">
+              <tbody>
+                {state.lines.map((l) => (
+                  <tr
+                    key={l.number}
+                    id={`L${l.number}`}
+                    className={l.number === target ? 'line-target' : undefined}
+                    aria-current={l.number === target ? 'location' : undefined}
+                  >
+                    <th scope="row" className="line-no">
+                      <a href={withQuery(pathname, { line: l.number })} onClick={(e) => lineLink(e, l.number)} aria-label={`Line ${l.number}`}>
+                        {l.number}
+                      </a>
+                    </th>
+                    {/* Text only: React escapes it (a log line may hold <script>). */}
+                    <td className="line-text">{l.text}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : null}
+        </div>
+        {state && canDown ? (
+          <button type="button" className="button-secondary button-small viewer-more" disabled={busy !== ''} onClick={() => void loadMore('down')}>
+            {busy === 'down' ? 'Loading…' : `Show ${Math.min(PAGE, state.total - last).toLocaleString()} more lines`}
+          </button>
+        ) : null}
+      </section>
+    </>
+  );
+}
