@@ -80,7 +80,8 @@ export function groupFiles(files: readonly JobFile[]): FileGroup[] {
     const seen = new Set<string>([cur.id]);
     while (cur.parent_id) {
       const up = byId.get(cur.parent_id);
-      if (!up || seen.has(up.id)) break;
+      if (!up) break;
+      if (seen.has(up.id)) return f; // a cycle (bad data): show it on its own
       seen.add(up.id);
       cur = up;
     }

@@ -255,7 +255,7 @@ export function FileViewerPage({ jobId, fileId }: { jobId: string; fileId: strin
           Lines
         </h2>
         <div className="viewer-tools">
-          <form className="goto" onSubmit={submitGoto} aria-label="Go to line">
+          <form className="goto" onSubmit={submitGoto} aria-label="Jump to a line">
             <label htmlFor="goto-line">Go to line</label>
             <input
               id="goto-line"
