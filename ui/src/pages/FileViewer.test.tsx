@@ -13,8 +13,12 @@ let total: number;
 let fetchMock: ReturnType<typeof vi.fn>;
 let scrolled: string[];
 
+const LONG = 'é'.repeat(8191) + 'x'; // 16,383 bytes of UTF-8: what the server keeps of a longer line
+
 function lineText(n: number): string {
-  return n === 5000 ? EVIL : `2025-01-31T12:00:00Z INFO line ${n}`;
+  if (n === 5000) return EVIL;
+  if (n === 5001) return LONG;
+  return `2025-01-31T12:00:00Z INFO line ${n}`;
 }
 
 beforeEach(() => {
@@ -100,6 +104,14 @@ describe('FileViewerPage', () => {
     expect(cell.children).toHaveLength(0);
     expect(document.querySelector('main script, .viewer script, .viewer img, .viewer b')).toBeNull();
     expect((window as { __pwned?: number }).__pwned).toBeUndefined();
+  });
+
+  it('marks a line the server cut at 16 KB, and only that one', async () => {
+    open('?line=5000');
+    await current('L5000');
+    expect(document.querySelectorAll('.line-cut')).toHaveLength(1);
+    expect(document.querySelector('#L5001 .line-cut')).not.toBeNull();
+    expect(screen.getByText(/Lines longer than 16 KB are cut here/)).toBeTruthy();
   });
 
   it('loads more lines down and up, and keeps at most MAX_KEPT in the page', async () => {

@@ -17,10 +17,22 @@ const CONTEXT_ABOVE = 100;
 /** How close to an edge (px) scrolling loads the next lines. */
 const EDGE_PX = 300;
 
+/** The server cuts a line at 16 KiB of UTF-8. */
+export const MAX_LINE_BYTES = 16 * 1024;
+const utf8 = new TextEncoder();
+
+/**
+ * Whether the server cut this line (its `truncated` flag also says a
+ * window was cut short, so the line's own length tells): a line that fills
+ * the limit to within one character.
+ */
+export function isCutLine(text: string): boolean {
+  return text.length >= MAX_LINE_BYTES / 4 && utf8.encode(text).length > MAX_LINE_BYTES - 4;
+}
+
 interface LinesState {
   lines: FileLine[];
   total: number;
-  truncated: boolean;
 }
 
 function toApiError(err: unknown): ApiError {
@@ -98,7 +110,7 @@ export function FileViewerPage({ jobId, fileId }: { jobId: string; fileId: strin
           w = await fileLines(fileId, f, w.total_lines);
         }
         if (gen !== generation.current) return;
-        setState({ lines: w.lines, total: w.total_lines, truncated: w.truncated });
+        setState({ lines: w.lines, total: w.total_lines });
       } catch (err) {
         if (gen !== generation.current) return;
         setError(toApiError(err));
@@ -174,7 +186,7 @@ export function FileViewerPage({ jobId, fileId }: { jobId: string; fileId: strin
               ? [...w.lines.filter((x) => x.number < f), ...cur.lines]
               : [...cur.lines, ...w.lines.filter((x) => x.number > l)];
           if (lines.length > MAX_KEPT) lines = dir === 'up' ? lines.slice(0, MAX_KEPT) : lines.slice(lines.length - MAX_KEPT);
-          return { lines, total: w.total_lines, truncated: cur.truncated || w.truncated };
+          return { lines, total: w.total_lines };
         });
       } catch (err) {
         if (gen === generation.current) setError(toApiError(err));
@@ -288,8 +300,8 @@ export function FileViewerPage({ jobId, fileId }: { jobId: string; fileId: strin
           {f?.encoding && f.encoding !== 'utf-8' ? ` · decoded from ${f.encoding}` : ''}
           {target && state && target > state.total ? ` · the file has ${state.total.toLocaleString()} lines: line ${target.toLocaleString()} is past its end` : ''}
         </p>
-        {state?.truncated ? (
-          <p className="muted">Lines longer than 16 KB are cut here; the download has them whole.</p>
+        {state?.lines.some((l) => isCutLine(l.text)) ? (
+          <p className="muted">Lines longer than 16 KB are cut here (marked “cut”); the download has them whole.</p>
         ) : null}
         <ErrorMessage error={downloadError} />
         <ErrorMessage error={error} onRetry={() => (state ? setError(null) : void loadAround(target ?? 1))} />
@@ -323,7 +335,10 @@ export function FileViewerPage({ jobId, fileId }: { jobId: string; fileId: strin
                       </a>
                     </th>
                     {/* Text only: React escapes it (a log line may hold <script>). */}
-                    <td className="line-text">{l.text}</td>
+                    <td className="line-text">
+                      {l.text}
+                      {isCutLine(l.text) ? <span className="line-cut"> … cut at 16 KB</span> : null}
+                    </td>
                   </tr>
                 ))}
               </tbody>
