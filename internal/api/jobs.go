@@ -153,6 +153,10 @@ func pathID(w http.ResponseWriter, r *http.Request, name, what string) (uuid.UUI
 
 // createJob serves POST /api/jobs: a pending job and its "created" event.
 func (s *server) createJob(w http.ResponseWriter, r *http.Request) {
+	if s.uploads != nil && isMultipart(r) {
+		s.createJobWithFiles(w, r)
+		return
+	}
 	var in jobs.NewJob
 	body, ok := s.decodeJSON(w, r, &in)
 	if !ok {

@@ -72,7 +72,7 @@ func invalid(w http.ResponseWriter, r *http.Request, errs []FieldError) {
 		Title: "Invalid request", Detail: detail, Errors: errs})
 }
 
-var dependencyTitles = map[string]string{"postgres": "PostgreSQL", "redis": "Redis"}
+var dependencyTitles = map[string]string{"postgres": "PostgreSQL", "redis": "Redis", "storage": "File storage"}
 
 // unavailable answers 503 with Retry-After for a dependency that is down.
 func unavailable(w http.ResponseWriter, r *http.Request, st dependency.State, now time.Time) {

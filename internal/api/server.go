@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -22,6 +23,7 @@ import (
 	"github.com/rca-engine/api/internal/ratelimit"
 	"github.com/rca-engine/api/internal/sse"
 	"github.com/rca-engine/api/internal/tickets"
+	"github.com/rca-engine/api/internal/uploads"
 	"github.com/rca-engine/api/internal/validate"
 )
 
@@ -45,6 +47,8 @@ type Options struct {
 	// StreamRecheck is how often an open event stream's credential is
 	// checked again in mode "all" (default 30s).
 	StreamRecheck time.Duration
+	// Uploads are the file routes' own body limit and timeouts.
+	Uploads UploadOptions
 }
 
 // Deps is what the edge is wired to. Deps.Dependencies lists every tracked
@@ -65,6 +69,11 @@ type Deps struct {
 	// Auth checks credentials; Limiter enforces RateLimits (nil: none).
 	Auth    *auth.Service
 	Limiter *ratelimit.Limiter
+	// Uploads serves the file routes (nil leaves them unregistered);
+	// Tus, when set, is the tus resumable-upload handler mounted at
+	// /api/files/tus/.
+	Uploads *uploads.Service
+	Tus     http.Handler
 }
 
 // Database is what the edge reads of PostgreSQL: memory only, never a query.
@@ -86,6 +95,8 @@ type server struct {
 	validate *validate.Validator
 	auth     *auth.Service
 	limiter  *ratelimit.Limiter
+	uploads  *uploads.Service
+	tus      http.Handler
 	log      *slog.Logger
 	started  time.Time
 }
@@ -97,7 +108,7 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	}
 	s := &server{opts: opts, database: d.Database, deps: d.Dependencies, jobs: d.Jobs, events: d.Events, tickets: d.Tickets,
 		idem: d.Idempotency, streams: d.Streams, metrics: d.Metrics, validate: validate.New(),
-		auth: d.Auth, limiter: d.Limiter, log: d.Logger, started: time.Now()}
+		auth: d.Auth, limiter: d.Limiter, uploads: d.Uploads, tus: d.Tus, log: d.Logger, started: time.Now()}
 	if s.opts.StreamRecheck <= 0 {
 		s.opts.StreamRecheck = 30 * time.Second
 	}
@@ -195,8 +206,39 @@ func NewHandler(opts Options, d Deps) http.Handler {
 			})
 		}
 
+		// Files: their own body limit and timeouts (uploads and downloads
+		// run for as long as the bytes keep moving), the same
+		// authentication and rate limits as every route.
+		if s.uploads != nil {
+			r.Group(func(r chi.Router) {
+				r.Use(s.transfer, s.authenticate, byMethod)
+				r.With(s.need(auth.Write)).Post("/files/upload", s.uploadFiles)
+				r.With(s.need(auth.Read)).Get("/files/{id}/content", s.fileContent)
+				if s.tus != nil {
+					tus := s.need(auth.Write)(s.tus)
+					r.Handle(tusBasePath+"*", tus)
+					r.Handle(strings.TrimSuffix(tusBasePath, "/"), tus)
+				}
+			})
+		}
+
+		// A job created with its files (multipart) gets the upload bounds;
+		// every other request here the JSON API's.
+		jsonBounds := bounded(opts.RequestTimeout, opts.MaxBodyBytes)
+		jsonOrFiles := func(next http.Handler) http.Handler {
+			b, t := jsonBounds(next), s.transfer(next)
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if s.uploads != nil && r.Method == http.MethodPost && isMultipart(r) &&
+					(r.URL.Path == "/api/jobs" || r.URL.Path == "/api/jobs/") {
+					t.ServeHTTP(w, r)
+					return
+				}
+				b.ServeHTTP(w, r)
+			})
+		}
+
 		r.Group(func(r chi.Router) {
-			r.Use(bounded(opts.RequestTimeout, opts.MaxBodyBytes), s.authenticate, byMethod)
+			r.Use(jsonOrFiles, s.authenticate, byMethod)
 
 			r.Group(func(r chi.Router) {
 				r.Use(s.need(auth.Read))
@@ -215,6 +257,12 @@ func NewHandler(opts Options, d Deps) http.Handler {
 				}
 				r.Get("/tickets/settings/state", s.getSettings)
 				r.Get("/tickets/{job_id}", s.jobTickets)
+				if s.uploads != nil {
+					r.Get("/files/supported-types", s.supportedTypes)
+					r.Get("/files/jobs/{job_id}", s.listFiles)
+					r.Get("/files/{id}", s.getFile)
+					r.Get("/files/{id}/lines", s.fileLines)
+				}
 			})
 
 			r.Group(func(r chi.Router) {
@@ -223,6 +271,10 @@ func NewHandler(opts Options, d Deps) http.Handler {
 					r.Post(p, s.createJob)
 				}
 				r.Post("/jobs/{id}/cancel", s.cancelJob)
+				r.Post("/jobs/{id}/start", s.startJob)
+				if s.uploads != nil {
+					r.Post("/files/validate", s.validateFile)
+				}
 				for _, p := range []string{"/tickets", "/tickets/"} {
 					r.Post(p, s.createTicket)
 				}

@@ -27,6 +27,7 @@ import (
 	"github.com/rca-engine/api/internal/redisconn"
 	"github.com/rca-engine/api/internal/sse"
 	"github.com/rca-engine/api/internal/tickets"
+	"github.com/rca-engine/api/internal/uploads"
 )
 
 // Config is the whole service's configuration.
@@ -82,7 +83,27 @@ type Config struct {
 	SSE    sse.Config
 	Events events.TailerConfig
 
+	// Uploads are the file uploads' settings (UPLOAD_DIR,
+	// MAX_FILE_SIZE_MB, UPLOAD_MAX_REQUEST_MB, ALLOWED_FILE_TYPES);
+	// Storage where their content goes.
+	Uploads uploads.Config
+	Storage Storage
+	// UploadTimeout bounds one upload or download request;
+	// UploadIdleTimeout cuts one that stops moving.
+	UploadTimeout     time.Duration
+	UploadIdleTimeout time.Duration
+	// TusExpiry: an unfinished resumable upload is deleted this long after
+	// its last byte.
+	TusExpiry time.Duration
+
 	migrate bool
+}
+
+// Storage is where file content is kept (STORAGE_URL): a local
+// directory (empty or file:///path: UPLOAD_DIR/blobs when empty), or an
+// S3-compatible bucket (s3://bucket/prefix).
+type Storage struct {
+	URL string
 }
 
 // Auth is who may do what: the accounts service's own settings (secret,
@@ -151,6 +172,8 @@ var Vars = []string{
 	"ADMIN_EMAIL", "ADMIN_USERNAME", "ADMIN_PASSWORD", "AUTH_STREAM_RECHECK",
 	"RATE_LIMITING_ENABLED", "RATE_LIMIT_READ", "RATE_LIMIT_WRITE", "RATE_LIMIT_AUTH",
 	"RATE_LIMIT_LOGIN_ACCOUNT", "RATE_LIMIT_LOGIN_ADDRESS",
+	"UPLOAD_DIR", "STORAGE_URL", "MAX_FILE_SIZE_MB", "UPLOAD_MAX_REQUEST_MB", "ALLOWED_FILE_TYPES",
+	"ANALYSIS_SETTLE_SECONDS", "UPLOAD_TIMEOUT", "UPLOAD_IDLE_TIMEOUT", "UPLOAD_SWEEP_GRACE", "TUS_EXPIRY",
 }
 
 // Lookup finds a variable; os.LookupEnv is one.
@@ -212,7 +235,34 @@ func Load(lookup Lookup) (Config, error) {
 	}
 	migrate := p.boolean("DB_MIGRATE", true)
 	c.IdempotencyTTL = p.duration("IDEMPOTENCY_KEY_TTL", 24*time.Hour)
-	c.Jobs = jobs.Policy{Visibility: oneOf(&p, "JOB_VISIBILITY", jobs.VisibilityOwner, jobs.Visibilities)}
+	c.Jobs = jobs.Policy{Visibility: oneOf(&p, "JOB_VISIBILITY", jobs.VisibilityOwner, jobs.Visibilities),
+		Settle: time.Duration(p.intRange("ANALYSIS_SETTLE_SECONDS", 3, 0, 86400)) * time.Second}
+	if c.Jobs.Settle == 0 {
+		c.Jobs.Settle = time.Millisecond // 0 means at once; the zero value would mean the default
+	}
+	c.Uploads = uploads.Config{
+		Dir:          p.str("UPLOAD_DIR", "./uploads"),
+		MaxFileBytes: int64(p.intRange("MAX_FILE_SIZE_MB", 100, 1, 1<<20)) << 20,
+		SweepGrace:   p.duration("UPLOAD_SWEEP_GRACE", time.Hour),
+		AllowedTypes: uploads.DefaultAllowedTypes,
+	}
+	c.Uploads.MaxRequestBytes = int64(p.intRange("UPLOAD_MAX_REQUEST_MB", int(max(c.Uploads.MaxFileBytes>>20, 1024)), 1, 1<<22)) << 20
+	if types := p.list("ALLOWED_FILE_TYPES"); types != nil {
+		c.Uploads.AllowedTypes = nil
+		for _, t := range types {
+			t = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(t), "."))
+			if t != "" && !slices.Contains(c.Uploads.AllowedTypes, t) {
+				c.Uploads.AllowedTypes = append(c.Uploads.AllowedTypes, t)
+			}
+		}
+	}
+	c.Storage = Storage{URL: p.str("STORAGE_URL", "")}
+	if u := c.Storage.URL; u != "" && !strings.HasPrefix(u, "file://") && !strings.HasPrefix(u, "s3://") {
+		p.fail("STORAGE_URL", "must be empty, file:///path or s3://bucket/prefix")
+	}
+	c.UploadTimeout = p.duration("UPLOAD_TIMEOUT", time.Hour)
+	c.UploadIdleTimeout = p.duration("UPLOAD_IDLE_TIMEOUT", time.Minute)
+	c.TusExpiry = p.duration("TUS_EXPIRY", 24*time.Hour)
 	c.SSE = sse.Config{
 		Heartbeat:    p.duration("SSE_HEARTBEAT_INTERVAL", 15*time.Second),
 		WriteTimeout: p.duration("SSE_WRITE_TIMEOUT", 10*time.Second),

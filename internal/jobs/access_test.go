@@ -35,3 +35,32 @@ func TestMayChange(t *testing.T) {
 		})
 	}
 }
+
+func TestMaySee(t *testing.T) {
+	owner, other := uuid.New(), uuid.New()
+	owned := Job{ID: uuid.New(), OwnerID: &owner}
+	nobodys := Job{ID: uuid.New()}
+	tests := []struct {
+		name string
+		vis  Visibility
+		a    *Actor
+		j    Job
+		want error
+	}{
+		{"AUTH_MODE=off", VisibilityOwner, nil, owned, nil},
+		{"the owner", VisibilityOwner, &Actor{UserID: owner}, owned, nil},
+		{"an admin", VisibilityOwner, &Actor{UserID: other, Admin: true}, owned, nil},
+		{"another user", VisibilityOwner, &Actor{UserID: other}, owned, ErrMayNotSee},
+		{"another user, team visibility", VisibilityTeam, &Actor{UserID: other}, owned, nil},
+		{"another user, nobody's job", VisibilityOwner, &Actor{UserID: other}, nobodys, nil},
+		{"anonymous, open reads", VisibilityOwner, &Actor{}, nobodys, ErrSignInToSee},
+		{"anonymous, team visibility", VisibilityTeam, &Actor{}, owned, ErrSignInToSee},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := (Policy{Visibility: tt.vis}).MaySee(tt.a, tt.j); !errors.Is(err, tt.want) && err != tt.want {
+				t.Fatalf("MaySee = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}

@@ -94,11 +94,51 @@ type Job struct {
 	Ticketing       json.RawMessage `json:"ticketing"`
 	Source          json.RawMessage `json:"source"`
 	ErrorMessage    *string         `json:"error_message"`
+	// Ours: how many files the job has (archives and their members), and
+	// whether it is ready for analysis (see Ready).
+	FilesCount int        `json:"files_count"`
+	Ready      bool       `json:"ready"`
+	ReadyAt    *time.Time `json:"ready_at"`
+	// LogsCount is how many of the files are logs to analyse;
+	// LastUploadAt when the last upload committed.
+	LogsCount    int        `json:"-"`
+	LastUploadAt *time.Time `json:"-"`
 	// The worker's view of an attempt; not shown to clients.
 	RunAfter   time.Time  `json:"-"`
 	LeaseUntil *time.Time `json:"-"`
 	ClaimedBy  *string    `json:"-"`
 }
+
+// readyAt says when j is, or will be, ready for analysis: when a client
+// started it, or settle after its last upload once it has a log to analyse
+// (the original UI never starts a job). A job without a log is never
+// ready: nil.
+func (j Job) readyAt(settle time.Duration) *time.Time {
+	switch {
+	case j.LogsCount == 0:
+		return nil
+	case j.ReadyAt != nil:
+		return j.ReadyAt
+	case j.LastUploadAt != nil:
+		t := j.LastUploadAt.Add(settle)
+		return &t
+	}
+	return nil
+}
+
+// withReadiness fills in Ready and ReadyAt as of now.
+func (j Job) withReadiness(settle time.Duration, now time.Time) Job {
+	at := j.readyAt(settle)
+	j.Ready = at != nil && !at.After(now)
+	if j.Ready {
+		j.ReadyAt = at
+	}
+	return j
+}
+
+// ErrNothingToStart refuses to start a job that has no log to analyse yet.
+var ErrNothingToStart = apperr.New(apperr.Conflict,
+	"The job has no file to analyse yet: upload a log (or an archive of logs) first.")
 
 // ListFilter selects and pages jobs. Zero fields do not filter.
 type ListFilter struct {

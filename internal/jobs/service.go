@@ -35,22 +35,34 @@ func (s *Service) Policy() Policy {
 	if p.Visibility == "" {
 		p.Visibility = VisibilityOwner
 	}
+	if p.Settle <= 0 {
+		p.Settle = DefaultSettle
+	}
 	return p
 }
 
+// ready fills in j's Ready and ReadyAt under the settle window.
+func (s *Service) ready(j Job) Job { return j.withReadiness(s.Policy().Settle, time.Now()) }
+
+// Ready is ready for callers outside the package that read a job in their
+// own transaction (GetTx).
+func (s *Service) Ready(j Job) Job { return s.ready(j) }
+
 const columns = `id, job_type, status, user_id, owner_id, provider, model, model_config, input_manifest,
 	priority, retry_count, max_retries, attempt, created_at, updated_at, started_at, completed_at,
-	result_data, outputs, ticketing, source, error_message, run_after, lease_until, claimed_by`
+	result_data, outputs, ticketing, source, error_message, run_after, lease_until, claimed_by,
+	files_count, logs_count, ready_at, last_upload_at`
 
 func scanJob(row pgx.CollectableRow) (Job, error) {
 	var j Job
 	err := row.Scan(&j.ID, &j.JobType, &j.Status, &j.UserID, &j.OwnerID, &j.Provider, &j.Model, &j.ModelConfig,
 		&j.InputManifest, &j.Priority, &j.RetryCount, &j.MaxRetries, &j.Attempt, &j.CreatedAt, &j.UpdatedAt,
 		&j.StartedAt, &j.CompletedAt, &j.ResultData, &j.Outputs, &j.Ticketing, &j.Source, &j.ErrorMessage,
-		&j.RunAfter, &j.LeaseUntil, &j.ClaimedBy)
+		&j.RunAfter, &j.LeaseUntil, &j.ClaimedBy, &j.FilesCount, &j.LogsCount, &j.ReadyAt, &j.LastUploadAt)
 	if err != nil {
 		return Job{}, err
 	}
+	j.Ready = j.ReadyAt != nil && j.LogsCount > 0 // the settle rule needs the policy: Service.ready
 	if j.StartedAt != nil && j.CompletedAt != nil {
 		d := j.CompletedAt.Sub(*j.StartedAt).Seconds()
 		j.DurationSeconds = &d
@@ -88,6 +100,9 @@ func (s *Service) List(ctx context.Context, f ListFilter) ([]Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
+	for i := range out {
+		out[i] = s.ready(out[i])
+	}
 	if out == nil {
 		out = []Job{}
 	}
@@ -105,7 +120,7 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (Job, error) {
 	if err != nil {
 		return Job{}, fmt.Errorf("get job: %w", err)
 	}
-	return j, nil
+	return s.ready(j), nil
 }
 
 // GetTx returns one job inside tx, its row locked against other changes (FOR NO
@@ -205,8 +220,60 @@ func (s *Service) CancelTx(ctx context.Context, tx *db.Tx, a *Actor, id uuid.UUI
 	return j, err
 }
 
-// Claim gives worker the most urgent pending job that may run now (highest
-// priority, then oldest), running under a lease of the given length, with
+// Start makes job id ready for analysis on behalf of a (POST
+// /api/jobs/{id}/start): the next claim may take it, without waiting for
+// the settle window. Starting a job twice is not an error. A job without a
+// log to analyse is ErrNothingToStart; someone else's ErrNotYours.
+func (s *Service) Start(ctx context.Context, a *Actor, id uuid.UUID) (Job, error) {
+	var j Job
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		j, err = s.StartTx(ctx, tx, a, id)
+		return err
+	})
+	return j, err
+}
+
+// StartTx is Start inside tx.
+func (s *Service) StartTx(ctx context.Context, tx *db.Tx, a *Actor, id uuid.UUID) (Job, error) {
+	j, err := GetTx(ctx, tx, id, true)
+	if err != nil {
+		return Job{}, err
+	}
+	if err := s.policy.MayChange(a, j); err != nil {
+		return Job{}, err
+	}
+	if j.LogsCount == 0 {
+		return Job{}, ErrNothingToStart
+	}
+	if j.ReadyAt == nil {
+		j, err = one(ctx, tx, `UPDATE jobs SET ready_at = now() WHERE id = $1 RETURNING `+columns, id)
+		if err != nil {
+			return Job{}, fmt.Errorf("start job: %w", err)
+		}
+	}
+	return s.ready(j), nil
+}
+
+// RecordUploadTx records, inside the upload's transaction tx, that files
+// files (logs of them to analyse) were added to job id now: its counts and
+// last_upload_at, which restarts the settle window; with start, the job is
+// also ready at once if it has a log. The caller holds the job's row lock
+// (GetTx forUpdate, or CreateTx).
+func RecordUploadTx(ctx context.Context, tx *db.Tx, id uuid.UUID, files, logs int, start bool) (Job, error) {
+	j, err := one(ctx, tx, `UPDATE jobs SET files_count = files_count + $2, logs_count = logs_count + $3,
+			last_upload_at = now(),
+			ready_at = CASE WHEN $4 AND logs_count + $3 > 0 THEN COALESCE(ready_at, now()) ELSE ready_at END
+		WHERE id = $1 RETURNING `+columns, id, files, logs, start)
+	if err != nil {
+		return Job{}, fmt.Errorf("record upload: %w", err)
+	}
+	return j, nil
+}
+
+// Claim gives worker the most urgent pending job that may run now and is
+// ready for analysis (it has a log, and was started or has had no upload
+// for the settle window; highest priority, then oldest), running under a lease of the given length, with
 // its "started" event; ok is false when there is none. Concurrent claims
 // never get the same job (SKIP LOCKED) and never wait for one another.
 func (s *Service) Claim(ctx context.Context, worker string, lease time.Duration) (j Job, ok bool, err error) {
@@ -217,8 +284,10 @@ func (s *Service) Claim(ctx context.Context, worker string, lease time.Duration)
 				started_at = COALESCE(started_at, now()), claimed_by = $1,
 				lease_until = now() + make_interval(secs => $2)
 			WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND run_after <= now()
+				AND logs_count > 0
+				AND (ready_at IS NOT NULL OR last_upload_at <= now() - make_interval(secs => $3))
 				ORDER BY priority DESC, run_after, created_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)
-			RETURNING `+columns, worker, lease.Seconds())
+			RETURNING `+columns, worker, lease.Seconds(), s.Policy().Settle.Seconds())
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
@@ -226,6 +295,7 @@ func (s *Service) Claim(ctx context.Context, worker string, lease time.Duration)
 			return err
 		}
 		ok = true
+		j = s.ready(j)
 		return s.log.Append(tx, j.ID, eventlog.Started, map[string]any{"worker_id": worker, "attempt": j.Attempt})
 	})
 	if err != nil {

@@ -32,13 +32,17 @@ func newEnv(t *testing.T) env {
 	return env{svc: jobs.NewService(d, log, jobs.Policy{}), log: log, url: url}
 }
 
+// create makes a job that is ready for analysis, as if a log had been
+// uploaded and the job started (readiness has its own tests).
 func (e env) create(t *testing.T, in jobs.NewJob) jobs.Job {
 	t.Helper()
 	j, err := e.svc.Create(context.Background(), nil, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return j
+	pgtest.Exec(t, e.url, `UPDATE jobs SET files_count = 1, logs_count = 1, ready_at = now(), last_upload_at = now()
+		WHERE id = $1`, j.ID)
+	return e.get(t, j.ID)
 }
 
 func (e env) get(t *testing.T, id uuid.UUID) jobs.Job {

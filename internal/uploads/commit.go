@@ -1,0 +1,429 @@
+package uploads
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rca-engine/api/internal/apperr"
+	"github.com/rca-engine/api/internal/db"
+	"github.com/rca-engine/api/internal/eventlog"
+	"github.com/rca-engine/api/internal/jobs"
+)
+
+// Target is where an upload's files go: an existing job (JobID), or a job
+// created with them in the same transaction (NewJob, for Owner).
+type Target struct {
+	JobID  uuid.UUID
+	NewJob *jobs.NewJob
+	Owner  *jobs.Owner
+	// Start makes the job ready for analysis once the files are in.
+	Start bool
+}
+
+// Result is a committed upload: the job as it is now and the files
+// received, in order (an archive's members are listed with the job's
+// files).
+type Result struct {
+	Job   jobs.Job
+	Files []File
+}
+
+// ErrNoFile is an upload request without a file part.
+var ErrNoFile = apperr.Invalidf("file", "is required: send the file in a multipart part named \"file\"")
+
+// CheckJob checks, before the files are read, that the job exists and that
+// the caller may upload to it: 404 or 403 without reading a byte.
+func (u *Upload) CheckJob(ctx context.Context, id uuid.UUID) error {
+	_, err := u.s.mayUpload(ctx, u.actor, id)
+	return err
+}
+
+// Commit stores the content received and records the files, the job's
+// last upload and a file-uploaded event per file in one transaction. On
+// any error nothing is recorded, and the content it stored is removed (at
+// once when nobody else uses it, else by the sweep). Abort must still be
+// called (deferred) for the temp files.
+func (u *Upload) Commit(ctx context.Context, to Target) (Result, error) {
+	defer u.Abort()
+	s := u.s
+	if len(u.files) == 0 && to.NewJob == nil {
+		return Result{}, ErrNoFile
+	}
+	if to.NewJob != nil {
+		if err := to.NewJob.Validate(); err != nil {
+			return Result{}, err
+		}
+	} else {
+		if _, err := s.mayUpload(ctx, u.actor, to.JobID); err != nil {
+			return Result{}, err
+		}
+		// Refuse a duplicate before storing anything (the transaction
+		// checks again).
+		existing, err := s.existingNow(ctx, to.JobID, u.sums())
+		if err != nil {
+			return Result{}, err
+		}
+		if err := u.duplicates(existing); err != nil {
+			return Result{}, err
+		}
+	}
+
+	blobs := u.blobs()
+	if len(blobs) > 0 {
+		if err := s.storage.gate(); err != nil {
+			return Result{}, err
+		}
+		if err := s.touch(ctx, blobs, u.id); err != nil {
+			return Result{}, err
+		}
+		if err := u.put(ctx, blobs); err != nil {
+			u.release(blobs)
+			return Result{}, err
+		}
+		if s.afterPut != nil {
+			s.afterPut()
+		}
+	}
+	var res Result
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		var err error
+		res, err = u.record(ctx, tx, to, blobs)
+		return err
+	})
+	if err != nil {
+		u.release(blobs)
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// blobSpec is one content to store.
+type blobSpec struct {
+	key  string
+	size int64
+	temp string
+}
+
+// blobs lists the distinct contents of the upload (files, archives,
+// members), sorted by key so concurrent uploads lock rows in one order.
+func (u *Upload) blobs() []blobSpec {
+	seen := map[string]bool{}
+	var out []blobSpec
+	add := func(st *staged) {
+		if !seen[st.sum] {
+			seen[st.sum] = true
+			out = append(out, blobSpec{st.sum, st.size, st.temp})
+		}
+	}
+	for _, f := range u.files {
+		add(f)
+		for _, m := range f.members {
+			add(m)
+		}
+	}
+	slices.SortFunc(out, func(a, b blobSpec) int {
+		if a.key < b.key {
+			return -1
+		}
+		if a.key > b.key {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (u *Upload) sums() []string {
+	var out []string
+	for _, f := range u.files {
+		out = append(out, f.sum)
+		for _, m := range f.members {
+			out = append(out, m.sum)
+		}
+	}
+	return out
+}
+
+// duplicates refuses a direct file whose content the job already has.
+func (u *Upload) duplicates(existing map[string]File) error {
+	for _, f := range u.files {
+		if e, ok := existing[f.sum]; ok {
+			return &Refusal{Kind: apperr.Conflict, Filename: f.display, Existing: &e,
+				Detail: fmt.Sprintf("the same content is already in this job, as %q", e.Filename)}
+		}
+	}
+	return nil
+}
+
+// touch marks the blobs as in use by this upload (see the package doc),
+// in a short transaction of its own, before their content is stored.
+func (s *Service) touch(ctx context.Context, blobs []blobSpec, by uuid.UUID) error {
+	keys, sizes := make([]string, len(blobs)), make([]int64, len(blobs))
+	for i, b := range blobs {
+		keys[i], sizes[i] = b.key, b.size
+	}
+	return s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO blobs (key, size, touched_by)
+			SELECT k, n, $3 FROM unnest($1::text[], $2::bigint[]) AS t(k, n)
+			ON CONFLICT (key) DO UPDATE SET touched_at = now(), touched_by = EXCLUDED.touched_by`, keys, sizes, by)
+		return err
+	})
+}
+
+// put stores each blob's content from its temp file.
+func (u *Upload) put(ctx context.Context, blobs []blobSpec) error {
+	for _, b := range blobs {
+		f, err := os.Open(b.temp)
+		if err != nil {
+			return fmt.Errorf("uploads: reopen temp file: %w", err)
+		}
+		err = u.s.store.Put(ctx, b.key, f, b.size)
+		f.Close()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return u.s.storage.failed(ctx, err)
+		}
+	}
+	return nil
+}
+
+// release removes, at once, the blobs this failed upload stored that
+// nobody else touched since and no file uses; the others are the sweep's.
+// It is best effort: with PostgreSQL down the sweep does it later.
+func (u *Upload) release(blobs []blobSpec) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, b := range blobs {
+		err := u.s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+			var key string
+			err := tx.QueryRow(ctx, `SELECT key FROM blobs b WHERE key = $1 AND touched_by = $2
+				AND NOT EXISTS (SELECT 1 FROM files WHERE file_path = b.key)
+				FOR UPDATE SKIP LOCKED`, b.key, u.id).Scan(&key)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			// Deleted under the row lock: an upload touching it now waits,
+			// then finds no row, inserts one and stores the content again.
+			if err := u.s.store.Delete(ctx, key); err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `DELETE FROM blobs WHERE key = $1`, key)
+			return err
+		})
+		if err != nil {
+			u.s.cfg.Logger.Debug("a failed upload's blob is left to the sweep", "key", b.key, "error", err)
+		}
+	}
+}
+
+// record is the upload's transaction.
+func (u *Upload) record(ctx context.Context, tx *db.Tx, to Target, blobs []blobSpec) (Result, error) {
+	s := u.s
+	var j jobs.Job
+	var err error
+	if to.NewJob != nil {
+		j, err = s.jobs.CreateTx(ctx, tx, to.Owner, *to.NewJob)
+	} else {
+		j, err = jobs.GetTx(ctx, tx, to.JobID, true)
+		if err == nil {
+			err = s.jobs.Policy().MaySee(u.actor, j)
+		}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if len(u.files) == 0 {
+		return Result{Job: s.jobs.Ready(j), Files: []File{}}, nil
+	}
+	// The content is still there: a row the sweep deleted (after its
+	// grace period) would mean content that may be gone.
+	keys := make([]string, len(blobs))
+	for i, b := range blobs {
+		keys[i] = b.key
+	}
+	tag, err := tx.Exec(ctx, `UPDATE blobs SET touched_at = now() WHERE key = ANY($1)`, keys)
+	if err != nil {
+		return Result{}, err
+	}
+	if int(tag.RowsAffected()) != len(keys) {
+		return Result{}, apperr.New(apperr.Unavailable, "The upload took longer than the storage sweep's grace period; send it again.")
+	}
+	existing, err := s.existing(ctx, tx, j.ID, u.sums())
+	if err != nil {
+		return Result{}, err
+	}
+	if err := u.duplicates(existing); err != nil {
+		return Result{}, err
+	}
+	have := map[string]bool{}
+	for k := range existing {
+		have[k] = true
+	}
+	var out []File
+	var nFiles, nLogs int
+	for _, f := range u.files {
+		have[f.sum] = true
+		var kept []*staged
+		for _, m := range f.members {
+			if have[m.sum] {
+				f.skipped = append(f.skipped, Skipped{m.archivePath, "same content as a file already in this job"})
+				continue
+			}
+			have[m.sum] = true
+			kept = append(kept, m)
+		}
+		f.members = kept
+		row, err := s.insert(ctx, tx, j.ID, f, nil, u.user)
+		if err != nil {
+			return Result{}, err
+		}
+		nFiles++
+		if f.kind == KindLog {
+			nLogs++
+		}
+		if err := s.insertMembers(ctx, tx, j.ID, row.ID, f.members, u.user); err != nil {
+			return Result{}, err
+		}
+		nFiles += len(f.members)
+		nLogs += len(f.members)
+		out = append(out, row)
+	}
+	j, err = jobs.RecordUploadTx(ctx, tx, j.ID, nFiles, nLogs, to.Start)
+	if err != nil {
+		return Result{}, err
+	}
+	for _, f := range out {
+		data := map[string]any{"file_id": f.ID, "filename": f.Filename, "size": f.FileSize,
+			"content_type": f.ContentType, "checksum": f.Checksum, "kind": f.Kind}
+		if f.Kind == KindArchive {
+			var md struct {
+				Members int `json:"members"`
+			}
+			_ = json.Unmarshal(f.Metadata, &md)
+			data["members"] = md.Members
+		}
+		if err := s.events.Append(tx, j.ID, eventlog.FileUploaded, data); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Job: s.jobs.Ready(j), Files: out}, nil
+}
+
+const fileColumns = `id, job_id, filename, original_filename, content_type, file_size, checksum, processed,
+	processed_at, created_at, metadata, kind, archive_path, parent_id, encoding, file_path,
+	COALESCE(line_count, 0), COALESCE(line_step, 0)`
+
+func scanFile(row pgx.CollectableRow) (File, error) {
+	var f File
+	err := row.Scan(&f.ID, &f.JobID, &f.Filename, &f.OriginalFilename, &f.ContentType, &f.FileSize, &f.Checksum,
+		&f.Processed, &f.ProcessedAt, &f.CreatedAt, &f.Metadata, &f.Kind, &f.ArchivePath, &f.ParentID, &f.Encoding,
+		&f.key, &f.lineCount, &f.lineStep)
+	return f, err
+}
+
+func (s *Service) insert(ctx context.Context, tx *db.Tx, job uuid.UUID, st *staged, parent *uuid.UUID, uploader string) (File, error) {
+	var enc *string
+	var lines, step any
+	if st.kind == KindLog {
+		e := string(st.encoding)
+		enc, lines, step = &e, st.lines, LineStep
+	}
+	var archivePath *string
+	if parent != nil {
+		archivePath = &st.archivePath
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO files (job_id, filename, original_filename, file_path, content_type,
+			file_size, checksum, metadata, kind, archive_path, parent_id, encoding, line_count, line_step, line_offsets)
+		VALUES ($1, $2, $3, $4, $5, $6, $4, $7, $8, $9, $10, $11, $12, $13, $14)
+		RETURNING `+fileColumns,
+		job, st.name, st.display, st.sum, st.contentType, st.size, st.metadata(uploader), st.kind, archivePath, parent,
+		enc, lines, step, offsetsOrNil(st))
+	if err != nil {
+		return File{}, fmt.Errorf("insert file: %w", err)
+	}
+	f, err := pgx.CollectExactlyOneRow(rows, scanFile)
+	if err != nil {
+		return File{}, fmt.Errorf("insert file: %w", err)
+	}
+	return f, nil
+}
+
+func offsetsOrNil(st *staged) any {
+	if st.kind != KindLog {
+		return nil
+	}
+	if st.offsets == nil {
+		return []int64{}
+	}
+	return st.offsets
+}
+
+// insertMembers copies an archive's members in (100,000 rows in one
+// COPY rather than as many INSERTs).
+func (s *Service) insertMembers(ctx context.Context, tx *db.Tx, job, parent uuid.UUID, members []*staged, uploader string) error {
+	if len(members) == 0 {
+		return nil
+	}
+	now := time.Now()
+	rows := make([][]any, len(members))
+	for i, m := range members {
+		rows[i] = []any{uuid.New(), job, m.name, m.display, m.sum, m.contentType, m.size, m.sum,
+			string(m.metadata(uploader)), KindLog, m.archivePath, parent, string(m.encoding), m.lines, LineStep,
+			offsetsOrNil(m), now}
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"files"}, []string{"id", "job_id", "filename", "original_filename",
+		"file_path", "content_type", "file_size", "checksum", "metadata", "kind", "archive_path", "parent_id", "encoding",
+		"line_count", "line_step", "line_offsets", "created_at"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("insert archive members: %w", err)
+	}
+	return nil
+}
+
+// existing returns the job's files with any of the checksums, by checksum
+// (a direct file before a member).
+func (s *Service) existing(ctx context.Context, q db.Querier, job uuid.UUID, sums []string) (map[string]File, error) {
+	out := map[string]File{}
+	if len(sums) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT `+fileColumns+` FROM files WHERE job_id = $1 AND checksum = ANY($2)
+		ORDER BY parent_id NULLS FIRST, created_at`, job, sums)
+	if err != nil {
+		return nil, fmt.Errorf("find duplicates: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, scanFile)
+	if err != nil {
+		return nil, fmt.Errorf("find duplicates: %w", err)
+	}
+	for _, f := range list {
+		if _, ok := out[f.Checksum]; !ok {
+			out[f.Checksum] = f
+		}
+	}
+	return out, nil
+}
+
+// existingNow is existing in a read of its own.
+func (s *Service) existingNow(ctx context.Context, job uuid.UUID, sums []string) (map[string]File, error) {
+	var out map[string]File
+	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
+		var err error
+		out, err = s.existing(ctx, q, job, sums)
+		return err
+	})
+	return out, err
+}
