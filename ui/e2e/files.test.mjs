@@ -1,0 +1,231 @@
+// End-to-end: uploading logs through the job page (a plain log by the file
+// picker, a zip of two logs by drag and drop), the members listed under
+// their archive, a duplicate refused, "Start analysis", and the viewer
+// opened at a line. Real binary, PostgreSQL and a temp upload directory.
+// Run with `npm run e2e` after `make build` (see harness.mjs).
+
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { crc32, deflateRawSync } from 'node:zlib';
+import { Harness, SCREENSHOT_DIR, see, until } from './harness.mjs';
+
+/** A zip archive of `entries` ({name: text}), deflated (what `zip` writes). */
+export function makeZip(entries) {
+  const locals = [];
+  const centrals = [];
+  let offset = 0;
+  for (const [name, text] of Object.entries(entries)) {
+    const data = Buffer.from(text, 'utf8');
+    const packed = deflateRawSync(data);
+    const nameBuf = Buffer.from(name, 'utf8');
+    const crc = crc32(data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4); // version needed
+    local.writeUInt16LE(0x0800, 6); // UTF-8 names
+    local.writeUInt16LE(8, 8); // deflate
+    local.writeUInt32LE(0, 10); // time, date
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(packed.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(nameBuf.length, 26);
+    local.writeUInt16LE(0, 28);
+    locals.push(local, nameBuf, packed);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(0x0800, 8);
+    central.writeUInt16LE(8, 10);
+    central.writeUInt32LE(0, 12);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(packed.length, 20);
+    central.writeUInt32LE(data.length, 24);
+    central.writeUInt16LE(nameBuf.length, 28);
+    central.writeUInt32LE(0, 30); // extra, comment lengths
+    central.writeUInt32LE(0, 34); // disk, internal attributes
+    central.writeUInt32LE(0, 38); // external attributes
+    central.writeUInt32LE(offset, 42);
+    centrals.push(central, nameBuf);
+    offset += local.length + nameBuf.length + packed.length;
+  }
+  const cd = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(Object.keys(entries).length, 8);
+  end.writeUInt16LE(Object.keys(entries).length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cd, end]);
+}
+
+const EVIL = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">';
+
+function appLog() {
+  const lines = [];
+  for (let i = 1; i <= 300; i++) {
+    if (i === 150) lines.push(`2025-01-31T12:02:30Z ERROR payment-api: ${EVIL} connection refused (db-1:5432)`);
+    else lines.push(`2025-01-31T12:00:${String(i % 60).padStart(2, '0')}Z INFO payment-api: request ${i} ok`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+describe('uploads and the file viewer end to end', { concurrency: 1, timeout: 240_000 }, () => {
+  const uploadDir = mkdtempSync(path.join(tmpdir(), 'rca-e2e-uploads-'));
+  // Readiness only by the button: no settle window during the test.
+  const h = new Harness({ env: { UPLOAD_DIR: uploadDir, ANALYSIS_SETTLE_SECONDS: '3600' } });
+  let jobId = '';
+  let logId = '';
+
+  before(async () => {
+    await h.start();
+    const job = await h.api('POST', '/jobs', { job_type: 'log-analysis', user_id: 'e2e-files' });
+    jobId = job.id;
+  }, { timeout: 90_000 });
+
+  after(async () => {
+    await h.stop();
+    rmSync(uploadDir, { recursive: true, force: true });
+  }, { timeout: 60_000 });
+
+  test('a) upload a log by the picker and a zip by drag and drop; the members are listed under the zip', { timeout: 90_000 }, async () => {
+    const page = await h.newPage();
+    const protocols = [];
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.startsWith('/api/files/tus') || u.pathname === '/api/files/upload') protocols.push(`${r.method()} ${u.pathname}`);
+    });
+    try {
+      await page.goto(`/jobs/${jobId}`);
+      const upload = page.getByRole('region', { name: 'Upload logs' });
+      await see(upload.getByText(/Accepted: .*\.log/));
+      const start = page.getByRole('button', { name: 'Start analysis' });
+      assert.equal(await start.isDisabled(), true);
+      await see(page.getByText('Upload at least one file first.'));
+
+      // The picker.
+      await page.getByLabel('Choose files to upload').setInputFiles({ name: 'app.log', mimeType: 'text/plain', buffer: Buffer.from(appLog()) });
+      const uploads = page.getByRole('list', { name: 'Uploads' });
+      await see(uploads.getByRole('listitem', { name: 'app.log' }).getByText('Uploaded.'));
+      const bar = uploads.getByRole('listitem', { name: 'app.log' }).getByRole('progressbar');
+      assert.equal(await bar.getAttribute('aria-valuenow'), '100');
+
+      // Drag and drop: a real drop event carrying the zip.
+      const zip = makeZip({ 'logs/a.log': 'a line\nanother line\n', 'logs/b.log': 'b: ERROR disk full\n' });
+      await page.getByTestId('dropzone').evaluate((zone, bytes) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], 'logs.zip', { type: 'application/zip' }));
+        zone.dispatchEvent(new DragEvent('dragover', { bubbles: true, cancelable: true, dataTransfer: dt }));
+        zone.dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt }));
+      }, [...zip]);
+      await see(uploads.getByRole('listitem', { name: 'logs.zip' }).getByText(/^Uploaded/));
+
+      // The list: the zip, its two members under it, the log.
+      const files = page.getByRole('region', { name: 'Files' });
+      const archive = files.getByRole('rowgroup', { name: 'Archive logs.zip' });
+      await see(archive.getByRole('link', { name: /a\.log$/ }));
+      await see(archive.getByRole('link', { name: /b\.log$/ }));
+      await see(files.getByRole('link', { name: 'app.log' }));
+      const listed = await h.api('GET', `/files/jobs/${jobId}`);
+      const members = listed.filter((f) => f.parent_id);
+      assert.equal(members.length, 2, JSON.stringify(listed));
+      assert.deepEqual(members.map((m) => m.archive_path).sort(), ['logs/a.log', 'logs/b.log']);
+      logId = listed.find((f) => f.original_filename === 'app.log' || f.filename === 'app.log').id;
+      // The checksum is shown short, whole in its title.
+      const log = listed.find((f) => f.id === logId);
+      await see(files.getByText(log.checksum.slice(0, 12)));
+
+      assert.ok(protocols.length > 0, 'the uploads went through tus or multipart');
+      console.log(`e2e files: upload requests ${protocols.join(', ')}`);
+    } finally {
+      await page.context().close();
+    }
+  });
+
+  test('b) the same log again is refused as already in this job, with a link to it', { timeout: 60_000 }, async () => {
+    assert.ok(logId, 'test a) uploaded the log');
+    const page = await h.newPage();
+    try {
+      await page.goto(`/jobs/${jobId}`);
+      await see(page.getByRole('region', { name: 'Upload logs' }).getByText(/Accepted:/));
+      await page.getByLabel('Choose files to upload').setInputFiles({ name: 'copy-of-app.log', mimeType: 'text/plain', buffer: Buffer.from(appLog()) });
+      const item = page.getByRole('list', { name: 'Uploads' }).getByRole('listitem', { name: 'copy-of-app.log' });
+      const alert = item.getByRole('alert');
+      await see(alert.getByText(/Already in this job/));
+      assert.equal(await alert.getByRole('link').getAttribute('href'), `/jobs/${jobId}/files/${logId}`);
+      // And the pre-check, before any byte is sent.
+      await page.getByLabel('Choose files to upload').setInputFiles({ name: 'tool.exe', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ') });
+      await see(page.getByRole('listitem', { name: 'tool.exe' }).getByText(/\.exe files are not accepted/));
+    } finally {
+      await page.context().close();
+    }
+  });
+
+  test('c) Start analysis makes the job ready', { timeout: 60_000 }, async () => {
+    const page = await h.newPage();
+    try {
+      await page.goto(`/jobs/${jobId}`);
+      const start = page.getByRole('button', { name: 'Start analysis' });
+      await until('Start analysis is enabled', () => start.isEnabled());
+      await start.click();
+      await see(page.getByText(/^The analysis was requested|^The job is |^The analysis is running/));
+      const job = await h.api('GET', `/jobs/${jobId}`);
+      assert.equal(job.ready, true, JSON.stringify(job));
+      assert.ok(job.files_count >= 3, `files_count ${job.files_count}`);
+    } finally {
+      await page.context().close();
+    }
+  });
+
+  test('d) the viewer opens at a line, highlighted, with HTML shown as text', { timeout: 60_000 }, async () => {
+    assert.ok(logId, 'test a) uploaded the log');
+    const page = await h.newPage();
+    try {
+      await page.goto(`/jobs/${jobId}`);
+      await page.getByRole('region', { name: 'Files' }).getByRole('link', { name: 'app.log' }).click();
+      await see(page.getByRole('heading', { level: 1, name: 'app.log' }));
+      await see(page.getByText('Lines 1–300 of 300'));
+
+      await page.goto(`/jobs/${jobId}/files/${logId}?line=150`);
+      const target = page.locator('.viewer tr[aria-current="location"]');
+      await see(target);
+      assert.equal(await target.getAttribute('id'), 'L150');
+      assert.match(await target.locator('td').textContent(), /ERROR payment-api: <script>window.__pwned = 1<\/script><img/);
+      assert.equal(await page.locator('.viewer script, .viewer img').count(), 0);
+      assert.equal(await page.evaluate(() => window.__pwned), undefined);
+      await until('line 150 is scrolled into view', async () => {
+        const box = await target.boundingBox();
+        const view = await page.locator('.viewer').boundingBox();
+        return box && view && box.y >= view.y && box.y + box.height <= view.y + view.height;
+      });
+
+      // Go to line.
+      await page.getByLabel('Go to line').fill('280');
+      await page.getByRole('button', { name: 'Go' }).click();
+      await until('line 280 is highlighted', async () => (await target.getAttribute('id')) === 'L280');
+      assert.match(page.url(), /\?line=280$/);
+
+      // The download link serves the bytes.
+      const href = await page.getByRole('link', { name: /^Download/ }).getAttribute('href');
+      const res = await fetch(`${h.baseURL}${href}`);
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), appLog());
+
+      mkdirSync(SCREENSHOT_DIR, { recursive: true });
+      await page.goto(`/jobs/${jobId}/files/${logId}?line=150`);
+      await see(target);
+      await page.evaluate(() => document.fonts.ready);
+      await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'file-viewer.png') });
+
+      await page.goto(`/jobs/${jobId}`);
+      await see(page.getByRole('region', { name: 'Files' }).getByRole('rowgroup', { name: 'Archive logs.zip' }));
+      await page.evaluate(() => document.fonts.ready);
+      await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'job-files.png'), fullPage: true });
+    } finally {
+      await page.context().close();
+    }
+  });
+});
