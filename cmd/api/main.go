@@ -27,6 +27,7 @@ import (
 
 	"github.com/rca-engine/api/internal/api"
 	"github.com/rca-engine/api/internal/auth"
+	"github.com/rca-engine/api/internal/blob"
 	"github.com/rca-engine/api/internal/config"
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/dependency"
@@ -40,6 +41,7 @@ import (
 	"github.com/rca-engine/api/internal/redisconn"
 	"github.com/rca-engine/api/internal/sse"
 	"github.com/rca-engine/api/internal/tickets"
+	"github.com/rca-engine/api/internal/uploads"
 	"github.com/rca-engine/api/migrations"
 	"github.com/rca-engine/api/ui"
 )
@@ -250,7 +252,16 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 	}
 	closeAll := func() { rdb.Close(); database.Close() }
 
-	deps := dependency.Set{database.Tracker(), rdb.Tracker()}
+	// The file store: opening it connects to nothing (an S3 store that is
+	// down at start is reported by health, and each call fails fast).
+	store, err := blob.Open(context.Background(), cfg.Storage)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	storage := uploads.NewStorage(store, 0, log)
+
+	deps := dependency.Set{database.Tracker(), rdb.Tracker(), storage.Tracker()}
 	uiFiles, uiBuilt := ui.Dist()
 	if !uiBuilt {
 		uiFiles = nil
@@ -291,6 +302,20 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 			Help: "Rate-limit decisions taken per process because Redis was unavailable."},
 			func() float64 { return float64(limiter.Fallbacks()) }))
 	}
+	jobService := jobs.NewService(database, eventLog, cfg.Jobs)
+	uploadCfg := cfg.Uploads
+	uploadCfg.Logger = log
+	files, err := uploads.New(database, eventLog, jobService, storage, uploadCfg)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	tus, err := api.NewTus(api.TusOptions{Dir: filepath.Join(uploadCfg.Dir, "tus"), Uploads: files,
+		Expiry: cfg.TusExpiry, Logger: log})
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
 	handler := api.NewHandler(api.Options{
 		Version:             buildVersion(),
 		Environment:         cfg.Environment,
@@ -303,10 +328,11 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 		RateLimits:          cfg.RateLimits.Classes,
 		TrustedProxies:      cfg.TrustedProxies,
 		StreamRecheck:       cfg.Auth.StreamRecheck,
+		Uploads:             api.UploadOptions{Timeout: cfg.UploadTimeout, IdleTimeout: cfg.UploadIdleTimeout},
 	}, api.Deps{
 		Database:     database,
 		Dependencies: deps,
-		Jobs:         jobs.NewService(database, eventLog, cfg.Jobs),
+		Jobs:         jobService,
 		Events:       eventLog,
 		Tickets:      tickets.New(database, eventLog, cfg.Jobs, cfg.TicketDefaults, cfg.TicketToggles),
 		Idempotency:  idem,
@@ -331,6 +357,8 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 		Logger:  log,
 		Auth:    authn,
 		Limiter: limiter,
+		Uploads: files,
+		Tus:     tus,
 	})
 
 	// Start order: the connections first (everything else uses them),
@@ -340,12 +368,15 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 	g := lifecycle.NewGroup(log)
 	g.Add("postgres", lifecycle.Blocking{OnStart: func() { database.Start(context.Background()) }, OnStop: database.Close})
 	g.Add("redis", lifecycle.Blocking{OnStart: func() { rdb.Start(context.Background()) }, OnStop: rdb.Close})
+	g.Add("storage", lifecycle.Blocking{OnStart: func() { storage.Start(context.Background()) }, OnStop: storage.Stop})
 	g.Add("event-tailer", lifecycle.NewLoop(tailer.Run))
 	g.Add("event-relay", lifecycle.NewLoop(relay.Run))
 	g.Add("dependency-events", lifecycle.NewLoop(func(ctx context.Context) { events.WatchDependencies(ctx, hub, deps) }))
 	if cfg.HasRole(config.RoleAPI) {
 		g.Add("idempotency-sweep", lifecycle.NewLoop(func(ctx context.Context) { idem.Sweep(ctx, time.Hour, log) }))
 		g.Add("session-sweep", lifecycle.NewLoop(func(ctx context.Context) { authn.Sweep(ctx, time.Hour) }))
+		g.Add("upload-sweep", lifecycle.NewLoop(func(ctx context.Context) { files.RunSweep(ctx, 10*time.Minute) }))
+		g.Add("tus-sweep", lifecycle.NewLoop(tus.RunSweep))
 		if cfg.Auth.AdminUsername != "" {
 			g.Add("first-admin", lifecycle.NewLoop(func(ctx context.Context) {
 				ensureAdmin(ctx, authn, database.Tracker(), cfg.Auth, log)

@@ -73,7 +73,7 @@ type Deps struct {
 	// Tus, when set, is the tus resumable-upload handler mounted at
 	// /api/files/tus/.
 	Uploads *uploads.Service
-	Tus     http.Handler
+	Tus     *Tus
 }
 
 // Database is what the edge reads of PostgreSQL: memory only, never a query.
@@ -96,7 +96,7 @@ type server struct {
 	auth     *auth.Service
 	limiter  *ratelimit.Limiter
 	uploads  *uploads.Service
-	tus      http.Handler
+	tus      *Tus
 	log      *slog.Logger
 	started  time.Time
 }
@@ -109,6 +109,9 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	s := &server{opts: opts, database: d.Database, deps: d.Dependencies, jobs: d.Jobs, events: d.Events, tickets: d.Tickets,
 		idem: d.Idempotency, streams: d.Streams, metrics: d.Metrics, validate: validate.New(),
 		auth: d.Auth, limiter: d.Limiter, uploads: d.Uploads, tus: d.Tus, log: d.Logger, started: time.Now()}
+	if d.Tus != nil {
+		d.Tus.srv = s
+	}
 	if s.opts.StreamRecheck <= 0 {
 		s.opts.StreamRecheck = 30 * time.Second
 	}
@@ -130,9 +133,14 @@ func NewHandler(opts Options, d Deps) http.Handler {
 	if len(opts.CORSOrigins) > 0 {
 		r.Use(cors.Handler(cors.Options{
 			AllowedOrigins: opts.CORSOrigins,
-			AllowedMethods: []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"},
-			AllowedHeaders: []string{"Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "X-Request-ID"},
+			AllowedMethods: []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"},
+			AllowedHeaders: []string{"Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "X-Request-ID",
+				// tus resumable uploads
+				"Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Metadata", "Upload-Defer-Length",
+				"X-HTTP-Method-Override", "Range"},
 			ExposedHeaders: []string{"X-Degraded", "X-Request-ID", "Retry-After", "Location", "WWW-Authenticate",
+				"Tus-Resumable", "Tus-Version", "Tus-Max-Size", "Tus-Extension", "Upload-Offset", "Upload-Length",
+				"Upload-Metadata", "Upload-Expires", "Upload-File-Id", "Content-Range", "Content-Disposition",
 				"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy",
 				"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"},
 			AllowCredentials: true,

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/rca-engine/api/internal/auth"
+	"github.com/rca-engine/api/internal/blob"
 	"github.com/rca-engine/api/internal/db"
 	"github.com/rca-engine/api/internal/events"
 	"github.com/rca-engine/api/internal/jobs"
@@ -87,7 +88,7 @@ type Config struct {
 	// MAX_FILE_SIZE_MB, UPLOAD_MAX_REQUEST_MB, ALLOWED_FILE_TYPES);
 	// Storage where their content goes.
 	Uploads uploads.Config
-	Storage Storage
+	Storage blob.Config
 	// UploadTimeout bounds one upload or download request;
 	// UploadIdleTimeout cuts one that stops moving.
 	UploadTimeout     time.Duration
@@ -99,12 +100,7 @@ type Config struct {
 	migrate bool
 }
 
-// Storage is where file content is kept (STORAGE_URL): a local
-// directory (empty or file:///path: UPLOAD_DIR/blobs when empty), or an
-// S3-compatible bucket (s3://bucket/prefix).
-type Storage struct {
-	URL string
-}
+
 
 // Auth is who may do what: the accounts service's own settings (secret,
 // issuer, lifetimes, registration policy), and the edge's.
@@ -173,6 +169,7 @@ var Vars = []string{
 	"RATE_LIMITING_ENABLED", "RATE_LIMIT_READ", "RATE_LIMIT_WRITE", "RATE_LIMIT_AUTH",
 	"RATE_LIMIT_LOGIN_ACCOUNT", "RATE_LIMIT_LOGIN_ADDRESS",
 	"UPLOAD_DIR", "STORAGE_URL", "MAX_FILE_SIZE_MB", "UPLOAD_MAX_REQUEST_MB", "ALLOWED_FILE_TYPES",
+	"S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "S3_FORCE_PATH_STYLE",
 	"ANALYSIS_SETTLE_SECONDS", "UPLOAD_TIMEOUT", "UPLOAD_IDLE_TIMEOUT", "UPLOAD_SWEEP_GRACE", "TUS_EXPIRY",
 }
 
@@ -256,7 +253,16 @@ func Load(lookup Lookup) (Config, error) {
 			}
 		}
 	}
-	c.Storage = Storage{URL: p.str("STORAGE_URL", "")}
+	c.Storage = blob.Config{URL: p.str("STORAGE_URL", ""), Dir: c.Uploads.Dir, S3: blob.S3Config{
+		Endpoint:        p.str("S3_ENDPOINT", ""),
+		AccessKeyID:     p.str("AWS_ACCESS_KEY_ID", ""),
+		SecretAccessKey: p.str("AWS_SECRET_ACCESS_KEY", ""),
+		Region:          p.str("AWS_REGION", "us-east-1"),
+	}}
+	if _, ok := p.get("S3_FORCE_PATH_STYLE"); ok {
+		v := p.boolean("S3_FORCE_PATH_STYLE", true)
+		c.Storage.S3.ForcePathStyle = &v
+	}
 	if u := c.Storage.URL; u != "" && !strings.HasPrefix(u, "file://") && !strings.HasPrefix(u, "s3://") {
 		p.fail("STORAGE_URL", "must be empty, file:///path or s3://bucket/prefix")
 	}

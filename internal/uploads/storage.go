@@ -71,10 +71,10 @@ func (s *Storage) gate() error {
 	return &StorageError{State: st}
 }
 
-// failed turns an error of the store into a StorageError, unless it is
-// the caller's own (a cancelled context) or a missing key.
+// failed turns a failure of the store itself into a StorageError; other
+// errors (the caller's context, a missing key, our own reader) pass.
 func (s *Storage) failed(ctx context.Context, err error) error {
-	if err == nil || ctx.Err() != nil || errors.Is(err, blob.ErrNotFound) {
+	if err == nil || ctx.Err() != nil || !blob.IsUnavailable(err) {
 		return err
 	}
 	st := s.tracker.Get()
