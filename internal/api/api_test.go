@@ -16,6 +16,7 @@ import (
 	"github.com/rca-engine/api/internal/jobs"
 	"github.com/rca-engine/api/internal/metrics"
 	"github.com/rca-engine/api/internal/sse"
+	"github.com/rca-engine/api/internal/uploads"
 )
 
 // newTestServer wires the edge to a database that is never started, so it
@@ -35,9 +36,11 @@ func newTestServer(t testing.TB) (*server, http.Handler) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	js := jobs.NewService(d, log, jobs.Policy{})
+	files, tus := newUploads(t, d, log, js, uploads.Config{})
 	h := NewHandler(Options{Version: "test", MaxBodyBytes: 1 << 10, RequestTimeout: time.Second, ReadinessRequiresDB: true,
-		AuthMode: auth.ModeOff}, Deps{Database: d, Dependencies: deps, Jobs: jobs.NewService(d, log, jobs.Policy{}), Events: log, Streams: streams,
-		Metrics: metrics.New(deps, d.Stat), Auth: a})
+		AuthMode: auth.ModeOff}, Deps{Database: d, Dependencies: deps, Jobs: js, Events: log, Streams: streams,
+		Metrics: metrics.New(deps, d.Stat), Auth: a, Uploads: files, Tus: tus})
 	s := &server{deps: deps, metrics: metrics.New(deps, d.Stat), log: discard()}
 	return s, h
 }

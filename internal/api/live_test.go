@@ -25,6 +25,7 @@ import (
 	"github.com/rca-engine/api/internal/metrics"
 	"github.com/rca-engine/api/internal/ratelimit"
 	"github.com/rca-engine/api/internal/tickets"
+	"github.com/rca-engine/api/internal/uploads"
 )
 
 // newLiveHandler wires the edge, with AUTH_MODE=off, to a migrated
@@ -68,9 +69,11 @@ func newEdgeWithPolicy(t testing.TB, d *db.DB, log *eventlog.Log, policy jobs.Po
 		opts.MaxBodyBytes = 64 << 10
 	}
 	deps := dependency.Set{d.Tracker()}
-	return NewHandler(opts, Deps{Database: d, Dependencies: deps, Jobs: jobs.NewService(d, log, policy), Events: log,
+	js := jobs.NewService(d, log, policy)
+	files, tus := newUploads(t, d, log, js, uploads.Config{})
+	return NewHandler(opts, Deps{Database: d, Dependencies: deps, Jobs: js, Events: log,
 		Tickets: tickets.New(d, log, policy, tickets.Defaults{}, tickets.Settings{}), Idempotency: idempotency.New(d, time.Hour),
-		Metrics: metrics.New(deps, d.Stat), Auth: a, Limiter: limiter})
+		Metrics: metrics.New(deps, d.Stat), Auth: a, Limiter: limiter, Uploads: files, Tus: tus})
 }
 
 // recordingListener checks, when told of committed events, that they are

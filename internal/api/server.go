@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -223,9 +222,16 @@ func NewHandler(opts Options, d Deps) http.Handler {
 				r.With(s.need(auth.Write)).Post("/files/upload", s.uploadFiles)
 				r.With(s.need(auth.Read)).Get("/files/{id}/content", s.fileContent)
 				if s.tus != nil {
+					// tus 1.0: creation at the base, then HEAD (offset),
+					// PATCH (bytes from it) and DELETE on each upload.
 					tus := s.need(auth.Write)(s.tus)
-					r.Handle(tusBasePath+"*", tus)
-					r.Handle(strings.TrimSuffix(tusBasePath, "/"), tus)
+					for _, p := range []string{"/files/tus", "/files/tus/"} {
+						r.Method(http.MethodPost, p, tus)
+						r.Method(http.MethodOptions, p, s.tus)
+					}
+					for _, m := range []string{http.MethodHead, http.MethodPatch, http.MethodDelete} {
+						r.Method(m, "/files/tus/{upload_id}", tus)
+					}
 				}
 			})
 		}

@@ -100,8 +100,6 @@ type Config struct {
 	migrate bool
 }
 
-
-
 // Auth is who may do what: the accounts service's own settings (secret,
 // issuer, lifetimes, registration policy), and the edge's.
 type Auth struct {

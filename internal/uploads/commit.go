@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -322,9 +323,14 @@ func (u *Upload) record(ctx context.Context, tx *db.Tx, to Target, blobs []blobS
 	return Result{Job: s.jobs.Ready(j), Files: out}, nil
 }
 
-const fileColumns = `id, job_id, filename, original_filename, content_type, file_size, checksum, processed,
-	processed_at, created_at, metadata, kind, archive_path, parent_id, encoding, file_path,
-	COALESCE(line_count, 0), COALESCE(line_step, 0)`
+var fileColumns = fileColumnsOf("")
+
+// fileColumnsOf is the columns scanFile reads, each qualified by p.
+func fileColumnsOf(p string) string {
+	return strings.NewReplacer("$.", p).Replace(`$.id, $.job_id, $.filename, $.original_filename, $.content_type,
+	$.file_size, $.checksum, $.processed, $.processed_at, $.created_at, $.metadata, $.kind, $.archive_path,
+	$.parent_id, $.encoding, $.file_path, COALESCE($.line_count, 0), COALESCE($.line_step, 0)`)
+}
 
 func scanFile(row pgx.CollectableRow) (File, error) {
 	var f File

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,6 +23,9 @@ import (
 // to a caller allowed to see the job (else jobs.ErrMayNotSee, a 403: the
 // job itself is not secret, its content is).
 func (s *Service) List(ctx context.Context, a *jobs.Actor, job uuid.UUID) ([]File, error) {
+	if anonymous(a) {
+		return nil, jobs.ErrSignInToSee
+	}
 	j, err := s.jobs.Get(ctx, job)
 	if err != nil {
 		return nil, err
@@ -52,10 +54,14 @@ func (s *Service) List(ctx context.Context, a *jobs.Actor, job uuid.UUID) ([]Fil
 // Get returns one file to a caller allowed to see its job. A file they may
 // not see is ErrFileNotFound, as a missing one.
 func (s *Service) Get(ctx context.Context, a *jobs.Actor, id uuid.UUID) (File, error) {
+	if anonymous(a) {
+		// Before any lookup: the same answer for every id.
+		return File{}, jobs.ErrSignInToSee
+	}
 	var f File
 	var owner *uuid.UUID
 	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
-		rows, err := q.Query(ctx, `SELECT `+prefixed("f.")+`, j.owner_id FROM files f JOIN jobs j ON j.id = f.job_id
+		rows, err := q.Query(ctx, `SELECT `+fileColumnsOf("f.")+`, j.owner_id FROM files f JOIN jobs j ON j.id = f.job_id
 			WHERE f.id = $1`, id)
 		if err != nil {
 			return err
@@ -84,20 +90,9 @@ func (s *Service) Get(ctx context.Context, a *jobs.Actor, id uuid.UUID) (File, e
 	return f, nil
 }
 
-// prefixed is fileColumns with each column qualified.
-func prefixed(p string) string {
-	cols := strings.Split(fileColumns, ",")
-	for i, c := range cols {
-		c = strings.TrimSpace(c)
-		if strings.HasPrefix(c, "COALESCE(") {
-			c = "COALESCE(" + p + strings.TrimPrefix(c, "COALESCE(")
-		} else {
-			c = p + c
-		}
-		cols[i] = c
-	}
-	return strings.Join(cols, ", ")
-}
+// anonymous reports whether a is a caller who is not signed in (nil is
+// nobody checked: AUTH_MODE=off).
+func anonymous(a *jobs.Actor) bool { return a != nil && a.UserID == uuid.Nil }
 
 // Open returns a file and its content, for a download.
 func (s *Service) Open(ctx context.Context, a *jobs.Actor, id uuid.UUID) (File, blob.Object, error) {

@@ -165,6 +165,9 @@ func readWindow(ctx context.Context, r io.Reader, enc textenc.Encoding, first, f
 			}
 		}
 		text, long, err := readLine(br, n >= from)
+		if n == 1 {
+			text = strings.TrimPrefix(text, "\uFEFF") // a UTF-8 byte-order mark
+		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, false, fmt.Errorf("read lines: %w", err)
 		}

@@ -70,6 +70,10 @@ type Config struct {
 	// time from touch to commit).
 	SweepGrace time.Duration
 	Logger     *slog.Logger
+
+	// AfterStore, for tests of failures, runs after an upload's content is
+	// stored and before the transaction that records it.
+	AfterStore func()
 }
 
 func (c *Config) setDefaults() {
@@ -153,7 +157,8 @@ func New(d *db.DB, events *eventlog.Log, js *jobs.Service, storage *Storage, cfg
 	if err := os.MkdirAll(tmp, 0o750); err != nil {
 		return nil, fmt.Errorf("uploads: temp dir: %w", err)
 	}
-	return &Service{db: d, events: events, jobs: js, store: storage.Store(), storage: storage, cfg: cfg, tmp: tmp}, nil
+	return &Service{db: d, events: events, jobs: js, store: storage.Store(), storage: storage, cfg: cfg, tmp: tmp,
+		afterPut: cfg.AfterStore}, nil
 }
 
 // Config returns the effective settings (defaults filled in).
@@ -245,6 +250,9 @@ func (e *StorageError) ErrorKind() apperr.Kind            { return apperr.Unavai
 // mayUpload checks, in a short read, that the job exists and that a may
 // upload to it, before any byte is stored.
 func (s *Service) mayUpload(ctx context.Context, a *jobs.Actor, id uuid.UUID) (jobs.Job, error) {
+	if anonymous(a) {
+		return jobs.Job{}, jobs.ErrSignInToSee
+	}
 	j, err := s.jobs.Get(ctx, id)
 	if err != nil {
 		return jobs.Job{}, err
