@@ -403,7 +403,7 @@ export function UploadArea({
         tabIndex={disabled ? -1 : 0}
         aria-disabled={disabled || undefined}
         aria-describedby={describedBy}
-        aria-label="Drop files here, or press to choose files to upload"
+        aria-label="Drop files here, or press Enter to pick files to upload"
         onClick={() => !disabled && input.current?.click()}
         onKeyDown={onKey}
         onDragOver={(e) => {

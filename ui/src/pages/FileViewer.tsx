@@ -35,6 +35,17 @@ interface LinesState {
   total: number;
 }
 
+/**
+ * Scrolls the lines box (only it: not the page, as scrollIntoView would)
+ * so that `row` is in its middle.
+ */
+export function centerRow(box: HTMLElement, row: HTMLElement): void {
+  const b = box.getBoundingClientRect();
+  const r = row.getBoundingClientRect();
+  const top = box.scrollTop + (r.top - b.top) - (box.clientHeight - r.height) / 2;
+  box.scrollTo({ top: Math.max(0, top) });
+}
+
 function toApiError(err: unknown): ApiError {
   return err instanceof ApiError ? err : new ApiError({ status: 0, detail: err instanceof Error ? err.message : String(err) });
 }
@@ -144,9 +155,10 @@ export function FileViewerPage({ jobId, fileId }: { jobId: string; fileId: strin
   }, [target]);
 
   function scrollToLine(line: number) {
-    const row = scroller.current?.querySelector<HTMLElement>(`#L${line}`);
-    if (!row) return false;
-    row.scrollIntoView?.({ block: 'center' });
+    const el = scroller.current;
+    const row = el?.querySelector<HTMLElement>(`#L${line}`);
+    if (!el || !row) return false;
+    centerRow(el, row);
     scrollTo.current = null;
     return true;
   }
