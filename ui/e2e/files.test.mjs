@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -71,6 +72,47 @@ function appLog() {
     else lines.push(`2025-01-31T12:00:${String(i % 60).padStart(2, '0')}Z INFO payment-api: request ${i} ok`);
   }
   return lines.join('\n') + '\n';
+}
+
+/**
+ * A TCP proxy in front of the server that passes the browser's bytes at
+ * `rate` bytes per second (so an upload takes a while) and can cut every
+ * connection at once (a dropped VPN), while still taking new ones.
+ */
+class SlowProxy {
+  constructor(port, rate) {
+    this.port = port;
+    this.rate = rate;
+    this.sockets = new Set();
+    this.server = net.createServer((client) => {
+      const upstream = net.connect(this.port, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.on('data', (chunk) => {
+        upstream.write(chunk);
+        client.pause();
+        setTimeout(() => client.resume(), Math.ceil((chunk.length / this.rate) * 1000));
+      });
+      upstream.pipe(client);
+    });
+  }
+  listen() {
+    return new Promise((resolve) => this.server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${this.server.address().port}`)));
+  }
+  cut() {
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+  close() {
+    this.cut();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
 }
 
 /**
@@ -208,6 +250,59 @@ for (const mode of ['tus', 'multipart']) describe(`uploads (${mode}) and the fil
       assert.ok(job.files_count >= 3, `files_count ${job.files_count}`);
     } finally {
       await page.context().close();
+    }
+  });
+
+  test('e) a connection dropped mid-upload resumes from what the server has', { skip: mode !== 'tus', timeout: 90_000 }, async () => {
+    const proxy = new SlowProxy(Number(new URL(h.baseURL).port), 1 << 20);
+    const origin = await proxy.listen();
+    const context = await h.browser.newContext({ viewport: { width: 1200, height: 800 }, baseURL: origin });
+    context.setDefaultTimeout(15_000);
+    const page = await context.newPage();
+    const seen = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/api/files/tus')) seen.push(`${r.method()} ${r.headers()['upload-offset'] ?? ''}`.trim());
+    });
+    try {
+      await page.goto(`/jobs/${jobId}`);
+      await see(page.getByRole('region', { name: 'Upload logs' }).getByText(/Accepted:/));
+      // Every status the upload shows, however briefly.
+      await page.evaluate(() => {
+        window.__statuses = [];
+        new MutationObserver(() => {
+          for (const el of document.querySelectorAll('.upload-status')) window.__statuses.push(el.textContent);
+        }).observe(document.body, { subtree: true, childList: true, characterData: true });
+      });
+      const line = '2025-01-31T12:00:00Z INFO payment-api: GET /orders 200 in 12 ms, nothing to see here\n';
+      const text = line.repeat(Math.ceil((3 << 20) / line.length));
+      await page.getByLabel('Choose files to upload').setInputFiles({ name: 'over-vpn.log', mimeType: 'text/plain', buffer: Buffer.from(text) });
+      const item = page.getByRole('list', { name: 'Uploads' }).getByRole('listitem', { name: 'over-vpn.log' });
+      const bar = item.getByRole('progressbar');
+      await until('a third is sent', async () => Number(await bar.getAttribute('aria-valuenow')) >= 33, 30_000);
+      proxy.cut();
+      await see(item.getByText('Uploaded.'), 60_000);
+
+      const statuses = await page.evaluate(() => window.__statuses);
+      assert.ok(statuses.some((t) => /resuming/.test(t)), `${statuses.join(' | ')}; requests ${seen.join(', ')}`);
+      // Created once; after the drop, asked the server where it stopped
+      // and sent only the rest.
+      assert.equal(seen.filter((x) => x === 'POST').length, 1, seen.join(', '));
+      const head = seen.indexOf('HEAD');
+      assert.ok(head > 0, seen.join(', '));
+      const resumedAt = Number(seen.slice(head).find((x) => x.startsWith('PATCH'))?.split(' ')[1]);
+      assert.ok(resumedAt > 0 && resumedAt < text.length, `resumed at ${resumedAt} of ${text.length}: ${seen.join(', ')}`);
+      console.log(`e2e tus: dropped after ${await bar.getAttribute('aria-valuenow')} %, resumed at byte ${resumedAt} of ${text.length}; requests ${seen.join(', ')}`);
+
+      // Whole and in order: the stored file is the one sent.
+      const listed = await h.api('GET', `/files/jobs/${jobId}`);
+      const f = listed.find((x) => x.filename === 'over-vpn.log');
+      assert.ok(f, JSON.stringify(listed.map((x) => x.filename)));
+      assert.equal(f.file_size, text.length);
+      const res = await fetch(`${h.baseURL}/api/files/${f.id}/content`);
+      assert.equal(await res.text(), text);
+    } finally {
+      await context.close();
+      await proxy.close();
     }
   });
 

@@ -296,7 +296,11 @@ export function uploadTus(
         }
         // 409 is tus's "offset mismatch" (ask again); ours, a duplicate,
         // comes with the existing file, and is final.
-        if (status === 409) return !/"file"\s*:/.test(res?.getBody() ?? '');
+        if (status === 409) {
+          if (/"file"\s*:/.test(res?.getBody() ?? '')) return false;
+          events.onRetrying?.(attempt + 1, 'The server has a different part of this file; resuming from there…');
+          return true;
+        }
         const retry = status === 0 || status >= 500 || status === 423 || status === 429;
         if (retry) {
           attempts = attempt + 1;
