@@ -459,6 +459,21 @@ describe('UploadArea (tus)', () => {
     expect(server.seen[1]!.bytes).toBe(300);
   });
 
+  it('says how many members an archive had, from the record the final PATCH names', async () => {
+    types = { ...TYPES, tus_endpoint: '/api/files/tus/' };
+    const inner = fetchMock.getMockImplementation() as (url: string, init?: RequestInit) => Promise<Response>;
+    fetchMock.mockImplementation(async (url: string, init?: RequestInit) =>
+      url === '/api/files/tus-file-1'
+        ? json(200, jobFile({ id: 'tus-file-1', kind: 'archive', filename: 'logs.zip', metadata: { members: 2, skipped: [] } }))
+        : inner(url, init),
+    );
+    setup({ deps: { httpStack: new FakeTusServer(), urlStorage: new MemoryUrlStorage(), retryDelays: [0] } });
+    await pick(file('logs.zip', 300, 'application/zip'));
+    await within(row('logs.zip')).findByText('Uploaded; 2 members unpacked.');
+    // An archive has no viewer of its own.
+    expect(within(row('logs.zip')).queryByRole('link')).toBeNull();
+  });
+
   it('shows the refusal at completion (409 with the existing file) without retrying it', async () => {
     types = { ...TYPES, tus_endpoint: '/api/files/tus/' };
     const server = new FakeTusServer();

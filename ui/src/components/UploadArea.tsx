@@ -11,7 +11,7 @@ import {
   type UploadHandle,
 } from '../lib/api/files';
 import { isTerminal, type Job, type JobFile, type SupportedTypes } from '../lib/api/types';
-import { acceptAttribute, acceptedText, displayName, precheck } from '../lib/fileRules';
+import { acceptAttribute, acceptedText, displayName, isArchiveName, precheck } from '../lib/fileRules';
 import { formatBytes, formatDateTime } from '../lib/format';
 import { useAsync } from '../lib/useAsync';
 import { useIdempotencyKey } from '../lib/useIdempotencyKey';
@@ -42,6 +42,8 @@ interface Item {
   members: number;
   /** A dropped connection: "Try again" resumes (tus) or restarts. */
   retryable: boolean;
+  /** Stored as an archive (no viewer: its members are listed). */
+  archive: boolean;
 }
 
 let seq = 0;
@@ -65,7 +67,7 @@ function statusText(it: Item): string {
     case 'retrying':
       return it.detail;
     case 'done':
-      return it.members > 0 ? `Uploaded; ${it.members} member${it.members === 1 ? '' : 's'} unpacked.` : 'Uploaded.';
+      return it.archive ? `Uploaded; ${it.members} member${it.members === 1 ? '' : 's'} unpacked.` : 'Uploaded.';
     case 'cancelled':
       return 'Cancelled.';
     case 'refused':
@@ -145,7 +147,7 @@ function UploadRow({
           )}
         </p>
       ) : null}
-      {it.status === 'done' && it.fileId && it.members === 0 ? (
+      {it.status === 'done' && it.fileId && !it.archive ? (
         <p className="upload-reason">
           <Link to={filesViewerHref(jobId, it.fileId)}>View {name}</Link>
         </p>
@@ -253,6 +255,8 @@ export function UploadArea({
   const inputId = useId();
   const hintId = useId();
   const st: SupportedTypes | undefined = types.data;
+  const stRef = useRef(st);
+  stRef.current = st;
   const closed = job ? isTerminal(job.status) : false;
   const disabled = block.blocked || !st || closed;
 
@@ -284,8 +288,11 @@ export function UploadArea({
       h.done.then(
         (res) => {
           handles.current.delete(key);
-          const members = res.files.filter((f) => f.parent_id).length;
-          patch(key, (cur) => ({ status: 'done', detail: '', loaded: cur.file.size, total: cur.file.size, fileId: res.fileId, members }));
+          const listed = res.files.filter((f) => f.parent_id).length;
+          const meta = res.file?.kind === 'archive' ? res.file.metadata?.members : undefined;
+          const members = listed || (typeof meta === 'number' ? meta : 0);
+          const archive = res.file ? res.file.kind === 'archive' : isArchiveName(it.file.name, stRef.current ?? { allowed_types: [], max_file_size_mb: 0 });
+          patch(key, (cur) => ({ status: 'done', detail: '', loaded: cur.file.size, total: cur.file.size, fileId: res.fileId, members, archive }));
           onUploadedRef.current();
         },
         (err: unknown) => {
@@ -335,7 +342,7 @@ export function UploadArea({
   useEffect(() => {
     const map = handles.current;
     return () => {
-      for (const h of map.values()) h.abort();
+      for (const h of map.values()) h.abort(false);
       map.clear();
     };
   }, []);
@@ -356,6 +363,7 @@ export function UploadArea({
         fileId: null,
         members: 0,
         retryable: false,
+        archive: false,
       };
     });
     setItems((cur) => [...cur, ...fresh]);
@@ -390,6 +398,17 @@ export function UploadArea({
   }
 
   const uploading = items.some((i) => i.status === 'queued' || i.status === 'uploading' || i.status === 'retrying');
+
+  // Closing the tab while files go up: the browser asks first.
+  useEffect(() => {
+    if (!uploading) return;
+    const warn = (e: BeforeUnloadEvent) => {
+      e.preventDefault();
+      e.returnValue = '';
+    };
+    window.addEventListener('beforeunload', warn);
+    return () => window.removeEventListener('beforeunload', warn);
+  }, [uploading]);
   const finished = items.filter((i) => i.status === 'done' || i.status === 'cancelled');
   const describedBy = [hintId, block.buttonProps['aria-describedby']].filter(Boolean).join(' ');
 

@@ -196,3 +196,18 @@ describe('FileViewerPage', { timeout: 60_000 }, () => {
     expect(await screen.findByRole('heading', { level: 1, name: 'File not found' })).toBeTruthy();
   });
 });
+
+describe('FileViewerPage for an archive', () => {
+  it('points to its members instead of showing lines', async () => {
+    fetchMock.mockImplementation(async (url: string) => {
+      if (url === `/api/files/${FILE_ID}`) {
+        return json(200, jobFile({ id: FILE_ID, filename: 'logs.zip', original_filename: 'logs.zip', kind: 'archive', metadata: { members: 3 } }));
+      }
+      return json(404, { title: 'Not Found', status: 404, detail: 'no lines' });
+    });
+    open();
+    expect(await screen.findByText(/This is an archive: it is not shown line by line\. Its 3 members are listed on/)).toBeTruthy();
+    expect(screen.getByRole('link', { name: 'the job page' }).getAttribute('href')).toBe(`/jobs/${JOB_ID}`);
+    expect(screen.queryByRole('alert')).toBeNull();
+  });
+});

@@ -261,15 +261,41 @@ export function FileViewerPage({ jobId, fileId }: { jobId: string; fileId: strin
     );
   }
 
+  const breadcrumb = (
+    <p className="breadcrumb">
+      <Link to="/jobs">Jobs</Link> <span aria-hidden="true">›</span>{' '}
+      <Link to={`/jobs/${encodeURIComponent(jobId)}`} className="mono">
+        {shortId(jobId)}
+      </Link>{' '}
+      <span aria-hidden="true">›</span> <span className="break">{name}</span>
+    </p>
+  );
+
+  if (f?.kind === 'archive') {
+    const members = typeof f.metadata?.members === 'number' ? f.metadata.members : null;
+    return (
+      <>
+        {breadcrumb}
+        <h1 tabIndex={-1} className="break">
+          {name}
+        </h1>
+        <section className="card">
+          <p>
+            This is an archive: it is not shown line by line. Its {members !== null ? `${members} ` : ''}
+            member{members === 1 ? ' is' : 's are'} listed on <Link to={`/jobs/${encodeURIComponent(jobId)}`}>the job page</Link>, each with its own viewer.
+          </p>
+          <a className="button-like" href={contentUrl} download={f.original_filename || f.filename} onClick={(e) => void download(e)}>
+            Download ({formatBytes(f.file_size)})
+          </a>
+          <ErrorMessage error={downloadError} />
+        </section>
+      </>
+    );
+  }
+
   return (
     <>
-      <p className="breadcrumb">
-        <Link to="/jobs">Jobs</Link> <span aria-hidden="true">›</span>{' '}
-        <Link to={`/jobs/${encodeURIComponent(jobId)}`} className="mono">
-          {shortId(jobId)}
-        </Link>{' '}
-        <span aria-hidden="true">›</span> <span className="break">{name}</span>
-      </p>
+      {breadcrumb}
       <h1 tabIndex={-1} className="break">
         {name}
       </h1>

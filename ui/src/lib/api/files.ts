@@ -115,8 +115,12 @@ export interface UploadResult {
 export interface UploadHandle {
   /** Settles with the result, or an ApiError (a refusal, or no connection), or an AbortError. */
   readonly done: Promise<UploadResult>;
-  /** Cancels the upload (and, for tus, asks the server to drop what it has). */
-  abort(): void;
+  /**
+   * Cancels the upload. tus: `forget` (the default) also asks the server to
+   * drop what it has; false keeps it there, to be resumed when the same
+   * file is picked again (leaving the page).
+   */
+  abort(forget?: boolean): void;
   /** Which protocol it uses. */
   readonly protocol: 'tus' | 'multipart';
 }
@@ -313,7 +317,17 @@ export function uploadTus(
       },
       onSuccess() {
         events.onProgress(file.size, file.size);
-        resolve({ fileId, file: null, files: [] });
+        // The final PATCH names the file; its record says whether it was
+        // an archive and how many members it had.
+        const id = fileId;
+        if (!id) {
+          resolve({ fileId: null, file: null, files: [] });
+          return;
+        }
+        getFile(id).then(
+          (f) => resolve({ fileId: id, file: f, files: [f] }),
+          () => resolve({ fileId: id, file: null, files: [] }),
+        );
       },
       onError(err) {
         if (cancelled) {
@@ -348,11 +362,11 @@ export function uploadTus(
   return {
     done,
     protocol: 'tus',
-    abort() {
+    abort(forget = true) {
       if (cancelled) return;
       cancelled = true;
       // true: DELETE the upload on the server (tus termination) and forget it here.
-      upload.abort(true).catch(() => {});
+      upload.abort(forget).catch(() => {});
       // abort() calls no callback: settle here.
       rejectDone(abortError());
     },
