@@ -351,3 +351,76 @@ for (const mode of ['tus', 'multipart']) describe(`uploads (${mode}) and the fil
     }
   });
 });
+
+describe('uploads signed in (AUTH_MODE=writes)', { concurrency: 1, timeout: 180_000 }, () => {
+  const uploadDir = mkdtempSync(path.join(tmpdir(), 'rca-e2e-uploads-auth-'));
+  const ADMIN = { username: 'admin', email: 'admin@example.com', password: `pw-${Date.now().toString(36)}-e2e-files` };
+  const h = new Harness({
+    env: {
+      AUTH_MODE: 'writes',
+      ADMIN_USERNAME: ADMIN.username,
+      ADMIN_EMAIL: ADMIN.email,
+      ADMIN_PASSWORD: ADMIN.password,
+      JWT_SECRET_KEY: 'e2e-files-' + 'k'.repeat(40),
+      UPLOAD_DIR: uploadDir,
+      ANALYSIS_SETTLE_SECONDS: '3600',
+    },
+  });
+  let jobId = '';
+
+  before(async () => {
+    await h.start();
+    const r = await fetch(`${h.baseURL}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+      body: new URLSearchParams({ username: ADMIN.username, password: ADMIN.password }),
+    });
+    assert.equal(r.status, 200);
+    const { access_token: token } = await r.json();
+    jobId = (await h.api('POST', '/jobs', { job_type: 'log-analysis' }, { token })).id;
+  }, { timeout: 90_000 });
+
+  after(async () => {
+    await h.stop();
+    rmSync(uploadDir, { recursive: true, force: true });
+  }, { timeout: 60_000 });
+
+  test('a visitor may not upload nor see the files; signed in, uploads and the download carry the token', { timeout: 120_000 }, async () => {
+    const page = await h.newPage();
+    const tusAuth = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/api/files/tus')) tusAuth.push(r.headers()['authorization'] ?? 'none');
+    });
+    try {
+      await page.goto(`/jobs/${jobId}`);
+      const upload = page.getByRole('region', { name: 'Upload logs' });
+      await see(upload.getByText('to upload files.'));
+      assert.equal(await page.getByTestId('dropzone').getAttribute('aria-disabled'), 'true');
+      // The server's own words for the list (log content is private).
+      await see(page.getByRole('region', { name: 'Files' }).getByRole('alert'));
+
+      await upload.getByRole('link', { name: 'Sign in' }).click();
+      await page.getByLabel('Username or email').fill(ADMIN.username);
+      await page.getByLabel('Password').fill(ADMIN.password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await until('back on the job page', () => new URL(page.url()).pathname === `/jobs/${jobId}`);
+      await until('the drop zone is enabled', async () => (await page.getByTestId('dropzone').getAttribute('aria-disabled')) === null);
+
+      const body = 'signed in\n2025-01-31T12:00:00Z ERROR disk full on /var\n';
+      await page.getByLabel('Choose files to upload').setInputFiles({ name: 'private.log', mimeType: 'text/plain', buffer: Buffer.from(body) });
+      await see(page.getByRole('list', { name: 'Uploads' }).getByRole('listitem', { name: 'private.log' }).getByText('Uploaded.'));
+      assert.ok(tusAuth.length >= 2 && tusAuth.every((a) => a.startsWith('Bearer ')), tusAuth.join(', '));
+
+      await page.getByRole('region', { name: 'Files' }).getByRole('link', { name: 'private.log' }).click();
+      await see(page.getByText('Lines 1–2 of 2'));
+      // A plain link cannot carry the token: the page fetches and hands the bytes over.
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: /^Download/ }).click()]);
+      assert.equal(download.suggestedFilename(), 'private.log');
+      const chunks = [];
+      for await (const c of await download.createReadStream()) chunks.push(c);
+      assert.equal(Buffer.concat(chunks).toString(), body);
+    } finally {
+      await page.context().close();
+    }
+  });
+});
