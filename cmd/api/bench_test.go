@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"net/http"
+	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,8 +136,24 @@ type discardWriter struct{}
 func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 func mapLookup(env map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	return func(k string) (string, bool) {
+		v, ok := env[k]
+		if !ok && k == "UPLOAD_DIR" {
+			return testUploadDir(), true // never the repository's ./uploads
+		}
+		return v, ok
+	}
 }
+
+// testUploadDir is one temp directory for the services a test binary
+// starts without an UPLOAD_DIR of their own.
+var testUploadDir = sync.OnceValue(func() string {
+	dir, err := os.MkdirTemp("", "rca-api-test-uploads-")
+	if err != nil {
+		panic(err)
+	}
+	return dir
+})
 
 // startServiceB starts a service for the whole benchmark.
 func startServiceB(b *testing.B, env map[string]string) string {

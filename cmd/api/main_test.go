@@ -69,6 +69,9 @@ func fastEnv(dbURL string) map[string]string {
 
 func startService(t *testing.T, env map[string]string) *service {
 	t.Helper()
+	if _, ok := env["UPLOAD_DIR"]; !ok {
+		env["UPLOAD_DIR"] = t.TempDir() // never the repository's ./uploads
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

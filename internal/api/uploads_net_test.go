@@ -365,4 +365,3 @@ func FuzzUpload(f *testing.F) {
 		}
 	})
 }
-

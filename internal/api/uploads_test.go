@@ -203,10 +203,10 @@ func TestUploadAnswers(t *testing.T) {
 		detail string
 	}{
 		{"empty", []part{id, filePart("empty.log", "")}, 400, "empty.log", "empty"},
-		{"binary renamed .log", []part{id, filePart("photo.log", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + strings.Repeat("\x00", 64))}, 400, "photo.log", "binary"},
+		{"binary renamed .log", []part{id, filePart("photo.log", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"+strings.Repeat("\x00", 64))}, 400, "photo.log", "binary"},
 		{"type", []part{id, filePart("run.exe", "MZ")}, 400, "run.exe", ".exe"},
 		{"exactly the limit", []part{id, filePart("exact.log", exact)}, 201, "", ""},
-		{"one byte over", []part{id, filePart("over.log", exact + "!")}, 413, "over.log", "MAX_FILE_SIZE_MB"},
+		{"one byte over", []part{id, filePart("over.log", exact+"!")}, 413, "over.log", "MAX_FILE_SIZE_MB"},
 		{"duplicate", []part{id, filePart("again.log", "a\n")}, 409, "again.log", "already in this job"},
 		{"unsafe name", []part{id, filePart("../../etc/\u202egol.txt\x00", "x\n")}, 201, "", ""},
 		{"no job_id", []part{filePart("x.log", "x\n")}, 422, "", ""},
@@ -230,7 +230,7 @@ func TestUploadAnswers(t *testing.T) {
 			}
 			var p struct {
 				Problem
-				Errors []fileError    `json:"errors"`
+				Errors []fileError   `json:"errors"`
 				File   *uploads.File `json:"file"`
 			}
 			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Detail == "" ||

@@ -55,6 +55,10 @@ func (s *FS) sweep(cutoff time.Time) {
 	}
 }
 
+// Close does nothing: an FS store holds nothing open between calls. It is
+// there so that every Store can be closed the same way.
+func (s *FS) Close() error { return nil }
+
 // Dir is the store's root directory.
 func (s *FS) Dir() string { return s.dir }
 

@@ -26,6 +26,7 @@ import (
 // unavailable error instead of a hung request.
 type S3 struct {
 	client   *minio.Client
+	tr       *http.Transport
 	core     minio.Core
 	bucket   string
 	prefix   string
@@ -92,12 +93,13 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	} else {
 		creds = credentials.New(&credentials.Static{}) // anonymous
 	}
+	tr := newTransport(cfg)
 	client, err := minio.New(host, &minio.Options{
 		Creds:        creds,
 		Secure:       secure,
 		Region:       cfg.Region,
 		BucketLookup: lookup,
-		Transport:    newTransport(cfg),
+		Transport:    tr,
 		MaxRetries:   cfg.MaxRetries,
 	})
 	if err != nil {
@@ -105,7 +107,7 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		return nil, fmt.Errorf("blob: S3 client: %w", err)
 	}
 	return &S3{
-		client: client, core: minio.Core{Client: client},
+		client: client, tr: tr, core: minio.Core{Client: client},
 		bucket: cfg.Bucket, prefix: cfg.Prefix,
 		timeout: cfg.Timeout, partSize: cfg.PartSize,
 	}, nil
@@ -412,6 +414,13 @@ func (o *s3Object) closeBody() {
 
 func (o *s3Object) Close() error {
 	o.closeBody()
+	return nil
+}
+
+// Close closes the store's idle connections (at shutdown, so no goroutine
+// of the HTTP transport outlives it). Calls in flight are not affected.
+func (s *S3) Close() error {
+	s.tr.CloseIdleConnections()
 	return nil
 }
 

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"go.uber.org/goleak"
+
 	"github.com/rca-engine/api/internal/apperr"
 	"github.com/rca-engine/api/internal/blob"
 	"github.com/rca-engine/api/internal/blob/s3test"
@@ -179,4 +182,89 @@ func TestS3CallerCancelIsNotUnavailable(t *testing.T) {
 			t.Errorf("%s with a cancelled context: %v", name, err)
 		}
 	}
+}
+
+// TestS3LargePutIsMultipart checks that an object over the part size goes
+// up in parts (a multipart ETag ends in -<parts>), so the conformance
+// suite's large-object case does exercise multipart uploads.
+func TestS3LargePutIsMultipart(t *testing.T) {
+	srv := s3test.Start(t)
+	cfg := srv.Config("", "mp")
+	cfg.PartSize = partSize
+	s, err := blob.NewS3(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, key := content(2*partSize+1, 77)
+	mustPut(t, s, key, data)
+	info, err := srv.Client().StatObject(context.Background(), srv.Bucket(), "mp/"+key[:2]+"/"+key[2:4]+"/"+key, minio.StatObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(info.ETag, "-3") {
+		t.Fatalf("ETag %q: not a 3-part upload", info.ETag)
+	}
+	small, skey := content(1000, 78)
+	mustPut(t, s, skey, small)
+	info, err = srv.Client().StatObject(context.Background(), srv.Bucket(), "mp/"+skey[:2]+"/"+skey[2:4]+"/"+skey, minio.StatObjectOptions{})
+	if err != nil || strings.Contains(info.ETag, "-") {
+		t.Fatalf("a small object: ETag %q, %v", info.ETag, err)
+	}
+}
+
+// slowReader yields its data a piece at a time with a pause before each.
+type slowReader struct {
+	data  []byte
+	piece int
+	pause time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if len(s.data) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(s.pause)
+	n := copy(p[:min(len(p), s.piece)], s.data)
+	s.data = s.data[n:]
+	return n, nil
+}
+
+// TestS3SlowPutOutlivesTheIdleTimeout: the idle timeout ends dead
+// transfers, not long ones. An upload that keeps sending for several idle
+// timeouts succeeds.
+func TestS3SlowPutOutlivesTheIdleTimeout(t *testing.T) {
+	srv := s3test.Start(t)
+	cfg := srv.Config("", "slow")
+	cfg.IdleTimeout = time.Second
+	cfg.Timeout = time.Second
+	s, err := blob.NewS3(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, key := content(12*64<<10, 5)
+	start := time.Now()
+	if err := s.Put(context.Background(), key, &slowReader{data: data, piece: 64 << 10, pause: 300 * time.Millisecond}, int64(len(data))); err != nil {
+		t.Fatalf("a slow but steady Put failed after %v: %v", time.Since(start), err)
+	}
+	if took := time.Since(start); took < 3*cfg.IdleTimeout {
+		t.Fatalf("took only %v: the test did not outlast the idle timeout", took)
+	}
+	if got := readAll(t, s, key); !bytes.Equal(got, data) {
+		t.Fatal("content differs")
+	}
+}
+
+// TestS3CloseLeavesNoGoroutine: after Close, nothing of the store runs.
+func TestS3CloseLeavesNoGoroutine(t *testing.T) {
+	srv := s3test.Start(t)
+	ignore := goleak.IgnoreCurrent()
+	s, err := blob.NewS3(context.Background(), srv.Config("", "leak"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, key := content(100_000, 3)
+	mustPut(t, s, key, data)
+	_ = readAll(t, s, key)
+	s.Close()
+	goleak.VerifyNone(t, ignore)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -179,21 +180,56 @@ func (s *Service) touch(ctx context.Context, blobs []blobSpec, by uuid.UUID) err
 	})
 }
 
+// putParallelism is how many blobs are stored at once: an archive of
+// many small members is bound by the store's per-object cost (an fsync, a
+// round trip), not by bandwidth.
+const putParallelism = 8
+
 // put stores each blob's content from its temp file.
 func (u *Upload) put(ctx context.Context, blobs []blobSpec) error {
-	for _, b := range blobs {
-		f, err := os.Open(b.temp)
-		if err != nil {
-			return fmt.Errorf("uploads: reopen temp file: %w", err)
-		}
-		err = u.s.store.Put(ctx, b.key, f, b.size)
-		f.Close()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	work := make(chan blobSpec)
+	var wg sync.WaitGroup
+	for range min(putParallelism, len(blobs)) {
+		wg.Go(func() {
+			for b := range work {
+				if err := u.putOne(ctx, b); err != nil {
+					cancel(err)
+				}
 			}
-			return u.s.storage.failed(ctx, err)
+		})
+	}
+feed:
+	for _, b := range blobs {
+		select {
+		case work <- b:
+		case <-ctx.Done():
+			break feed
 		}
+	}
+	close(work)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (u *Upload) putOne(ctx context.Context, b blobSpec) error {
+	f, err := os.Open(b.temp)
+	if err != nil {
+		return fmt.Errorf("uploads: reopen temp file: %w", err)
+	}
+	defer f.Close()
+	if err := u.s.store.Put(ctx, b.key, f, b.size); err != nil {
+		if ctx.Err() != nil {
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				return cause
+			}
+			return ctx.Err()
+		}
+		return u.s.storage.failed(ctx, err)
 	}
 	return nil
 }

@@ -256,7 +256,13 @@ func (s *Service) RunSweep(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := s.Sweep(ctx, s.cfg.SweepGrace); err != nil && ctx.Err() == nil {
+		switch _, err := s.Sweep(ctx, s.cfg.SweepGrace); {
+		case err == nil, ctx.Err() != nil:
+		case errors.Is(err, db.ErrUnavailable), errors.As(err, new(*StorageError)):
+			// The dependency's own state change is logged once, by its
+			// supervisor (with the error); the next round retries.
+			s.cfg.Logger.Debug("upload sweep put off until its dependencies are back")
+		default:
 			s.cfg.Logger.Warn("upload sweep failed; will retry", "error", err)
 		}
 		select {

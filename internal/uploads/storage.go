@@ -55,8 +55,22 @@ func (s *Storage) Store() blob.Store { return s.store }
 // Tracker is the store's state, for health.
 func (s *Storage) Tracker() *dependency.Tracker { return s.tracker }
 
-// Start supervises in the background until Stop.
-func (s *Storage) Start(ctx context.Context) { s.sup.Start(ctx) }
+// Start supervises in the background until Stop. A store that answers
+// within a moment (a local directory always does) is up before Start
+// returns, so the first requests do not see it "connecting"; one that does
+// not is left to the supervisor, without delaying start-up further.
+func (s *Storage) Start(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	began := time.Now()
+	err := s.store.Ping(pctx)
+	cancel()
+	if err == nil {
+		s.tracker.Update(func(st *dependency.State) {
+			st.Status, st.Cause, st.LastError, st.LastCheck, st.Latency = dependency.Up, dependency.CauseNone, "", time.Now(), time.Since(began)
+		})
+	}
+	s.sup.Start(ctx)
+}
 
 // Stop ends the supervision.
 func (s *Storage) Stop() { s.sup.Stop() }

@@ -34,13 +34,22 @@ type env struct {
 
 func newEnv(t *testing.T, cfg Config) env {
 	t.Helper()
+	return newEnvOn(t, cfg, nil)
+}
+
+// newEnvOn is newEnv on store (nil: a local store in the test's directory).
+func newEnvOn(t *testing.T, cfg Config, store blob.Store) env {
+	t.Helper()
 	d, url := dbtest.New(t)
 	log := eventlog.New(d)
 	js := jobs.NewService(d, log, jobs.Policy{})
 	dir := t.TempDir()
-	store, err := blob.NewFS(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
+	if store == nil {
+		fs, err := blob.NewFS(filepath.Join(dir, "blobs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		store = fs
 	}
 	st := NewStorage(store, time.Second, nil)
 	st.Start(context.Background())

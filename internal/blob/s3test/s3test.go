@@ -113,7 +113,7 @@ func Start(t testing.TB) *Server {
 func (s *Server) start() {
 	s.t.Helper()
 	s.cmd = exec.Command(s.bin, "--access", accessKey, "--secret", secretKey, "--region", "us-east-1",
-		"--port", s.addr, "--quiet", "posix", s.root)
+		"--port", s.addr, "--quiet", "--keep-alive", "posix", s.root)
 	logf, err := os.OpenFile(filepath.Join(s.logs, "versitygw.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err == nil {
 		s.cmd.Stdout, s.cmd.Stderr = logf, logf
