@@ -306,6 +306,49 @@ for (const mode of ['tus', 'multipart']) describe(`uploads (${mode}) and the fil
     }
   });
 
+  test('f) scrolling a long file loads more lines without moving what is on screen, and keeps the page bounded', { skip: mode !== 'tus', timeout: 120_000 }, async () => {
+    const lines = [];
+    for (let i = 1; i <= 20_000; i++) lines.push(`2025-01-31T12:00:00Z INFO worker-${i % 7}: line ${i} of a long log`);
+    const form = new FormData();
+    form.append('job_id', jobId);
+    form.append('file', new Blob([lines.join('\n') + '\n'], { type: 'text/plain' }), 'long.log');
+    const r = await fetch(`${h.baseURL}/api/files/upload`, { method: 'POST', body: form });
+    assert.equal(r.status, 201, await r.clone().text());
+    const long = await r.json();
+
+    const page = await openPage(h, mode);
+    try {
+      await page.goto(`/jobs/${jobId}/files/${long.id}?line=10000`);
+      await see(page.locator('.viewer tr[aria-current="location"]'));
+      const status = page.getByTestId('viewer-status');
+      await see(status.getByText('Lines 9,900–10,399 of 20,000'));
+      // The first line in view of the box, from the layout.
+      const firstInView = () =>
+        page.evaluate(() => {
+          const box = document.querySelector('.viewer');
+          const top = box.getBoundingClientRect().top;
+          for (const tr of box.querySelectorAll('tbody tr')) if (tr.getBoundingClientRect().bottom > top + 1) return Number(tr.id.slice(1));
+          return 0;
+        });
+      for (const dir of ['down', 'down', 'down', 'down', 'down', 'down', 'down', 'up']) {
+        const before = await status.textContent();
+        await page.locator('.viewer').evaluate((box, d) => {
+          box.scrollTop = d === 'down' ? box.scrollHeight - box.clientHeight : 0;
+        }, dir);
+        const shown = await firstInView();
+        await until(`more lines ${dir}`, async () => (await status.textContent()) !== before);
+        await until('the DOM settled', async () => (await page.locator('.viewer[aria-busy]').count()) === 0);
+        const after = await firstInView();
+        assert.ok(Math.abs(after - shown) <= 1, `${dir}: line ${shown} was at the top, then ${after} (${await status.textContent()})`);
+      }
+      const rows = await page.locator('.viewer tbody tr').count();
+      assert.ok(rows <= 3000, `${rows} rows in the page`);
+      console.log(`e2e viewer: after scrolling, ${await status.textContent()}, ${rows} rows in the page`);
+    } finally {
+      await page.context().close();
+    }
+  });
+
   test('d) the viewer opens at a line, highlighted, with HTML shown as text', { timeout: 60_000 }, async () => {
     assert.ok(logId, 'test a) uploaded the log');
     const page = await openPage(h, mode);

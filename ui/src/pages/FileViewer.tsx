@@ -46,6 +46,27 @@ export function centerRow(box: HTMLElement, row: HTMLElement): void {
   box.scrollTo({ top: Math.max(0, top) });
 }
 
+/** The first line in view in the box, and how far below the box's top it is. */
+export function topLine(box: HTMLElement): { line: number; offset: number } | null {
+  const rows = box.querySelectorAll<HTMLElement>('tbody tr');
+  const top = box.getBoundingClientRect().top;
+  let lo = 0;
+  let hi = rows.length - 1;
+  let found = -1;
+  // Rows are in order: the first whose bottom is below the box's top.
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (rows[mid]!.getBoundingClientRect().bottom > top) {
+      found = mid;
+      hi = mid - 1;
+    } else lo = mid + 1;
+  }
+  if (found < 0) return null;
+  const row = rows[found]!;
+  const line = Number(row.id.slice(1));
+  return Number.isFinite(line) ? { line, offset: row.getBoundingClientRect().top - top } : null;
+}
+
 function toApiError(err: unknown): ApiError {
   return err instanceof ApiError ? err : new ApiError({ status: 0, detail: err instanceof Error ? err.message : String(err) });
 }
@@ -95,8 +116,8 @@ export function FileViewerPage({ jobId, fileId }: { jobId: string; fileId: strin
   busyRef.current = busy;
   const stateRef = useRef(state);
   stateRef.current = state;
-  /** After lines were added above: keep what was on screen where it was. */
-  const anchor = useRef<{ height: number; top: number } | null>(null);
+  /** Lines were added above or dropped from the top: keep this line where it was on screen. */
+  const anchor = useRef<{ line: number; offset: number } | null>(null);
   /** Scroll to this line once it is rendered. */
   const scrollTo = useRef<number | null>(target);
   const generation = useRef(0);
@@ -166,7 +187,8 @@ export function FileViewerPage({ jobId, fileId }: { jobId: string; fileId: strin
   useLayoutEffect(() => {
     const el = scroller.current;
     if (el && anchor.current) {
-      el.scrollTop = anchor.current.top + (el.scrollHeight - anchor.current.height);
+      const row = el.querySelector<HTMLElement>(`#L${anchor.current.line}`);
+      if (row) el.scrollTop += row.getBoundingClientRect().top - el.getBoundingClientRect().top - anchor.current.offset;
       anchor.current = null;
     }
     if (scrollTo.current !== null) scrollToLine(scrollTo.current);
@@ -190,7 +212,7 @@ export function FileViewerPage({ jobId, fileId }: { jobId: string; fileId: strin
         const w = await fileLines(fileId, from, to);
         if (gen !== generation.current) return;
         const el = scroller.current;
-        if (dir === 'up' && el) anchor.current = { height: el.scrollHeight, top: el.scrollTop };
+        if (el) anchor.current = topLine(el);
         setState((cur) => {
           if (!cur) return cur;
           let lines =
