@@ -330,6 +330,8 @@ class FakeTusServer implements HttpStack {
   dropAt: number | null = null;
   /** The final PATCH answers this instead of 204. */
   refusal: { status: number; body: unknown } | null = null;
+  /** PATCH takes half the bytes, then waits until the request is aborted. */
+  hang = false;
   seen: Seen[] = [];
   getName() {
     return 'fake-tus';
@@ -338,6 +340,8 @@ class FakeTusServer implements HttpStack {
     const server = this; // eslint-disable-line @typescript-eslint/no-this-alias
     const headers: Record<string, string> = {};
     let onProgress: (n: number) => void = () => {};
+    let aborted: () => void = () => {};
+    const abortedP = new Promise<void>((r) => (aborted = r));
     const res = (status: number, h: Record<string, string> = {}, body = ''): HttpResponse => ({
       getStatus: () => status,
       getHeader: (n: string) => ({ 'Tus-Resumable': '1.0.0', ...h })[n],
@@ -354,7 +358,7 @@ class FakeTusServer implements HttpStack {
       setProgressHandler: (h) => {
         onProgress = h;
       },
-      abort: async () => {},
+      abort: async () => aborted(),
       getUnderlyingObject: () => null,
       async send(body?: Blob | null) {
         const bytes = body ? body.size : 0;
@@ -367,6 +371,16 @@ class FakeTusServer implements HttpStack {
         }
         if (method === 'HEAD') {
           return res(200, { 'Upload-Offset': String(server.offset), 'Upload-Length': String(server.size), 'Cache-Control': 'no-store' });
+        }
+        if (method === 'DELETE') {
+          server.offset = 0;
+          return res(204);
+        }
+        if (method === 'PATCH' && server.hang) {
+          onProgress(Math.floor(bytes / 2));
+          server.offset += Math.floor(bytes / 2);
+          await abortedP;
+          throw new Error('aborted');
         }
         if (method === 'PATCH') {
           const start = Number(headers['Upload-Offset']);
@@ -472,6 +486,22 @@ describe('UploadArea (tus)', () => {
     await within(row('logs.zip')).findByText('Uploaded; 2 members unpacked.');
     // An archive has no viewer of its own.
     expect(within(row('logs.zip')).queryByRole('link')).toBeNull();
+  });
+
+  it('cancels a tus upload mid-way and asks the server to drop what it has', async () => {
+    types = { ...TYPES, tus_endpoint: '/api/files/tus/' };
+    const server = new FakeTusServer();
+    server.hang = true;
+    const storage = new MemoryUrlStorage();
+    const { onUploaded } = setup({ deps: { httpStack: server, urlStorage: storage, retryDelays: [0] } });
+    await pick(file('slow.log', 1000));
+    const bar = await within(row('slow.log')).findByRole('progressbar');
+    await waitFor(() => expect(bar.getAttribute('aria-valuenow')).toBe('50'));
+    fireEvent.click(screen.getByRole('button', { name: 'Cancel upload of slow.log' }));
+    await within(row('slow.log')).findByText('Cancelled.');
+    await waitFor(() => expect(server.seen.map((x) => x.method)).toEqual(['POST', 'PATCH', 'DELETE']));
+    await waitFor(() => expect(storage.items.size).toBe(0));
+    expect(onUploaded).not.toHaveBeenCalled();
   });
 
   it('shows the refusal at completion (409 with the existing file) without retrying it', async () => {

@@ -5,6 +5,7 @@
 // browser API that reports upload progress.
 
 import { Upload, type HttpRequest, type HttpStack, type UrlStorage } from 'tus-js-client';
+import { session } from '../session';
 import { degradedStore } from './degraded';
 import { API_BASE, ApiError, apiUrl, appTokens, errorFromResponse, http, newIdempotencyKey, type TokenSource } from './http';
 import type { Job, JobFile, LinesWindow, SupportedTypes } from './types';
@@ -136,6 +137,8 @@ export interface UploadDeps {
   retryDelays?: number[];
   /** tus: bytes per PATCH request. */
   chunkSize?: number;
+  /** tus: who uploads (part of the resume fingerprint); the session's user by default. */
+  userId?: string;
 }
 
 function abortError(): DOMException {
@@ -263,7 +266,7 @@ export function uploadTus(
       metadata: { job_id: jobId, filename: file.name, filetype: file.type || 'application/octet-stream' },
       // The same file to another job (or by another user) is another upload.
       fingerprint: async (f: File) =>
-        ['rca-tus', jobId, f.name, f.type, f.size, f.lastModified, tokens.token() ? 'signed' : 'anon', absEndpoint].join('|'),
+        ['rca-tus', jobId, f.name, f.type, f.size, f.lastModified, deps.userId ?? session.getSnapshot().user?.id ?? 'anon', absEndpoint].join('|'),
       chunkSize: deps.chunkSize ?? 32 * 1024 * 1024,
       retryDelays: deps.retryDelays ?? [0, 1000, 3000, 5000, 10_000, 20_000, 30_000, 30_000, 60_000, 60_000],
       storeFingerprintForResuming: true,
