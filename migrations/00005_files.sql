@@ -50,7 +50,20 @@ CREATE TABLE files (
     line_count        bigint,
     line_step         integer,
     line_offsets      bigint[],
+    -- An archive of many members is recorded in several transactions (one
+    -- would outlast DB_QUERY_TIMEOUT): its rows carry the upload's id and
+    -- are invisible to every read while pending_uploads holds that id; the
+    -- upload's last transaction deletes that one row, which publishes them
+    -- all at once (no update of 100,000 rows). The sweep deletes the rows
+    -- of an upload that never finished.
+    pending_upload    uuid,
     CHECK ((parent_id IS NULL) = (archive_path IS NULL))
+);
+CREATE INDEX files_pending_idx ON files (pending_upload) WHERE pending_upload IS NOT NULL;
+
+CREATE TABLE pending_uploads (
+    id         uuid        PRIMARY KEY,
+    created_at timestamptz NOT NULL DEFAULT now()
 );
 
 -- The same content twice in one job is refused (409) for a direct upload;
@@ -73,5 +86,6 @@ ALTER TABLE jobs
 
 -- +goose Down
 ALTER TABLE jobs DROP COLUMN logs_count, DROP COLUMN files_count, DROP COLUMN last_upload_at, DROP COLUMN ready_at;
+DROP TABLE pending_uploads;
 DROP TABLE files;
 DROP TABLE blobs;

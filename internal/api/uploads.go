@@ -163,7 +163,10 @@ func (s *server) failUpload(w http.ResponseWriter, r *http.Request, err error) {
 		case ref.Kind == apperr.Conflict:
 			status = http.StatusConflict
 		}
-		detail := fmt.Sprintf("%s refused: %s.", quoteName(ref.Filename), ref.Detail)
+		detail := fmt.Sprintf("%s refused: %s", quoteName(ref.Filename), ref.Detail)
+		if !strings.HasSuffix(detail, ".") && !strings.HasSuffix(detail, "?") {
+			detail += "."
+		}
 		p := uploadProblem{Problem: Problem{Type: typeValidation, Status: status, Title: "File refused", Detail: detail},
 			Errors: []fileError{{Field: "file", Filename: ref.Filename, Detail: ref.Detail, Message: ref.Detail}}, File: ref.Existing}
 		p.Instance, p.RequestID = r.URL.Path, requestID(r.Context())

@@ -63,14 +63,16 @@ func (u *Upload) Commit(ctx context.Context, to Target) (Result, error) {
 		if err := to.NewJob.Validate(); err != nil {
 			return Result{}, err
 		}
-	} else {
+	}
+	var existing map[string]File
+	if to.NewJob == nil {
 		if _, err := s.mayUpload(ctx, u.actor, to.JobID); err != nil {
 			return Result{}, err
 		}
 		// Refuse a duplicate before storing anything (the transaction
 		// checks again).
-		existing, err := s.existingNow(ctx, to.JobID, u.sums())
-		if err != nil {
+		var err error
+		if existing, err = s.existingNow(ctx, to.JobID, u.sums()); err != nil {
 			return Result{}, err
 		}
 		if err := u.duplicates(existing); err != nil {
@@ -79,6 +81,8 @@ func (u *Upload) Commit(ctx context.Context, to Target) (Result, error) {
 	}
 
 	blobs := u.blobs()
+	began := time.Now()
+	var touched, stored time.Time
 	if len(blobs) > 0 {
 		if err := s.storage.gate(); err != nil {
 			return Result{}, err
@@ -86,12 +90,25 @@ func (u *Upload) Commit(ctx context.Context, to Target) (Result, error) {
 		if err := s.touch(ctx, blobs, u.id); err != nil {
 			return Result{}, err
 		}
+		touched = time.Now()
 		if err := u.put(ctx, blobs); err != nil {
 			u.release(blobs)
 			return Result{}, err
 		}
+		stored = time.Now()
 		if s.afterPut != nil {
 			s.afterPut()
+		}
+	}
+	if to.NewJob == nil {
+		err := u.prerecord(ctx, to.JobID, existing)
+		if err == nil && s.beforeRecord != nil {
+			err = s.beforeRecord()
+		}
+		if err != nil {
+			u.dropPending()
+			u.release(blobs)
+			return Result{}, err
 		}
 	}
 	var res Result
@@ -101,9 +118,12 @@ func (u *Upload) Commit(ctx context.Context, to Target) (Result, error) {
 		return err
 	})
 	if err != nil {
+		u.dropPending()
 		u.release(blobs)
 		return Result{}, err
 	}
+	s.cfg.Logger.Debug("upload committed", "job_id", res.Job.ID, "files", len(res.Files), "blobs", len(blobs),
+		"touch", touched.Sub(began), "store", stored.Sub(touched), "record", time.Since(stored))
 	return res, nil
 }
 
@@ -166,19 +186,30 @@ func (u *Upload) duplicates(existing map[string]File) error {
 }
 
 // touch marks the blobs as in use by this upload (see the package doc),
-// in a short transaction of its own, before their content is stored.
+// in short transactions of their own (touching is idempotent), before
+// their content is stored.
 func (s *Service) touch(ctx context.Context, blobs []blobSpec, by uuid.UUID) error {
-	keys, sizes := make([]string, len(blobs)), make([]int64, len(blobs))
-	for i, b := range blobs {
-		keys[i], sizes[i] = b.key, b.size
+	for chunk := range slices.Chunk(blobs, batchRows) {
+		keys, sizes := make([]string, len(chunk)), make([]int64, len(chunk))
+		for i, b := range chunk {
+			keys[i], sizes[i] = b.key, b.size
+		}
+		err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO blobs (key, size, touched_by)
+				SELECT k, n, $3 FROM unnest($1::text[], $2::bigint[]) AS t(k, n)
+				ON CONFLICT (key) DO UPDATE SET touched_at = now(), touched_by = EXCLUDED.touched_by`, keys, sizes, by)
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	}
-	return s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO blobs (key, size, touched_by)
-			SELECT k, n, $3 FROM unnest($1::text[], $2::bigint[]) AS t(k, n)
-			ON CONFLICT (key) DO UPDATE SET touched_at = now(), touched_by = EXCLUDED.touched_by`, keys, sizes, by)
-		return err
-	})
+	return nil
 }
+
+// batchRows bounds the rows of one statement over an upload's blobs, so
+// that an archive of 100,000 members stays within DB_QUERY_TIMEOUT.
+const batchRows = 10_000
 
 // putParallelism is how many blobs are stored at once: an archive of
 // many small members is bound by the store's per-object cost (an fsync, a
@@ -238,31 +269,121 @@ func (u *Upload) putOne(ctx context.Context, b blobSpec) error {
 // nobody else touched since and no file uses; the others are the sweep's.
 // It is best effort: with PostgreSQL down the sweep does it later.
 func (u *Upload) release(blobs []blobSpec) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, b := range blobs {
+	for chunk := range slices.Chunk(blobs, 200) { // each deletes its content within DB_QUERY_TIMEOUT
+		keys := make([]string, len(chunk))
+		for i, b := range chunk {
+			keys[i] = b.key
+		}
 		err := u.s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
-			var key string
-			err := tx.QueryRow(ctx, `SELECT key FROM blobs b WHERE key = $1 AND touched_by = $2
+			rows, err := tx.Query(ctx, `SELECT key FROM blobs b WHERE key = ANY($1) AND touched_by = $2
 				AND NOT EXISTS (SELECT 1 FROM files WHERE file_path = b.key)
-				FOR UPDATE SKIP LOCKED`, b.key, u.id).Scan(&key)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
+				FOR UPDATE SKIP LOCKED`, keys, u.id)
 			if err != nil {
 				return err
 			}
-			// Deleted under the row lock: an upload touching it now waits,
-			// then finds no row, inserts one and stores the content again.
-			if err := u.s.store.Delete(ctx, key); err != nil {
+			mine, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, `DELETE FROM blobs WHERE key = $1`, key)
+			// Deleted under the row locks: an upload touching one now
+			// waits, then finds no row, inserts one and stores it again.
+			for _, key := range mine {
+				if err := u.s.store.Delete(ctx, key); err != nil {
+					return err
+				}
+			}
+			_, err = tx.Exec(ctx, `DELETE FROM blobs WHERE key = ANY($1)`, mine)
 			return err
 		})
 		if err != nil {
-			u.s.cfg.Logger.Debug("a failed upload's blob is left to the sweep", "key", b.key, "error", err)
+			u.s.cfg.Logger.Debug("a failed upload's blobs are left to the sweep", "blobs", len(chunk), "error", err)
+			return
 		}
+	}
+}
+
+// keepNew drops from f's members those whose content the job already has
+// (have, which it extends), with the reason in f's skipped list.
+func (u *Upload) keepNew(f *staged, have map[string]bool) {
+	var kept []*staged
+	for _, m := range f.members {
+		if have[m.sum] {
+			f.skipped = append(f.skipped, Skipped{m.archivePath, "same content as a file already in this job"})
+			continue
+		}
+		have[m.sum] = true
+		kept = append(kept, m)
+	}
+	f.members = kept
+}
+
+// bigArchive is how many members an archive may have and still be
+// recorded in the upload's one transaction; a larger one is recorded
+// ahead, in batches, invisible until that transaction publishes it.
+var bigArchive = 2000 // a variable for tests
+
+// prerecord records the big archives of the upload (and their members),
+// in transactions of batchRows/2 rows, as rows of a pending upload.
+func (u *Upload) prerecord(ctx context.Context, job uuid.UUID, existing map[string]File) error {
+	s := u.s
+	have := map[string]bool{}
+	for k := range existing {
+		have[k] = true
+	}
+	for _, f := range u.files {
+		have[f.sum] = true
+	}
+	for _, f := range u.files {
+		if len(f.members) <= bigArchive {
+			continue
+		}
+		u.keepNew(f, have)
+		err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO pending_uploads (id) VALUES ($1) ON CONFLICT DO NOTHING`, u.id); err != nil {
+				return err
+			}
+			row, err := s.insert(ctx, tx, job, f, nil, u.user, &u.id)
+			if err == nil {
+				f.row = &row
+			}
+			return err
+		})
+		if err != nil {
+			f.row = nil
+			return err
+		}
+		u.pending = true
+		for chunk := range slices.Chunk(f.members, batchRows/2) {
+			err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+				return s.insertMembers(ctx, tx, job, f.row.ID, chunk, u.user, &u.id)
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// dropPending deletes the rows a failed upload recorded ahead (best
+// effort: the sweep deletes them too, after a while).
+func (u *Upload) dropPending() {
+	if !u.pending {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := u.s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM files WHERE pending_upload = $1`, u.id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM pending_uploads WHERE id = $1`, u.id)
+		return err
+	})
+	if err != nil {
+		u.s.cfg.Logger.Debug("a failed upload's rows are left to the sweep", "error", err)
 	}
 }
 
@@ -285,19 +406,11 @@ func (u *Upload) record(ctx context.Context, tx *db.Tx, to Target, blobs []blobS
 	if len(u.files) == 0 {
 		return Result{Job: s.jobs.Ready(j), Files: []File{}}, nil
 	}
-	// The content is still there: a row the sweep deleted (after its
-	// grace period) would mean content that may be gone.
-	keys := make([]string, len(blobs))
-	for i, b := range blobs {
-		keys[i] = b.key
-	}
-	tag, err := tx.Exec(ctx, `UPDATE blobs SET touched_at = now() WHERE key = ANY($1)`, keys)
-	if err != nil {
-		return Result{}, err
-	}
-	if int(tag.RowsAffected()) != len(keys) {
-		return Result{}, apperr.New(apperr.Unavailable, "The upload took longer than the storage sweep's grace period; send it again.")
-	}
+	// The content is still there: each file row's foreign key to its blob
+	// row takes a KEY SHARE lock on it, which the sweep's FOR UPDATE
+	// cannot take (it skips the row), and a row the sweep already deleted
+	// (an upload slower than the grace period) fails the insert, as a
+	// conflict to retry, rather than recording content that may be gone.
 	existing, err := s.existing(ctx, tx, j.ID, u.sums())
 	if err != nil {
 		return Result{}, err
@@ -311,19 +424,19 @@ func (u *Upload) record(ctx context.Context, tx *db.Tx, to Target, blobs []blobS
 	}
 	var out []File
 	var nFiles, nLogs int
+	pending := false
 	for _, f := range u.files {
 		have[f.sum] = true
-		var kept []*staged
-		for _, m := range f.members {
-			if have[m.sum] {
-				f.skipped = append(f.skipped, Skipped{m.archivePath, "same content as a file already in this job"})
-				continue
-			}
-			have[m.sum] = true
-			kept = append(kept, m)
+		if f.row != nil {
+			// Recorded by prerecord; published below.
+			pending = true
+			nFiles += 1 + len(f.members)
+			nLogs += len(f.members)
+			out = append(out, *f.row)
+			continue
 		}
-		f.members = kept
-		row, err := s.insert(ctx, tx, j.ID, f, nil, u.user)
+		u.keepNew(f, have)
+		row, err := s.insert(ctx, tx, j.ID, f, nil, u.user, nil)
 		if err != nil {
 			return Result{}, err
 		}
@@ -331,12 +444,21 @@ func (u *Upload) record(ctx context.Context, tx *db.Tx, to Target, blobs []blobS
 		if f.kind == KindLog {
 			nLogs++
 		}
-		if err := s.insertMembers(ctx, tx, j.ID, row.ID, f.members, u.user); err != nil {
+		if err := s.insertMembers(ctx, tx, j.ID, row.ID, f.members, u.user, nil); err != nil {
 			return Result{}, err
 		}
 		nFiles += len(f.members)
 		nLogs += len(f.members)
 		out = append(out, row)
+	}
+	if pending {
+		tag, err := tx.Exec(ctx, `DELETE FROM pending_uploads WHERE id = $1`, u.id)
+		if err != nil {
+			return Result{}, err
+		}
+		if tag.RowsAffected() != 1 {
+			return Result{}, apperr.New(apperr.Unavailable, "The upload took so long that its unfinished rows were swept; send it again.")
+		}
 	}
 	j, err = jobs.RecordUploadTx(ctx, tx, j.ID, nFiles, nLogs, to.Start)
 	if err != nil {
@@ -376,7 +498,8 @@ func scanFile(row pgx.CollectableRow) (File, error) {
 	return f, err
 }
 
-func (s *Service) insert(ctx context.Context, tx *db.Tx, job uuid.UUID, st *staged, parent *uuid.UUID, uploader string) (File, error) {
+func (s *Service) insert(ctx context.Context, tx *db.Tx, job uuid.UUID, st *staged, parent *uuid.UUID, uploader string,
+	pending *uuid.UUID) (File, error) {
 	var enc *string
 	var lines, step any
 	if st.kind == KindLog {
@@ -388,11 +511,12 @@ func (s *Service) insert(ctx context.Context, tx *db.Tx, job uuid.UUID, st *stag
 		archivePath = &st.archivePath
 	}
 	rows, err := tx.Query(ctx, `INSERT INTO files (job_id, filename, original_filename, file_path, content_type,
-			file_size, checksum, metadata, kind, archive_path, parent_id, encoding, line_count, line_step, line_offsets)
-		VALUES ($1, $2, $3, $4, $5, $6, $4, $7, $8, $9, $10, $11, $12, $13, $14)
+			file_size, checksum, metadata, kind, archive_path, parent_id, encoding, line_count, line_step, line_offsets,
+			pending_upload)
+		VALUES ($1, $2, $3, $4, $5, $6, $4, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		RETURNING `+fileColumns,
 		job, st.name, st.display, st.sum, st.contentType, st.size, st.metadata(uploader), st.kind, archivePath, parent,
-		enc, lines, step, offsetsOrNil(st))
+		enc, lines, step, offsetsOrNil(st), pending)
 	if err != nil {
 		return File{}, fmt.Errorf("insert file: %w", err)
 	}
@@ -415,7 +539,8 @@ func offsetsOrNil(st *staged) any {
 
 // insertMembers copies an archive's members in (100,000 rows in one
 // COPY rather than as many INSERTs).
-func (s *Service) insertMembers(ctx context.Context, tx *db.Tx, job, parent uuid.UUID, members []*staged, uploader string) error {
+func (s *Service) insertMembers(ctx context.Context, tx *db.Tx, job, parent uuid.UUID, members []*staged, uploader string,
+	pending *uuid.UUID) error {
 	if len(members) == 0 {
 		return nil
 	}
@@ -424,11 +549,11 @@ func (s *Service) insertMembers(ctx context.Context, tx *db.Tx, job, parent uuid
 	for i, m := range members {
 		rows[i] = []any{uuid.New(), job, m.name, m.display, m.sum, m.contentType, m.size, m.sum,
 			string(m.metadata(uploader)), KindLog, m.archivePath, parent, string(m.encoding), m.lines, LineStep,
-			offsetsOrNil(m), now}
+			offsetsOrNil(m), now, pending}
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"files"}, []string{"id", "job_id", "filename", "original_filename",
 		"file_path", "content_type", "file_size", "checksum", "metadata", "kind", "archive_path", "parent_id", "encoding",
-		"line_count", "line_step", "line_offsets", "created_at"}, pgx.CopyFromRows(rows))
+		"line_count", "line_step", "line_offsets", "created_at", "pending_upload"}, pgx.CopyFromRows(rows))
 	if err != nil {
 		return fmt.Errorf("insert archive members: %w", err)
 	}
@@ -442,15 +567,28 @@ func (s *Service) existing(ctx context.Context, q db.Querier, job uuid.UUID, sum
 	if len(sums) == 0 {
 		return out, nil
 	}
-	rows, err := q.Query(ctx, `SELECT `+fileColumns+` FROM files WHERE job_id = $1 AND checksum = ANY($2)
-		ORDER BY parent_id NULLS FIRST, created_at`, job, sums)
-	if err != nil {
-		return nil, fmt.Errorf("find duplicates: %w", err)
+	var list []File
+	for chunk := range slices.Chunk(sums, batchRows) {
+		rows, err := q.Query(ctx, `SELECT `+fileColumns+` FROM files WHERE job_id = $1 AND checksum = ANY($2)
+			AND `+visible("")+` ORDER BY parent_id NULLS FIRST, created_at`, job, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("find duplicates: %w", err)
+		}
+		some, err := pgx.CollectRows(rows, scanFile)
+		if err != nil {
+			return nil, fmt.Errorf("find duplicates: %w", err)
+		}
+		list = append(list, some...)
 	}
-	list, err := pgx.CollectRows(rows, scanFile)
-	if err != nil {
-		return nil, fmt.Errorf("find duplicates: %w", err)
-	}
+	slices.SortStableFunc(list, func(a, b File) int { // a direct file first
+		if (a.ParentID == nil) != (b.ParentID == nil) {
+			if a.ParentID == nil {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
 	for _, f := range list {
 		if _, ok := out[f.Checksum]; !ok {
 			out[f.Checksum] = f

@@ -35,7 +35,8 @@ func (s *Service) List(ctx context.Context, a *jobs.Actor, job uuid.UUID) ([]Fil
 	}
 	var out []File
 	err = s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
-		rows, err := q.Query(ctx, `SELECT `+fileColumns+` FROM files WHERE job_id = $1 ORDER BY created_at, id`, job)
+		rows, err := q.Query(ctx, `SELECT `+fileColumns+` FROM files WHERE job_id = $1 AND `+visible("")+`
+			ORDER BY created_at, id`, job)
 		if err != nil {
 			return err
 		}
@@ -62,7 +63,7 @@ func (s *Service) Get(ctx context.Context, a *jobs.Actor, id uuid.UUID) (File, e
 	var owner *uuid.UUID
 	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
 		rows, err := q.Query(ctx, `SELECT `+fileColumnsOf("f.")+`, j.owner_id FROM files f JOIN jobs j ON j.id = f.job_id
-			WHERE f.id = $1`, id)
+			WHERE f.id = $1 AND `+visible("f.")+``, id)
 		if err != nil {
 			return err
 		}
@@ -197,6 +198,24 @@ func bomLen(f File, enc textenc.Encoding) int {
 // against an upload of the same content), and the temp files older than a
 // day that a crash left behind. It returns how many blobs it deleted.
 func (s *Service) Sweep(ctx context.Context, grace time.Duration) (int, error) {
+	// The rows of archives whose upload never finished (the process died
+	// between its transactions) go first, so their blobs are swept below.
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		rows, err := tx.Query(ctx, `DELETE FROM pending_uploads WHERE created_at < now() - make_interval(secs => $1)
+			RETURNING id`, max(grace, time.Hour).Seconds())
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM files WHERE pending_upload = ANY($1)`, ids)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sweep unfinished uploads: %w", err)
+	}
 	total := 0
 	for {
 		n := 0
@@ -271,4 +290,11 @@ func (s *Service) RunSweep(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// visible is the condition for a file row to be seen: not part of an
+// upload still being recorded (see pending_uploads in the migration).
+func visible(alias string) string {
+	return "(" + alias + "pending_upload IS NULL OR NOT EXISTS (SELECT 1 FROM pending_uploads p WHERE p.id = " +
+		alias + "pending_upload))"
 }

@@ -34,6 +34,8 @@ type Upload struct {
 	files []*staged // direct files, in the order received
 	total int64
 	temps []string
+	// pending: some rows were recorded ahead (prerecord).
+	pending bool
 }
 
 // staged is a file (or an archive member) whose bytes are in a temp file.
@@ -52,6 +54,8 @@ type staged struct {
 	archivePath string
 	members     []*staged
 	skipped     []Skipped
+	// row is the archive's row when recorded ahead (prerecord).
+	row *File
 }
 
 // Skipped is an archive member that was not kept, and why.
@@ -242,14 +246,10 @@ func (u *Upload) unpack(ctx context.Context, st *staged, format archive.Format) 
 	defer f.Close()
 	seen := map[string]string{}
 	lim := u.s.cfg.Archive
-	err = archive.Walk(ctx, st.name, f, st.size, lim, func(m archive.Member, r io.Reader) error {
+	lim.TempDir = u.s.tmp
+	res, err := archive.Unpack(ctx, st.name, f, st.size, lim, func(m archive.Member, r io.Reader) error {
 		ms, err := u.stage(ctx, r, lim.MaxMemberBytes)
 		if err != nil {
-			var over *overLimit
-			if errors.As(err, &over) {
-				st.skipped = append(st.skipped, Skipped{m.Path, fmt.Sprintf("larger than the %s allowed per member", mib(lim.MaxMemberBytes))})
-				_, err = io.Copy(io.Discard, r)
-			}
 			return err
 		}
 		skip := func(reason string) error {
@@ -278,19 +278,24 @@ func (u *Upload) unpack(ctx context.Context, st *staged, format archive.Format) 
 		st.members = append(st.members, ms)
 		return nil
 	})
+	if res != nil {
+		for _, sk := range res.Skipped {
+			st.skipped = append(st.skipped, Skipped{sk.Path, sk.Reason})
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var ref *Refusal
-		if errors.As(err, &ref) {
-			return err
+		var refused *archive.Refusal
+		if errors.As(err, &refused) {
+			return refuse(st.display, "the archive was refused: %s", strings.TrimPrefix(refused.Error(), "archive refused: "))
 		}
-		var pathErr *os.PathError
-		if errors.As(err, &pathErr) {
-			return err // our temp files, not the archive
+		var over *overLimit
+		if errors.As(err, &over) {
+			return refuse(st.display, "the archive was refused: a member is larger than the %s allowed per member", mib(lim.MaxMemberBytes))
 		}
-		return refuse(st.display, "the archive was refused: %v", err)
+		return err // our disk, or the client's connection: not the archive's fault
 	}
 	return nil
 }

@@ -93,8 +93,9 @@ func (c *Config) setDefaults() {
 		c.AllowedTypes = DefaultAllowedTypes
 	}
 	if c.Archive == (archive.Limits{}) {
-		c.Archive = archive.Limits{MaxTotalBytes: 4 << 30, MaxMemberBytes: c.MaxFileBytes * 10,
-			MaxMembers: 100_000, MaxRatio: 200, MaxDepth: 3}
+		// Members are not bound by MaxFileBytes: a 100 MB zip of logs
+		// unpacks to several times that, which is what users send.
+		c.Archive = archive.DefaultLimits()
 	}
 	if c.SweepGrace <= 0 {
 		c.SweepGrace = time.Hour
@@ -148,6 +149,9 @@ type Service struct {
 	// afterPut, in tests, runs between storing the content and the
 	// transaction that records it.
 	afterPut func()
+	// beforeRecord, in tests, runs just before the upload's last
+	// transaction; an error fails the upload there.
+	beforeRecord func() error
 }
 
 // New returns the uploads on database d, storing content in storage.

@@ -1,6 +1,7 @@
 package uploads
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -394,5 +395,62 @@ func TestLinesWindow(t *testing.T) {
 	}
 	if got, err := e.svc.Lines(ctx, nil, big, 30_000, 30_010); err != nil || len(got.Lines) != 0 {
 		t.Errorf("a window past the end = %+v, %v", got, err)
+	}
+}
+
+// TestBigArchiveIsPublishedAtOnce: an archive of more members than one
+// transaction should hold is recorded ahead in batches, invisible to every
+// read until the upload's last transaction publishes it whole; if the
+// upload fails before that, its rows and blobs go.
+func TestBigArchiveIsPublishedAtOnce(t *testing.T) {
+	defer func(n int) { bigArchive = n }(bigArchive)
+	bigArchive = 3
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	var zbuf bytes.Buffer
+	zw := zip.NewWriter(&zbuf)
+	for i := range 12 {
+		w, _ := zw.Create(fmt.Sprintf("logs/%d.log", i))
+		fmt.Fprintf(w, "member %d\n", i)
+	}
+	zw.Close()
+	upload := func(job uuid.UUID) (Result, error) {
+		u := e.svc.NewUpload(nil, "t")
+		defer u.Abort()
+		if err := u.Receive(ctx, "many.zip", "", bytes.NewReader(zbuf.Bytes())); err != nil {
+			t.Fatal(err)
+		}
+		return u.Commit(ctx, Target{JobID: job})
+	}
+
+	failing := e.job(t)
+	e.svc.beforeRecord = func() error {
+		if n := e.count(t, `SELECT count(*) FROM files`); n != 13 {
+			t.Errorf("%d rows recorded ahead, want 13", n)
+		}
+		if list, err := e.svc.List(ctx, nil, failing); err != nil || len(list) != 0 {
+			t.Errorf("rows recorded ahead are visible: %d, %v", len(list), err)
+		}
+		return errors.New("injected failure")
+	}
+	if _, err := upload(failing); err == nil {
+		t.Fatal("the injected failure did not fail the upload")
+	}
+	if n := e.count(t, `SELECT count(*) FROM files`) + e.count(t, `SELECT count(*) FROM pending_uploads`); n != 0 {
+		t.Fatalf("a failed big upload left %d rows", n)
+	}
+	if _, blobs := e.leftovers(t); len(blobs) != 0 {
+		t.Fatalf("a failed big upload left blobs %v", blobs)
+	}
+
+	e.svc.beforeRecord = nil
+	job := e.job(t)
+	res, err := upload(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := e.svc.List(ctx, nil, job)
+	if err != nil || len(list) != 13 || res.Job.FilesCount != 13 {
+		t.Fatalf("published %d files (job says %d), %v", len(list), res.Job.FilesCount, err)
 	}
 }
