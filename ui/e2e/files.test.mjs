@@ -442,7 +442,7 @@ describe('uploads signed in (AUTH_MODE=writes)', { concurrency: 1, timeout: 180_
       // The server's own words for the list (log content is private).
       await see(page.getByRole('region', { name: 'Files' }).getByRole('alert'));
 
-      await upload.getByRole('link', { name: 'Sign in' }).click();
+      await upload.getByRole('link', { name: 'Sign in' }).first().click();
       await page.getByLabel('Username or email').fill(ADMIN.username);
       await page.getByLabel('Password').fill(ADMIN.password);
       await page.getByRole('button', { name: 'Sign in' }).click();
