@@ -118,12 +118,17 @@ describe('UploadArea (multipart, no tus endpoint)', () => {
     act(() => a.progress(250, 1000));
     expect(barA.getAttribute('aria-valuenow')).toBe('25');
     expect(barA.getAttribute('aria-valuetext')).toBe('25 % (250 B of 1000 B)');
+    // Screen readers hear the change of state, not every percent.
+    const live = row('app.log').querySelector('[aria-live]')!;
+    expect(live.textContent).toBe('Uploading…');
+    expect(within(row('app.log')).getByText('25 % · 250 B of 1000 B').getAttribute('aria-hidden')).toBe('true');
     act(() => z.progress(2000, 4000));
     expect(within(row('logs.zip')).getByRole('progressbar').getAttribute('aria-valuenow')).toBe('50');
     expect(barA.getAttribute('aria-valuenow')).toBe('25');
 
     act(() => a.respond(201, jobFile({ id: 'new-1', filename: 'app.log' })));
     await within(row('app.log')).findByText('Uploaded.');
+    expect(live.textContent).toBe('Uploaded.');
     expect(barA.getAttribute('aria-valuenow')).toBe('100');
     expect(within(row('app.log')).getByRole('link', { name: 'View app.log' }).getAttribute('href')).toBe(
       `/jobs/${JOB_ID}/files/new-1`,

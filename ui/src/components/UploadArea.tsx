@@ -99,8 +99,15 @@ function UploadRow({
       <div className="upload-head">
         <span className="upload-name break">{name}</span>
         <span className="muted">{formatBytes(it.file.size)}</span>
-        <span className="upload-status" aria-live="polite">
-          {statusText(it)}
+        {/* The percentage changes many times a second: only the changes of
+            state are announced (the progress bar carries the numbers). */}
+        {it.status === 'uploading' ? (
+          <span className="upload-status" aria-hidden="true">
+            {statusText(it)}
+          </span>
+        ) : null}
+        <span className={it.status === 'uploading' ? 'visually-hidden' : 'upload-status'} aria-live="polite">
+          {it.status === 'uploading' ? 'Uploading…' : statusText(it)}
         </span>
         <span className="upload-actions">
           {active ? (
