@@ -42,6 +42,7 @@ import (
 	"github.com/rca-engine/api/internal/sse"
 	"github.com/rca-engine/api/internal/tickets"
 	"github.com/rca-engine/api/internal/uploads"
+	"github.com/rca-engine/api/internal/worker"
 	"github.com/rca-engine/api/migrations"
 	"github.com/rca-engine/api/ui"
 )
@@ -310,6 +311,15 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 		closeAll()
 		return nil, err
 	}
+	workerCfg := cfg.Worker
+	workerCfg.Logger = log
+	analyst := worker.New(workerCfg, worker.Deps{Jobs: jobService, Files: files, Hub: hub, Database: database.Tracker()})
+	if cfg.HasRole(config.RoleWorker) {
+		jobService.OnReady(analyst.Wake) // a start here is claimed at once
+		limitMetrics = append(limitMetrics, analyst.Collectors()...)
+	}
+	limitMetrics = append(limitMetrics, worker.NewQueueCollector(jobService, 5*time.Second,
+		func() bool { return database.State().Status == dependency.Up }))
 	tus, err := api.NewTus(api.TusOptions{Dir: filepath.Join(uploadCfg.Dir, "tus"), Uploads: files,
 		Expiry: cfg.TusExpiry, Logger: log})
 	if err != nil {
@@ -382,6 +392,11 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 				ensureAdmin(ctx, authn, database.Tracker(), cfg.Auth, log)
 			}))
 		}
+	}
+	if cfg.HasRole(config.RoleWorker) {
+		// Last to start, first to stop: on SIGTERM it hands its jobs back
+		// while the database and the event feed are still there.
+		g.Add("worker", analyst)
 	}
 	return &app{handler: handler, streams: streams, components: g, close: closeAll}, nil
 }

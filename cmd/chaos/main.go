@@ -5,7 +5,10 @@
 // a user would notice: failures, fast 503s, the slowest request, recovery
 // time after each fault, and the zero-loss checks: acknowledged writes
 // missing from the database, duplicated writes, and SSE events missed or
-// repeated. It exits non-zero if any zero-loss check fails.
+// repeated. Analysis jobs are started through the API all along and run by
+// two worker-only processes, one killed (SIGKILL) and one stopped (SIGTERM)
+// while it runs a job, each replaced: every started job must reach exactly
+// one outcome. It exits non-zero if any zero-loss check fails.
 //
 //	go run ./cmd/chaos -profile short            # about 45 s, what CI runs
 //	go run ./cmd/chaos -profile full -out r.json # about 3 min
@@ -85,6 +88,10 @@ type Report struct {
 	SSEReconnects    int64           `json:"sse_reconnects"`
 	IdleConnsDropped int64           `json:"idle_connections_forgotten_by_port_proxy"`
 	Recovery         []RecoveryPoint `json:"recovery"`
+	// Analysis: jobs started through the API while the faults ran, run by
+	// two workers (the service's own and a worker-only process that is
+	// killed and then stopped mid-run): each must reach exactly one outcome.
+	Analysis AnalysisReport `json:"analysis"`
 }
 
 // RecoveryPoint is the time from the end of a fault to the first
@@ -125,6 +132,10 @@ func main() {
 	}
 	if rep.SSEMissed > 0 || rep.SSERepeated > 0 {
 		problems = append(problems, fmt.Sprintf("SSE: %d missed, %d repeated", rep.SSEMissed, rep.SSERepeated))
+	}
+	if a := rep.Analysis; a.Unfinished > 0 || a.Duplicates > 0 || a.Started == 0 {
+		problems = append(problems, fmt.Sprintf("analysis: %d of %d started jobs not finished, %d with duplicate or inconsistent outcomes",
+			a.Unfinished, a.Started, a.Duplicates))
 	}
 	if rep.WritesAcked == 0 || rep.SSEEvents == 0 {
 		problems = append(problems, "the workload made no progress")
@@ -222,11 +233,27 @@ func runHarness(p profile, name string, naive bool, adminURL, restartCmd string)
 	u.Host = pp.Addr()
 	serviceURL := u.String()
 
-	base, stop, err := startService(serviceURL, naive, p.idleLimit)
+	// The API and two worker-only processes share the database path under
+	// faults and the upload directory; workers are killed and stopped
+	// mid-job below.
+	uploadDir, err := os.MkdirTemp("", "rca-chaos-uploads")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(uploadDir)
+	base, stop, _, err := startService(serviceURL, naive, p.idleLimit, uploadDir, "RCA_ROLES=api")
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
+	workers, err := startWorkers(2, func(id string) (func(), func(), error) {
+		_, stop, kill, err := startService(serviceURL, naive, p.idleLimit, uploadDir, "RCA_ROLES=worker", "WORKER_ID="+id)
+		return stop, kill, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer workers.stopAll()
 
 	var startCursor int64
 	if conn, err := pgx.Connect(ctx, directURL); err == nil {
@@ -238,6 +265,13 @@ func runHarness(p profile, name string, naive bool, adminURL, restartCmd string)
 	w := newWorkload(base, p.maxRequests)
 	began := time.Now()
 	w.start(startCursor)
+	analysisJobs := newAnalysisLoad(base, 300*time.Millisecond, 500)
+	analysisJobs.start()
+	direct, err := pgx.Connect(ctx, directURL)
+	if err != nil {
+		return nil, err
+	}
+	defer direct.Close(ctx)
 
 	// A real restart's apply returns once the server is back, so recovery
 	// is measured from then; a simulated one lasts like the other faults.
@@ -278,12 +312,23 @@ func runHarness(p profile, name string, naive bool, adminURL, restartCmd string)
 			}
 			time.Sleep(f.duration)
 			clear()
+			switch f.name {
+			case "connection resets", "blackhole":
+				// A worker ends mid-job: killed (its lease runs out and
+				// another takes the job up) or stopped (it hands it back).
+				kill := f.name == "connection resets"
+				if err := workers.endMidJob(ctx, direct, analysisJobs, kill); err != nil {
+					return nil, fmt.Errorf("end a worker mid-job: %w", err)
+				}
+				rep.Analysis.WorkersEnded++
+			}
 			cleared := time.Now()
 			rep.Recovery = append(rep.Recovery, RecoveryPoint{Fault: f.name, Ms: w.recovery(cleared, 60*time.Second)})
 			time.Sleep(p.gap)
 		}
 	}
 	w.stopWriters()
+	started := analysisJobs.stop()
 	rep.DurationSeconds = time.Since(began).Seconds()
 
 	// Zero-loss checks, against the database directly.
@@ -336,26 +381,34 @@ func runHarness(p profile, name string, naive bool, adminURL, restartCmd string)
 		rep.SSERepeated += repeated
 		rep.SSEReconnects += sub.reconnects.Load()
 	}
+	// A rescued job waits out its lease (5 s) and a first backoff (10 s).
+	ended := rep.Analysis.WorkersEnded
+	if rep.Analysis, err = checkAnalysis(ctx, conn, started, 45*time.Second); err != nil {
+		return nil, err
+	}
+	rep.Analysis.WorkersEnded = ended
 	w.fill(rep)
 	rep.IdleConnsDropped = pp.Dropped()
 	return rep, nil
 }
 
 // startService builds and starts the API as its own process on a free port.
-func startService(dbURL string, naive bool, idleLimit time.Duration) (string, func(), error) {
+// extra environment entries (KEY=value) are added; kill ends it with
+// SIGKILL.
+func startService(dbURL string, naive bool, idleLimit time.Duration, uploadDir string, extra ...string) (string, func(), func(), error) {
 	dir, err := os.MkdirTemp("", "rca-chaos")
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	bin := filepath.Join(dir, "api")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/api")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		return "", nil, fmt.Errorf("build the service (run from the repository root): %w", err)
+		return "", nil, nil, fmt.Errorf("build the service (run from the repository root): %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
@@ -366,7 +419,11 @@ func startService(dbURL string, naive bool, idleLimit time.Duration) (string, fu
 		// address at hundreds of requests a second: without accounts, and
 		// without the per-client limits that would (rightly) refuse it.
 		"JWT_SECRET_KEY=" + rand.Text() + rand.Text(), "AUTH_MODE=off", "RATE_LIMITING_ENABLED=false",
+		// Workers: a short lease so that a killed worker's job comes back
+		// within the run.
+		"UPLOAD_DIR=" + uploadDir, "WORKER_LEASE=5s",
 	}
+	env = append(env, extra...)
 	if !naive {
 		// As the README advises: close idle connections before the port
 		// proxy forgets them.
@@ -382,39 +439,49 @@ func startService(dbURL string, naive bool, idleLimit time.Duration) (string, fu
 	}
 	logFile, err := os.Create(filepath.Join(dir, "api.log"))
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	cmd := exec.Command(bin)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	stop := func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		logFile.Close()
-		os.RemoveAll(dir)
+	var once sync.Once
+	end := func(sig os.Signal) {
+		once.Do(func() { endProcess(cmd, logFile, dir, sig) })
 	}
+	stop := func() { end(os.Interrupt) }
+	kill := func() { end(os.Kill) }
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(base + "/api/jobs?limit=1"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return base, stop, nil
+				return base, stop, kill, nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	stop()
-	return "", nil, errors.New("the service did not become ready within 30 s")
+	return "", nil, nil, errors.New("the service did not become ready within 30 s")
+}
+
+// endProcess signals the service (SIGINT: a graceful stop; SIGKILL: a
+// crash), waits for it, and removes its binary.
+func endProcess(cmd *exec.Cmd, logFile *os.File, dir string, sig os.Signal) {
+	_ = cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+	logFile.Close()
+	os.RemoveAll(dir)
 }
 
 // workload drives readers, writers and SSE subscribers.

@@ -353,6 +353,8 @@ func TestEveryRouteByRole(t *testing.T) {
 		{"GET", "/api/jobs/", "/api/jobs/", "", read},
 		{"GET", "/api/jobs/{id}", "/api/jobs/" + job, "", read},
 		{"GET", "/api/jobs/{id}/events", "/api/jobs/" + job + "/events", "", read},
+		{"GET", "/api/summary/{job_id}", "/api/summary/" + job, "", read},
+		{"GET", "/api/summary/{job_id}/report.{format}", "/api/summary/" + job + "/report.md", "", read},
 		{"GET", "/api/tickets", "/api/tickets", "", read},
 		{"GET", "/api/tickets/", "/api/tickets/", "", read},
 		{"GET", "/api/tickets/settings/state", "/api/tickets/settings/state", "", read},

@@ -137,6 +137,9 @@ func (s *server) listJobs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	for i := range list {
+		list[i] = s.redacted(r.Context(), list[i])
+	}
 	writeJSON(w, http.StatusOK, list)
 }
 
@@ -184,7 +187,7 @@ func (s *server) getJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, j)
+	writeJSON(w, http.StatusOK, s.redacted(r.Context(), j))
 }
 
 // jobEvents serves GET /api/jobs/{id}/events: the most recent events after

@@ -266,6 +266,8 @@ func NewHandler(opts Options, d Deps) http.Handler {
 				}
 				r.Get("/jobs/{id}", s.getJob)
 				r.Get("/jobs/{id}/events", s.jobEvents)
+				r.Get("/summary/{job_id}", s.getSummary)
+				r.Get("/summary/{job_id}/report.{format}", s.getReport)
 				for _, p := range []string{"/tickets", "/tickets/"} {
 					r.Get(p, s.listTickets)
 				}

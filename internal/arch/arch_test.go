@@ -49,7 +49,7 @@ var (
 		"internal/faults", "internal/pgtest", "internal/textenc", "internal/archive", "internal/blob",
 		"internal/analysis/logparse", "internal/analysis/redact", "internal/analysis/drain"}
 	domain  = []string{"internal/eventlog", "internal/jobs", "internal/tickets", "internal/auth", "internal/idempotency", "internal/uploads"}
-	upper   = []string{"internal/api", "internal/sse", "internal/events", "internal/metrics", "internal/config"}
+	upper   = []string{"internal/api", "internal/sse", "internal/events", "internal/metrics", "internal/config", "internal/worker"}
 	drivers = []string{"github.com/jackc/pgx/v5", "internal/db"}
 )
 
@@ -75,6 +75,8 @@ func violations(list []pkg) []string {
 			switch {
 			case slices.Contains(domain, name) && imp == "net/http":
 				out = append(out, name+" (domain) imports net/http")
+			case name == "internal/worker" && imp == "net/http":
+				out = append(out, name+" (runtime) imports net/http: the worker calls use cases, never HTTP")
 			case name == "internal/api" && slices.ContainsFunc(drivers, func(d string) bool {
 				return dep == d || strings.HasPrefix(dep, d+"/")
 			}):

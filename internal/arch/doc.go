@@ -13,7 +13,8 @@
 //	domain   eventlog (job_events: append, read in commit order)
 //	         jobs (jobs and their lifecycle), tickets (ITSM tickets and toggles),
 //	         auth (accounts, sessions, tokens, who may do what), idempotency
-//	runtime  events (tailer, hub, relay), sse (event streams), ratelimit, metrics
+//	runtime  events (tailer, hub, relay), sse (event streams), ratelimit, metrics,
+//	         worker (claims jobs, runs the analysis, records the outcome; no net/http)
 //	edge     api (HTTP: decode, call one use case, encode; errors mapped by kind)
 //	wiring   config (environment to each package's Config), cmd/* (build, start, stop)
 //

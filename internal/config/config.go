@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rca-engine/api/internal/analysis/redact"
 	"github.com/rca-engine/api/internal/auth"
 	"github.com/rca-engine/api/internal/blob"
 	"github.com/rca-engine/api/internal/db"
@@ -29,6 +30,7 @@ import (
 	"github.com/rca-engine/api/internal/sse"
 	"github.com/rca-engine/api/internal/tickets"
 	"github.com/rca-engine/api/internal/uploads"
+	"github.com/rca-engine/api/internal/worker"
 )
 
 // Config is the whole service's configuration.
@@ -97,6 +99,10 @@ type Config struct {
 	// its last byte.
 	TusExpiry time.Duration
 
+	// Worker tunes the analysis worker (WORKER_CONCURRENCY, WORKER_TIMEOUT,
+	// WORKER_LEASE, WORKER_POLL_INTERVAL).
+	Worker worker.Config
+
 	migrate bool
 }
 
@@ -127,12 +133,16 @@ type RateLimits struct {
 type Role string
 
 // RoleAPI serves HTTP: the API, the event streams and the web UI, with the
-// event tailer and the maintenance sweeps they need. The worker, delivery
-// and watcher roles join it as they land.
+// event tailer and the maintenance sweeps they need. The delivery and
+// watcher roles join as they land.
 const RoleAPI Role = "api"
 
+// RoleWorker analyses jobs (package worker): WORKER_CONCURRENCY at once.
+// RCA_ROLES=worker adds workers without the api role's sweeps.
+const RoleWorker Role = "worker"
+
 // Roles lists every role; the default runs them all.
-var Roles = []Role{RoleAPI}
+var Roles = []Role{RoleAPI, RoleWorker}
 
 // HasRole reports whether this process runs r.
 func (c Config) HasRole(r Role) bool { return slices.Contains(c.Roles, r) }
@@ -169,6 +179,8 @@ var Vars = []string{
 	"UPLOAD_DIR", "STORAGE_URL", "MAX_FILE_SIZE_MB", "UPLOAD_MAX_REQUEST_MB", "ALLOWED_FILE_TYPES",
 	"S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "S3_FORCE_PATH_STYLE",
 	"ANALYSIS_SETTLE_SECONDS", "UPLOAD_TIMEOUT", "UPLOAD_IDLE_TIMEOUT", "UPLOAD_SWEEP_GRACE", "TUS_EXPIRY",
+	"WORKER_CONCURRENCY", "WORKER_TIMEOUT", "WORKER_LEASE", "WORKER_POLL_INTERVAL", "WORKER_ID",
+	"PII_REDACTION_ENABLED", "PII_REDACT_IPS",
 }
 
 // Lookup finds a variable; os.LookupEnv is one.
@@ -267,6 +279,20 @@ func Load(lookup Lookup) (Config, error) {
 	c.UploadTimeout = p.duration("UPLOAD_TIMEOUT", time.Hour)
 	c.UploadIdleTimeout = p.duration("UPLOAD_IDLE_TIMEOUT", time.Minute)
 	c.TusExpiry = p.duration("TUS_EXPIRY", 24*time.Hour)
+	c.Worker = worker.Config{
+		ID:          p.str("WORKER_ID", ""),
+		Concurrency: p.intRange("WORKER_CONCURRENCY", 2, 1, 256),
+		Timeout:     p.duration("WORKER_TIMEOUT", 30*time.Minute),
+		Lease:       p.duration("WORKER_LEASE", 30*time.Second),
+		Poll:        p.duration("WORKER_POLL_INTERVAL", 2*time.Second),
+	}
+	// Redaction of what the analysis keeps (evidence, examples), on by
+	// default as in the original; IP addresses are often the evidence.
+	c.Worker.Analysis.Redact = redact.Config{Enabled: p.boolean("PII_REDACTION_ENABLED", true),
+		IPs: p.boolean("PII_REDACT_IPS", false)}
+	if c.Worker.Lease < 3*time.Second {
+		p.fail("WORKER_LEASE", "must be at least 3s: heartbeats come every third of it")
+	}
 	c.SSE = sse.Config{
 		Heartbeat:    p.duration("SSE_HEARTBEAT_INTERVAL", 15*time.Second),
 		WriteTimeout: p.duration("SSE_WRITE_TIMEOUT", 10*time.Second),

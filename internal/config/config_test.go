@@ -225,7 +225,9 @@ func TestRoles(t *testing.T) {
 		{value: "", want: Roles},
 		{value: "api", want: []Role{RoleAPI}},
 		{value: " API , api ", want: []Role{RoleAPI}},
-		{value: "api,worker", wantErr: `RCA_ROLES: "worker" is not a role; roles are api`},
+		{value: "api,worker", want: []Role{RoleAPI, RoleWorker}},
+		{value: "worker", want: []Role{RoleWorker}},
+		{value: "api,delivery", wantErr: `RCA_ROLES: "delivery" is not a role; roles are api, worker`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
@@ -239,7 +241,7 @@ func TestRoles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(c.Roles, tt.want) || !c.HasRole(RoleAPI) {
+			if !slices.Equal(c.Roles, tt.want) || c.HasRole(RoleAPI) != slices.Contains(tt.want, RoleAPI) {
 				t.Fatalf("roles = %q, want %q", c.Roles, tt.want)
 			}
 		})

@@ -26,10 +26,17 @@ const (
 	// lost its lease) and the job waits for another; data: attempt, error,
 	// run_after.
 	Retrying Type = "retrying"
+
+	// AnalysisProgress: how far a running analysis has read (the original
+	// had no progress event); data: phase, bytes_read, bytes_total,
+	// percent, and file_id, filename of the file being read. At most a few
+	// a second per job.
+	AnalysisProgress Type = "analysis-progress"
 )
 
 // Types lists every event type, in the order of the constants.
 var Types = []Type{
 	Created, FileUploaded, Started, WorkerAssigned, AnalysisPhase, FileProcessingStarted,
 	FileProcessingCompleted, ConversationTurn, TicketCreated, Completed, Failed, Cancelled, Retrying,
+	AnalysisProgress,
 }

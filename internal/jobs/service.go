@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,7 +22,17 @@ type Service struct {
 	db     *db.DB
 	log    *eventlog.Log
 	policy Policy
+	// onReady are told, after commit, that a job was started (the worker
+	// in this process claims it at once; see OnReady).
+	onReady []func()
 }
+
+// OnReady registers fn to be called, after the commit, whenever a job is
+// started (POST /api/jobs/{id}/start) in this process: a start writes no
+// event, so this is how a worker here hears of it at once (a worker on
+// another replica finds it at its next poll). fn must not block. Register
+// before serving.
+func (s *Service) OnReady(fn func()) { s.onReady = append(s.onReady, fn) }
 
 // NewService returns the job use cases on database d, writing events to
 // log, deciding who may change a job by policy.
@@ -52,6 +63,13 @@ const columns = `id, job_type, status, user_id, owner_id, provider, model, model
 	priority, retry_count, max_retries, attempt, created_at, updated_at, started_at, completed_at,
 	result_data, outputs, ticketing, source, error_message, run_after, lease_until, claimed_by,
 	files_count, logs_count, ready_at, last_upload_at`
+
+// listColumns are columns for a listing: result_data without its outputs
+// and per-file summaries, and no outputs, so that a page of 50 analysed
+// jobs is kilobytes, not the megabytes of 50 reports (GET /api/jobs/{id}
+// and /api/summary/{id} have them).
+var listColumns = strings.Replace(columns, "result_data, outputs,",
+	"result_data - 'outputs' - 'files' AS result_data, NULL::jsonb AS outputs,", 1)
 
 func scanJob(row pgx.CollectableRow) (Job, error) {
 	var j Job
@@ -87,7 +105,7 @@ func one(ctx context.Context, q db.Querier, sql string, args ...any) (Job, error
 func (s *Service) List(ctx context.Context, f ListFilter) ([]Job, error) {
 	var out []Job
 	err := s.db.Read(ctx, func(ctx context.Context, q db.Querier) error {
-		rows, err := q.Query(ctx, `SELECT `+columns+` FROM jobs
+		rows, err := q.Query(ctx, `SELECT `+listColumns+` FROM jobs
 			WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR status = $2)
 			ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4`,
 			f.UserID, string(f.Status), f.Limit, f.Offset)
@@ -252,6 +270,9 @@ func (s *Service) StartTx(ctx context.Context, tx *db.Tx, a *Actor, id uuid.UUID
 			return Job{}, fmt.Errorf("start job: %w", err)
 		}
 	}
+	for _, fn := range s.onReady {
+		tx.AfterCommit(fn)
+	}
 	return s.ready(j), nil
 }
 
@@ -323,7 +344,16 @@ func (s *Service) Heartbeat(ctx context.Context, l Lease, d time.Duration) error
 type Outcome struct {
 	Result  json.RawMessage // result_data; a JSON object
 	Outputs json.RawMessage // outputs; a JSON object or nil
+	// Event, when set, is what the completed event carries as its result
+	// instead of Result: the worker sends the counts and severity only
+	// (EventResult), since the event is readable by whoever may read the
+	// job and goes to every stream, while the result holds log content.
+	Event json.RawMessage
 }
+
+// EventResult is the part of a result fit for the completed event: job_id,
+// analysis_type, generated_at, metrics and severity.
+func EventResult(result json.RawMessage) json.RawMessage { return eventResult(result) }
 
 // Complete records the result of the attempt under lease l and makes the
 // job completed, with a "completed" event carrying the result.
@@ -349,7 +379,14 @@ func (s *Service) Complete(ctx context.Context, l Lease, out Outcome) (Job, erro
 		if err != nil {
 			return err
 		}
-		return s.log.Append(tx, id, eventlog.Completed, map[string]json.RawMessage{"result": out.Result})
+		if err := markProcessedTx(ctx, tx, id); err != nil {
+			return err
+		}
+		ev := out.Result
+		if !isAbsent(out.Event) {
+			ev = out.Event
+		}
+		return s.log.Append(tx, id, eventlog.Completed, map[string]json.RawMessage{"result": ev})
 	})
 	if err != nil {
 		return Job{}, fmt.Errorf("complete job: %w", err)

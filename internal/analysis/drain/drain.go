@@ -1,12 +1,45 @@
-// Package drain mines log templates online, in the manner of Drain (He et al.,
-// ICWS 2017): every message gets a cluster whose template has <*> where the
-// messages differ. Variables of the usual shapes are masked first. One default
-// configuration serves every log; memory stays bounded however many templates
-// a log produces.
+// Package drain mines log templates online: every message gets a cluster
+// whose template has <*> where its messages differ, a stable signature id,
+// and its parameter values. One default configuration serves every log; memory
+// stays bounded however many templates a log produces.
+//
+// How (each step measured on Loghub-2k, see docs/benchmarks.md):
+//
+//   - Masking (mask.go): each whitespace token is rewritten by one byte scan
+//     with <*> where a value of a usual shape sits: numbers, hex, ids with
+//     digits, UUIDs, IPv4/IPv6/MAC, host:port, paths, URLs, times, dates,
+//     key=value values, sizes with their unit, placeholders such as the
+//     redactor's <email>. The literal structure around a value stays
+//     ("(uid=<*>)"), words with one final digit ("ssh2", "eth0") stay words.
+//   - Online mining as in Drain (He et al., ICWS 2017): a tree keyed by token
+//     count and the first Depth tokens leads to a few clusters; a message
+//     joins the most similar one if it shares SimThreshold of its literal
+//     positions (tokens that both carry a variable count half), else it
+//     starts a cluster. The default threshold is strict, so that messages
+//     differing in one meaningful word ("VM Paused" / "VM Resumed") stay apart.
+//   - Refine (refine.go): clusters whose templates are equal but at one
+//     position that holds many distinct words (RefineMinValues), or holds
+//     variables, are merged: the position is a variable (the column idea of
+//     Brain, Yu et al., TSC 2023). It runs as the log grows and before
+//     Clusters returns; merged ids stay valid and lead to the cluster they
+//     joined (Canonical).
+//   - SignatureID hashes the normalised template (runs of <*> are one
+//     variable), so clusters of different token counts whose templates
+//     normalise alike share a signature: count per SignatureID (Signatures).
+//
+// Bounds: MaxClusters live clusters; past it a message that fits no cluster
+// is forced into the most similar cluster of its tree leaf (its template
+// generalises), or, when the leaf is empty, into an overflow cluster for its
+// token count whose template is all <*>. Forcing rather than evicting keeps
+// every id ever returned valid and its counts exact, at the price of coarser
+// templates once the bound is reached; records of merged clusters are a few
+// words each and capped at 4×MaxClusters. Each tree node has at most
+// MaxChildren children; further tokens share the node's <*> child.
 package drain
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"strings"
 )
@@ -23,51 +56,495 @@ type Cluster struct {
 
 // Config tunes a Miner. The zero value means the defaults.
 type Config struct {
-	// MaxClusters bounds memory; past it, new shapes share an overflow cluster.
+	// MaxClusters bounds the live clusters (memory); past it, messages are
+	// forced into the nearest cluster or an overflow cluster (package doc).
 	MaxClusters int
+	// MaxChildren bounds the children of a prefix-tree node, its <*> child
+	// included (Drain's max_children); further tokens go to the <*> child.
+	MaxChildren int
+	// Depth is the number of leading tokens that key the prefix tree below
+	// the token-count layer.
+	Depth int
+	// SimThreshold is the share of literal positions a message must share
+	// with a cluster's template to join it online.
+	SimThreshold float64
+	// RefineMinValues is how many distinct words one position of otherwise
+	// equal templates must hold for Refine to call it a variable; negative
+	// turns Refine off.
+	RefineMinValues int
+}
+
+// Defaults.
+const (
+	DefaultMaxClusters  = 50000
+	DefaultMaxChildren  = 100
+	DefaultDepth        = 2
+	DefaultSimThreshold = 0.95
+)
+
+type cluster struct {
+	tokens []string
+	size   int
+	parent ClusterID // itself for a canonical cluster; see Refine
+	leaf   *node
+	// overflow clusters (past MaxClusters) are all <*>, n tokens long
+	overflow int
+}
+
+type node struct {
+	children map[string]*node
+	clusters []ClusterID
+}
+
+type mtok struct {
+	s, e   int32 // in the message
+	ms, me int32 // in mbuf (masked form)
+	kind   uint8
 }
 
 // Miner groups messages. It is not safe for concurrent use.
 type Miner struct {
 	cfg      Config
-	byTpl    map[string]ClusterID
-	clusters []Cluster
+	byLen    map[int]*node
+	clusters []cluster
+	overflow map[int]ClusterID
+	cache    map[uint64]ClusterID
+
+	toks []mtok
+	mbuf []byte
+
+	live       int  // canonical clusters, bounded by MaxClusters
+	dirty      bool // clusters created since the last Refine
+	lastRefine int  // cluster count at the last Refine
+
+	// Refine's scratch
+	refEnts        []refEnt
+	refPre, refSuf []uint64
+	refLive        []ClusterID
 }
+
+const cacheMax = 1 << 16
 
 // New returns a Miner.
 func New(cfg Config) *Miner {
 	if cfg.MaxClusters <= 0 {
-		cfg.MaxClusters = 50000
+		cfg.MaxClusters = DefaultMaxClusters
 	}
-	return &Miner{cfg: cfg, byTpl: map[string]ClusterID{}}
+	if cfg.MaxChildren <= 0 {
+		cfg.MaxChildren = DefaultMaxChildren
+	}
+	if cfg.Depth <= 0 {
+		cfg.Depth = DefaultDepth
+	}
+	if cfg.RefineMinValues == 0 {
+		cfg.RefineMinValues = DefaultRefineMinValues
+	}
+	if cfg.SimThreshold <= 0 {
+		cfg.SimThreshold = DefaultSimThreshold
+	}
+	return &Miner{
+		cfg:      cfg,
+		byLen:    map[int]*node{},
+		overflow: map[int]ClusterID{},
+		cache:    map[uint64]ClusterID{},
+	}
+}
+
+// tokenize fills m.toks and m.mbuf with the masked tokens of msg.
+func (m *Miner) tokenize(msg string) {
+	m.toks = m.toks[:0]
+	m.mbuf = m.mbuf[:0]
+	n := len(msg)
+	i := 0
+	for i < n {
+		for i < n {
+			if c := msg[i]; c < 0x80 {
+				if class[c]&cSpace == 0 {
+					break
+				}
+				i++
+			} else if sp, w := spaceAt(msg, i); sp {
+				i += w
+			} else {
+				break
+			}
+		}
+		if i >= n {
+			break
+		}
+		j := i
+		for j < n {
+			if c := msg[j]; c < 0x80 {
+				if class[c]&cSpace != 0 {
+					break
+				}
+				j++
+			} else if sp, w := spaceAt(msg, j); !sp {
+				j += w
+			} else {
+				break
+			}
+		}
+		ms := len(m.mbuf)
+		var k uint8
+		m.mbuf, k = maskToken(m.mbuf, msg[i:j])
+		m.toks = append(m.toks, mtok{s: int32(i), e: int32(j), ms: int32(ms), me: int32(len(m.mbuf)), kind: k})
+		m.quantity(msg)
+		i = j
+	}
+}
+
+// quantity makes the unit of a size part of its value: "5.2 KB",
+// "1143 bytes (1.11 KB)", "<1 sec" are one variable each, so that "0 bytes"
+// and "1143 bytes (1.11 KB)" give templates that normalise alike (a run of
+// <*> is one variable). It looks at the token just added.
+func (m *Miner) quantity(msg string) {
+	n := len(m.toks)
+	if n < 2 {
+		return
+	}
+	cur, prev := &m.toks[n-1], &m.toks[n-2]
+	if cur.kind != kLiteral || prev.kind == kLiteral {
+		return
+	}
+	raw := msg[cur.s:cur.e]
+	if c := raw[0]; class[c]&cAlpha == 0 && c != '%' && c != 0xC2 {
+		return // units start with a letter (or %, or µ)
+	}
+	core := trimPunct(raw)
+	bounded := false // "<1 sec", "~5 ms": a bound stands in for a duration
+	if p := msg[prev.s]; p == '<' || p == '>' || p == '~' {
+		bounded = isTimeUnit(core)
+	}
+	if prev.kind == kVar && (isUnit(core) || bounded) {
+		// "KB" or "KB," after a number
+		m.mbuf = append(m.mbuf[:cur.ms], wildcard...)
+		m.mbuf = append(m.mbuf, raw[len(core):]...)
+		cur.me = int32(len(m.mbuf))
+		cur.kind = kVar
+		if len(core) < len(raw) {
+			cur.kind = kPartial
+		}
+		return
+	}
+	// "(1.11 KB)" after "1143 bytes": the alternate form of the same value
+	if n >= 3 && strings.HasSuffix(core, ")") && isUnit(core[:len(core)-1]) {
+		open := msg[prev.s:prev.e]
+		if len(open) > 1 && open[0] == '(' && m.toks[n-3].kind == kVar && isUnit(trimPunct(msg[m.toks[n-3].s:m.toks[n-3].e])) {
+			m.mbuf = append(m.mbuf[:prev.ms], wildcard...)
+			prev.me = int32(len(m.mbuf))
+			cur.ms = prev.me
+			m.mbuf = append(m.mbuf, wildcard...)
+			m.mbuf = append(m.mbuf, raw[len(core):]...)
+			cur.me = int32(len(m.mbuf))
+			cur.kind = kVar
+			if len(core) < len(raw) {
+				cur.kind = kPartial
+			}
+		}
+	}
+}
+
+func trimPunct(s string) string {
+	for len(s) > 0 {
+		switch s[len(s)-1] {
+		case ',', ';', '.', ':':
+			s = s[:len(s)-1]
+			continue
+		}
+		break
+	}
+	return s
+}
+
+func isTimeUnit(w string) bool {
+	switch w {
+	case "ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes":
+		return true
+	}
+	return false
+}
+
+// isUnit: units of size, whose magnitude varies within one event (0 bytes,
+// 1.1 KB); time units stay literal (an event logs its durations in one unit,
+// and the benchmarks' templates keep them).
+func isUnit(w string) bool {
+	switch w {
+	case "b", "B", "byte", "bytes", "kb", "KB", "kB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB",
+		"%":
+		return true
+	}
+	return false
+}
+
+func (m *Miner) masked(i int) []byte {
+	t := m.toks[i]
+	return m.mbuf[t.ms:t.me]
+}
+
+func (m *Miner) hash() uint64 {
+	// 8 bytes at a time; deterministic, so the same log always takes the
+	// same path through the cache
+	const k = 0x9E3779B97F4A7C15
+	b := m.mbuf
+	h := uint64(len(m.toks))*k ^ uint64(len(b))
+	for len(b) >= 8 {
+		h = (h ^ binary.LittleEndian.Uint64(b)) * k
+		h ^= h >> 29
+		b = b[8:]
+	}
+	var tail uint64
+	for i, c := range b {
+		tail |= uint64(c) << (8 * i)
+	}
+	h = (h ^ tail) * k
+	for _, t := range m.toks {
+		h = (h ^ uint64(t.me)) * k
+	}
+	return h ^ h>>32
+}
+
+// fits: every template position equals the message's or is <*>.
+func (m *Miner) fits(c *cluster) bool {
+	if c.overflow > 0 {
+		return c.overflow == len(m.toks)
+	}
+	if len(c.tokens) != len(m.toks) {
+		return false
+	}
+	for i, t := range c.tokens {
+		if t != wildcard && t != string(m.masked(i)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Add files message into a cluster and returns its id. The cluster's template
 // may change as later messages arrive; Template gives the current one.
 func (m *Miner) Add(message string) ClusterID {
-	tpl := strings.Join(strings.Fields(message), " ")
-	if id, ok := m.byTpl[tpl]; ok {
-		m.clusters[id].Size++
-		return id
+	m.tokenize(message)
+	h := m.hash()
+	if id, ok := m.cache[h]; ok {
+		id = m.find(id)
+		c := &m.clusters[id]
+		if m.fits(c) {
+			c.size++
+			return id
+		}
 	}
-	id := ClusterID(len(m.clusters))
-	m.byTpl[tpl] = id
-	m.clusters = append(m.clusters, Cluster{ID: id, Template: tpl, Size: 1})
+	id := m.add()
+	if len(m.cache) >= cacheMax {
+		clear(m.cache)
+	}
+	m.cache[h] = id
 	return id
 }
 
+func (m *Miner) key(i int) string {
+	if m.toks[i].kind == kVar {
+		return wildcard
+	}
+	return string(m.masked(i))
+}
+
+func (m *Miner) add() ClusterID {
+	n := len(m.toks)
+	nd := m.byLen[n]
+	if nd == nil {
+		nd = &node{}
+		m.byLen[n] = nd
+	}
+	// descend, creating nodes as needed (bounded by MaxChildren)
+	for d := 0; d < m.cfg.Depth && d < n; d++ {
+		if nd.children == nil {
+			nd.children = map[string]*node{}
+		}
+		var next *node
+		if m.toks[d].kind != kVar {
+			next = nd.children[string(m.masked(d))]
+		}
+		if next == nil {
+			k := wildcard
+			if m.toks[d].kind != kVar && len(nd.children) < m.cfg.MaxChildren-1 {
+				k = m.key(d)
+			}
+			next = nd.children[k]
+			if next == nil {
+				next = &node{}
+				nd.children[strings.Clone(k)] = next
+			}
+		}
+		nd = next
+	}
+	best, bestSim, bestPar := ClusterID(-1), -1.0, -1
+	for _, id := range nd.clusters {
+		id = m.find(id)
+		c := &m.clusters[id]
+		s, p := m.sim(c)
+		if s > bestSim || s == bestSim && p > bestPar {
+			best, bestSim, bestPar = id, s, p
+		}
+	}
+	if best >= 0 && bestSim >= m.cfg.SimThreshold {
+		m.merge(best)
+		return best
+	}
+	full := m.live >= m.cfg.MaxClusters || len(m.clusters) >= 4*m.cfg.MaxClusters
+	if full && m.dirty {
+		// merging what Refine can merge is better than forcing a message
+		// into a cluster it is not like
+		m.Refine()
+		return m.add()
+	}
+	if full {
+		if best >= 0 {
+			m.merge(best)
+			return best
+		}
+		return m.overflowCluster(n)
+	}
+	id := ClusterID(len(m.clusters))
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = strings.Clone(string(m.masked(i)))
+	}
+	m.clusters = append(m.clusters, cluster{tokens: toks, size: 1, parent: id, leaf: nd})
+	nd.clusters = append(nd.clusters, id)
+	m.dirty = true
+	m.live++
+	// Refine as the log goes, so a word variable (a user, a host) does not
+	// grow a leaf of one cluster per value that every message must scan:
+	// amortised, a pass each time the cluster count grew by half (at least 256).
+	if n := len(m.clusters); n-m.lastRefine >= max(256, m.lastRefine/2) {
+		m.Refine()
+		return m.find(id)
+	}
+	return id
+}
+
+func (m *Miner) overflowCluster(n int) ClusterID {
+	if id, ok := m.overflow[n]; ok {
+		m.clusters[id].size++
+		return id
+	}
+	id := ClusterID(len(m.clusters))
+	m.clusters = append(m.clusters, cluster{overflow: max(n, 1), size: 1, parent: id})
+	if n == 0 {
+		m.clusters[id].overflow = 0
+	}
+	m.overflow[n] = id
+	m.live++
+	return id
+}
+
+// sim is the share of positions holding a literal on either side where the
+// template and the message agree; positions that are variables on both sides
+// say nothing about whether the messages are the same event.
+func (m *Miner) sim(c *cluster) (float64, int) {
+	// in half-points: two different tokens that both carry a variable
+	// ("LOCAL(<*>)," and "<*>,") are half alike
+	eq, denom, par := 0, 0, 0
+	for i, t := range c.tokens {
+		mt := m.masked(i)
+		k := m.toks[i].kind
+		if t == wildcard {
+			par++
+			if k == kVar {
+				continue
+			}
+			denom += 2
+			if k == kPartial {
+				eq++
+			}
+			continue
+		}
+		denom += 2
+		if t == string(mt) {
+			eq += 2
+		} else if k != kLiteral && strings.Contains(t, wildcard) {
+			eq++
+		}
+	}
+	if denom == 0 {
+		return 1, par
+	}
+	return float64(eq) / float64(denom), par
+}
+
+func (m *Miner) merge(id ClusterID) {
+	id = m.find(id)
+	c := &m.clusters[id]
+	c.size++
+	for i, t := range c.tokens {
+		if t != wildcard && t != string(m.masked(i)) {
+			c.tokens[i] = wildcard
+		}
+	}
+}
+
 // Template is the current template of cluster id.
-func (m *Miner) Template(id ClusterID) string { return m.clusters[id].Template }
+func (m *Miner) Template(id ClusterID) string {
+	if id < 0 || int(id) >= len(m.clusters) {
+		return ""
+	}
+	m.maybeRefine()
+	c := &m.clusters[m.find(id)]
+	if c.overflow > 0 {
+		return strings.TrimSuffix(strings.Repeat(wildcard+" ", c.overflow), " ")
+	}
+	return strings.Join(c.tokens, " ")
+}
 
 // Params are the values of message at the <*> positions of cluster id's template.
-func (m *Miner) Params(id ClusterID, message string) []string { return nil }
+func (m *Miner) Params(id ClusterID, message string) []string {
+	tpl := m.Template(id)
+	return extractParams(tpl, message)
+}
 
-// Clusters lists every cluster, by id.
-func (m *Miner) Clusters() []Cluster { return append([]Cluster(nil), m.clusters...) }
+// Clusters lists the canonical clusters, by id, with final templates: it
+// runs Refine first, so clusters merged into another are not listed (their
+// ids stay valid: Template and Canonical follow them to the one they joined,
+// whose Size counts their messages).
+func (m *Miner) Clusters() []Cluster {
+	m.Refine()
+	var out []Cluster
+	for i := range m.clusters {
+		if m.clusters[i].parent != ClusterID(i) {
+			continue
+		}
+		out = append(out, Cluster{ID: ClusterID(i), Template: m.Template(ClusterID(i)), Size: m.clusters[i].size})
+	}
+	return out
+}
+
+// Canonical is the cluster id now stands for: itself, or the cluster it was
+// merged into by Refine. Count messages per Canonical id (or per
+// SignatureID of the template, which also joins clusters of different token
+// counts whose templates normalise alike).
+func (m *Miner) Canonical(id ClusterID) ClusterID {
+	if id < 0 || int(id) >= len(m.clusters) {
+		return id
+	}
+	return m.find(id)
+}
+
+func (m *Miner) find(id ClusterID) ClusterID {
+	r := id
+	for m.clusters[r].parent != r {
+		r = m.clusters[r].parent
+	}
+	for m.clusters[id].parent != r {
+		next := m.clusters[id].parent
+		m.clusters[id].parent = r
+		id = next
+	}
+	return r
+}
 
 // SignatureID is a stable id for a template: the same template gets the same
 // id in every run and every process, so jobs can be compared (past incidents).
 func SignatureID(template string) string {
-	sum := sha256.Sum256([]byte(strings.Join(strings.Fields(template), " ")))
+	sum := sha256.Sum256([]byte(NormalizeTemplate(template)))
 	return hex.EncodeToString(sum[:6])
 }

@@ -50,6 +50,7 @@ export const JOB_EVENT_TYPES = [
   'failed',
   'cancelled',
   'retrying',
+  'analysis-progress',
 ] as const;
 
 // ---------------------------------------------------------------------------
