@@ -1,9 +1,11 @@
-import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { Badge } from '../components/Badge';
 import { ErrorMessage } from '../components/ErrorMessage';
 import { CheckboxField, Field } from '../components/Field';
 import { FileList } from '../components/FileList';
 import { JsonBlock } from '../components/JsonBlock';
+import { ProgressPanel } from '../components/ProgressPanel';
+import { ReportView } from '../components/ReportView';
 import { TicketTable } from '../components/TicketTable';
 import { UploadArea } from '../components/UploadArea';
 import { WriteBlockNote } from '../components/WriteBlockNote';
@@ -12,6 +14,8 @@ import { mergeEvents, subscribeJob, type ConnectionState, type Subscription } fr
 import { listJobFiles, type UploadDeps } from '../lib/api/files';
 import { ApiError } from '../lib/api/http';
 import { cancelJob, getJob, jobEvents } from '../lib/api/jobs';
+import { getSummary } from '../lib/api/report';
+import { deriveProgress } from '../lib/progress';
 import { dispatch, getSettings, jobTickets, putSettings } from '../lib/api/tickets';
 import { isTerminal, type Job, type JobEvent, type Settings, type Ticket } from '../lib/api/types';
 import { formatDateTime, formatDuration, shortId } from '../lib/format';
@@ -258,6 +262,12 @@ export function JobDetailPage({ id, uploadDeps }: { id: string; uploadDeps?: Upl
   const [connection, setConnection] = useState<ConnectionState>('connecting');
   const [notice, setNotice] = useState('');
   const sub = useRef<Subscription | null>(null);
+  const progress = useMemo(() => deriveProgress(events), [events]);
+  const completed = job.data?.status === 'completed';
+  // The report, once the job is completed (404 until its outputs exist).
+  const summary = useAsync(`summary:${id}:${completed ? 'done' : 'not-yet'}`, (signal) =>
+    completed ? getSummary(id, signal) : Promise.resolve(null),
+  );
 
   const reloadJob = job.reload;
   const reloadTickets = tickets.reload;
@@ -450,12 +460,28 @@ export function JobDetailPage({ id, uploadDeps }: { id: string; uploadDeps?: Upl
             ) : null}
           </dl>
           <JsonBlock label="Input manifest" value={j.input_manifest} />
-          <JsonBlock label="Outputs" value={j.outputs} />
           <JsonBlock label="Result data" value={j.result_data} />
           <CancelForm job={j} onDone={(updated) => job.setData(updated)} />
         </section>
       ) : job.loading ? (
         <p className="muted">Loading…</p>
+      ) : null}
+
+      {j && (j.ready || progress.active || j.status !== 'pending') && j.status !== 'cancelled' ? (
+        <ProgressPanel job={j} progress={progress} />
+      ) : null}
+
+      {completed ? (
+        summary.data?.outputs?.json ? (
+          <ReportView report={summary.data.outputs.json} jobId={id} files={files.data ?? []} />
+        ) : summary.error ? (
+          <section className="card">
+            <h2>Report</h2>
+            <ErrorMessage error={summary.error} onRetry={summary.reload} />
+          </section>
+        ) : summary.loading ? (
+          <p className="muted">Loading the report…</p>
+        ) : null
       ) : null}
 
       <UploadArea

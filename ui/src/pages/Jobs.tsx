@@ -16,6 +16,16 @@ import { Link, navigate, useLocation, withQuery } from '../router';
 
 export const JOBS_PAGE_SIZE = 20;
 
+/** The report's severity of an analysed job (result_data.severity), or ''. */
+export function jobSeverity(j: Job): string {
+  const v = j.result_data?.['severity'];
+  return typeof v === 'string' ? v : '';
+}
+
+// Events that change what the list shows (progress and per-file events do not).
+const LIST_EVENTS = new Set(['created', 'started', 'completed', 'failed', 'cancelled', 'retrying']);
+const acceptListEvent = (ev: { event_type: string }) => LIST_EVENTS.has(ev.event_type);
+
 const FORM_FIELDS = ['job_type', 'user_id', 'priority'] as const;
 
 /** The create-job form. Field errors of a 422 problem appear under their fields. */
@@ -128,7 +138,7 @@ export function JobsPage() {
   );
 
   // Live: refresh the page shown when a job event arrives (coalesced).
-  useLiveReload(jobs.reload);
+  useLiveReload(jobs.reload, acceptListEvent);
 
   function go(next: { status?: string; offset?: number }) {
     navigate(withQuery('/jobs', { status: next.status ?? status, offset: next.offset ?? offset }));
@@ -166,6 +176,7 @@ export function JobsPage() {
                 <th scope="col">Job</th>
                 <th scope="col">Type</th>
                 <th scope="col">Status</th>
+                <th scope="col">Severity</th>
                 <th scope="col">User</th>
                 <th scope="col" className="num">
                   Priority
@@ -185,6 +196,13 @@ export function JobsPage() {
                   <td>
                     <Badge value={j.status} />
                   </td>
+                  <td data-testid="severity">
+                    {jobSeverity(j) ? (
+                      <span className={`severity severity-${jobSeverity(j).replace(/[^a-z]/g, '')}`}>{jobSeverity(j)}</span>
+                    ) : (
+                      <span className="muted" aria-label="no severity">—</span>
+                    )}
+                  </td>
                   <td>{j.user_id}</td>
                   <td className="num">{j.priority}</td>
                   <td>{formatDateTime(j.created_at)}</td>
@@ -192,7 +210,7 @@ export function JobsPage() {
               ))}
               {!jobs.loading && !jobs.error && list.length === 0 ? (
                 <tr>
-                  <td colSpan={6} className="empty">
+                  <td colSpan={7} className="empty">
                     No jobs{status ? ` with status ${status}` : ''} yet.
                   </td>
                 </tr>
