@@ -2,10 +2,11 @@
 // each of the top causes starts. Drawn by uPlot (see the commit that added
 // it: small, fast on thousands of buckets, canvas, MIT); a table of the same
 // figures follows for screen readers and for browsers without canvas.
+// uPlot is loaded on first use (its own chunk): pages without a report do
+// not download it.
 
 import { useEffect, useMemo, useRef, useState } from 'react';
-import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
+import type uPlot from 'uplot';
 import type { Cause, Signature, Timeline } from '../lib/api/report';
 
 /** Levels shown, lowest first, and their colours (the page's palette). */
@@ -125,35 +126,42 @@ export function TimelineChart({ timeline, causes, signatures }: { timeline: Time
   useEffect(() => {
     const el = box.current;
     if (!el || !data || !canDraw()) return;
-    const width = () => Math.max(300, el.clientWidth || 800);
-    const opts: uPlot.Options = {
-      width: width(),
-      height: 240,
-      scales: { x: { time: data.axis === 'time' } },
-      axes: [{}, { label: 'records', size: 60 }],
-      series: [
-        { label: data.axis === 'time' ? 'time' : 'record', value: (_u, v) => (v == null ? '—' : fmtX(data.axis, v)) },
-        ...data.series.map((s) => ({
-          label: s.label,
-          stroke: s.color,
-          fill: `${s.color}22`,
-          width: 1.5,
-          paths: uPlot.paths.stepped!({ align: 1 }),
-        })),
-      ],
-      plugins: [markerPlugin(data.markers)],
-    };
+    let cancelled = false;
     let plot: uPlot | null = null;
-    try {
-      plot = new uPlot(opts, [data.xs, ...data.series.map((s) => s.values)], el);
-      setDrawn(true);
-    } catch {
-      setDrawn(false);
-      return;
-    }
-    const ro = typeof ResizeObserver !== 'undefined' ? new ResizeObserver(() => plot?.setSize({ width: width(), height: 240 })) : null;
-    ro?.observe(el);
+    let ro: ResizeObserver | null = null;
+    void Promise.all([import('uplot'), import('uplot/dist/uPlot.min.css')]).then(([mod]) => {
+      if (cancelled) return;
+      const UPlot = mod.default;
+      const width = () => Math.max(300, el.clientWidth || 800);
+      const opts: uPlot.Options = {
+        width: width(),
+        height: 240,
+        scales: { x: { time: data.axis === 'time' } },
+        axes: [{}, { label: 'records', size: 60 }],
+        series: [
+          { label: data.axis === 'time' ? 'time' : 'record', value: (_u, v) => (v == null ? '—' : fmtX(data.axis, v)) },
+          ...data.series.map((s) => ({
+            label: s.label,
+            stroke: s.color,
+            fill: `${s.color}22`,
+            width: 1.5,
+            paths: UPlot.paths.stepped!({ align: 1 }),
+          })),
+        ],
+        plugins: [markerPlugin(data.markers)],
+      };
+      try {
+        plot = new UPlot(opts, [data.xs, ...data.series.map((s) => s.values)], el);
+        setDrawn(true);
+      } catch {
+        setDrawn(false);
+        return;
+      }
+      ro = typeof ResizeObserver !== 'undefined' ? new ResizeObserver(() => plot?.setSize({ width: width(), height: 240 })) : null;
+      ro?.observe(el);
+    });
     return () => {
+      cancelled = true;
       ro?.disconnect();
       plot?.destroy();
       setDrawn(false);
