@@ -15,6 +15,9 @@ import { ErrorMessage } from './ErrorMessage';
 import { SignatureTable } from './SignatureTable';
 import { TimelineChart } from './TimelineChart';
 
+/** Evidence lines shown per cause; the others are one click away. */
+export const EVIDENCE_SHOWN = 2;
+
 /** Lines shown before and after an evidence line. */
 export const CONTEXT_LINES = 3;
 
@@ -113,10 +116,22 @@ function CauseCard({ cause, jobId, files, first }: { cause: Cause; jobId: string
       ) : null}
       {cause.evidence.length ? (
         <ol className="evidence-list" aria-label={`Evidence of cause ${cause.rank}`}>
-          {cause.evidence.map((ev, i) => (
+          {cause.evidence.slice(0, EVIDENCE_SHOWN).map((ev, i) => (
             <EvidenceItem key={`${ev.file}:${ev.line}:${i}`} ev={ev} jobId={jobId} files={files} open={first && i === 0} />
           ))}
         </ol>
+      ) : null}
+      {cause.evidence.length > EVIDENCE_SHOWN ? (
+        <details className="more-evidence">
+          <summary className="small">
+            {cause.evidence.length - EVIDENCE_SHOWN} more evidence line{cause.evidence.length - EVIDENCE_SHOWN === 1 ? '' : 's'} (examples, context, what came before)
+          </summary>
+          <ol className="evidence-list" aria-label={`More evidence of cause ${cause.rank}`}>
+            {cause.evidence.slice(EVIDENCE_SHOWN).map((ev, i) => (
+              <EvidenceItem key={`${ev.file}:${ev.line}:${i}`} ev={ev} jobId={jobId} files={files} open={false} />
+            ))}
+          </ol>
+        </details>
       ) : null}
     </li>
   );
@@ -179,6 +194,9 @@ export function ReportView({ report, jobId, files }: { report: Report; jobId: st
       ) : null}
       <Downloads jobId={jobId} />
 
+      <h3>Timeline</h3>
+      <TimelineChart timeline={report.timeline} causes={causes} signatures={report.signatures ?? []} />
+
       <h3>Probable causes</h3>
       {causes.length === 0 ? (
         <p className="muted">No probable cause: nothing stands out in these logs.</p>
@@ -200,9 +218,6 @@ export function ReportView({ report, jobId, files }: { report: Report; jobId: st
           </ul>
         </>
       ) : null}
-
-      <h3>Timeline</h3>
-      <TimelineChart timeline={report.timeline} causes={causes} signatures={report.signatures ?? []} />
 
       <h3>Signatures</h3>
       <SignatureTable signatures={report.signatures ?? []} jobId={jobId} files={files} {...(m?.signatures ? { total: m.signatures } : {})} />

@@ -85,9 +85,9 @@ function markerPlugin(markers: Marker[]): uPlot.Plugin {
           const { top, height, left, width } = u.bbox;
           ctx.save();
           ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
-          for (const m of markers) {
+          markers.forEach((m, i) => {
             const x = Math.round(u.valToPos(m.x, 'x', true));
-            if (x < left - 1 || x > left + width + 1) continue;
+            if (x < left - 1 || x > left + width + 1) return;
             ctx.strokeStyle = '#111';
             ctx.lineWidth = devicePixelRatio;
             ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
@@ -97,8 +97,9 @@ function markerPlugin(markers: Marker[]): uPlot.Plugin {
             ctx.stroke();
             ctx.setLineDash([]);
             ctx.fillStyle = '#111';
-            ctx.fillText(m.label, x + 3 * devicePixelRatio, top + 12 * devicePixelRatio);
-          }
+            // Stacked, so that causes starting together stay readable.
+            ctx.fillText(m.label, x + 3 * devicePixelRatio, top + (12 + 13 * i) * devicePixelRatio);
+          });
           ctx.restore();
         },
       ],
