@@ -30,7 +30,7 @@ python3 - "$work/big.log" "$SIZE_MB" <<'PY'
 import sys
 path, mb = sys.argv[1], int(sys.argv[2])
 line = b"2025-01-31T12:00:00.000Z host app[4242]: GET /api/orders/12345 200 in 37 ms user=alice trace=0af7651916cd43dd8448eb211c80319c\n"
-block = line * (1 << 20 // len(line) + 1)
+block = line * ((1 << 20) // len(line) + 1)
 block = block[: 1 << 20]
 with open(path, "wb") as f:
     for _ in range(mb):

@@ -313,7 +313,8 @@ func build(cfg config.Config, log *slog.Logger) (*app, error) {
 	}
 	workerCfg := cfg.Worker
 	workerCfg.Logger = log
-	analyst := worker.New(workerCfg, worker.Deps{Jobs: jobService, Files: files, Hub: hub, Database: database.Tracker()})
+	analyst := worker.New(workerCfg, worker.Deps{Jobs: jobService, Files: files, Hub: hub,
+		Database: database.Tracker(), Storage: storage.Tracker()})
 	if cfg.HasRole(config.RoleWorker) {
 		jobService.OnReady(analyst.Wake) // a start here is claimed at once
 		limitMetrics = append(limitMetrics, analyst.Collectors()...)

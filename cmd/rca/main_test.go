@@ -227,3 +227,31 @@ func TestArchiveAndBinary(t *testing.T) {
 		t.Errorf("binary file: exit %d (%s)", code, errs)
 	}
 }
+
+// --tz reads times without a zone in the zone given.
+func TestTZFlag(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "local.log")
+	if err := os.WriteFile(in, []byte("2026-03-14 12:00:00 ERROR disk on fire\n2026-03-14 12:00:01 INFO ok\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for tz, want := range map[string]string{"UTC": "2026-03-14T12:00:00Z", "Asia/Kolkata": "2026-03-14T06:30:00Z"} {
+		code, out, errs := runRCA(t, "", "analyze", "--format", "json", "--tz", tz, in)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		var r struct {
+			FirstError struct {
+				Evidence struct {
+					Timestamp string `json:"timestamp"`
+				} `json:"evidence"`
+			} `json:"first_error"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.FirstError.Evidence.Timestamp != want {
+			t.Errorf("--tz %s: first error at %q, want %q", tz, r.FirstError.Evidence.Timestamp, want)
+		}
+	}
+}

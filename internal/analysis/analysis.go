@@ -4,13 +4,20 @@
 // It is a pure library: bytes in, report out, no database and no HTTP, so the
 // worker and the rca command run the same code.
 //
-// Memory is bounded whatever the size of the input: the engine keeps, per
-// signature, counts per level, exact positions for its first 32 occurrences
-// then 256 time buckets (1 KiB), its first three occurrences and the first at
-// its highest level as evidence (text capped at 2 KiB, 256 bytes once 16 MiB
-// of evidence text is held), and up to 64 files it appears in; per file, the
-// last five records (512 bytes each) as context and its first error. The
-// number of signatures is bounded by the miner (drain.Config.MaxClusters).
+// Memory is bounded whatever the size of the input: it grows with the number
+// of signatures, never with the number of lines. Per signature the engine
+// keeps counts per level, exact positions for its first 32 occurrences then
+// 256 time buckets (1 KiB), its first three occurrences (one past 5,000
+// signatures) and the first at its highest level as evidence (text capped at
+// 2 KiB, 256 bytes once 16 MiB of evidence text is held), and up to 64 files
+// it appears in; per file, the last five records (512 bytes each) as context
+// and its first error. The number of signatures is bounded by the miner
+// (drain.Config.MaxClusters, 50,000 by default). Measured (TestBigLog...,
+// TestManySignatures...): a 200 MB or 2 GB log of a few templates peaks at
+// 4-14 MB of heap in use; 20,000 distinct templates at about 63 MB and 40,000
+// at about 112 MB, the miner's own clusters included, so the default cap of
+// 50,000 stays near 140 MB. The tests enforce 96 MB for the big log and
+// 192 MB for the many templates.
 //
 // Alignment: records are placed by their parsed time (UTC; a time without a
 // zone is read in logparse.Options.Location). A record without a time takes
@@ -69,7 +76,8 @@ type Options struct {
 	Progress func(Progress)
 	// Line, when set, is called for every record with the cluster it fell into,
 	// before the clusters are final (the rca command's --structured output
-	// keeps ids and asks the templates at the end).
+	// keeps ids and asks the templates at the end). Message and Text are
+	// redacted; the record is valid only during the call.
 	Line func(rec *logparse.Record, cluster drain.ClusterID)
 	Now  func() time.Time
 	// BytesTotal is the sum of the sizes to read, for progress, when the
@@ -152,6 +160,7 @@ type Analyzer struct {
 	lastProgress       time.Time
 	anyTimed           bool
 	reported           bool
+	report             *Report
 	clusterSig         []string // after Report: signature id per cluster
 	clusterTpl         []string
 	records, physLines int64
@@ -288,7 +297,12 @@ func (a *Analyzer) observe(f *fileState, rec *logparse.Record) {
 	}
 	id := a.miner.Add(rec.Message)
 	if a.opts.Line != nil {
+		// The callback sees the record redacted, Text included (this costs
+		// one string per line, paid only by callers who ask).
+		raw := rec.Text
+		rec.Text = rt.Text()
 		a.opts.Line(rec, id)
+		rec.Text = raw
 	}
 	for int(id) >= len(a.stats) {
 		a.stats = append(a.stats, nil)
@@ -304,7 +318,7 @@ func (a *Analyzer) observe(f *fileState, rec *logparse.Record) {
 	k.file, k.line = int32(f.idx), int32(rec.Line)
 	var ts time.Time
 	switch {
-	case !rec.Time.IsZero():
+	case !rec.Time.IsZero() && plausible(rec.Time):
 		ts = rec.Time
 		f.lastTime, f.hasTime = rec.Time.UnixNano(), true
 		k.pos = f.lastTime
@@ -418,6 +432,14 @@ func (a *Analyzer) observe(f *fileState, rec *logparse.Record) {
 		f.firstErr = fe
 	}
 	f.ring.push(k, ts, rec, lvl)
+}
+
+// plausible says whether t can be placed on the time axis: nanoseconds
+// since 1970 in an int64 reach 1678–2262; a year outside 1900–2200 is a
+// misread number, and the record is placed by order instead.
+func plausible(t time.Time) bool {
+	y := t.Year()
+	return y >= 1900 && y <= 2200
 }
 
 func (a *Analyzer) remapAll(rm *remap, ord bool) {

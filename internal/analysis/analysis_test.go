@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rca-engine/api/internal/analysis"
+	"github.com/rca-engine/api/internal/analysis/drain"
+	"github.com/rca-engine/api/internal/analysis/logparse"
 	"github.com/rca-engine/api/internal/analysis/redact"
 )
 
@@ -78,6 +80,22 @@ func TestEmptyInput(t *testing.T) {
 	}
 	if m["analysis_type"] != "rca_analysis" {
 		t.Errorf("analysis_type %v", m["analysis_type"])
+	}
+	// result_data: the original's keys, outputs with its three forms.
+	res, err := r.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := json.Marshal(res)
+	var rm map[string]any
+	json.Unmarshal(rb, &rm)
+	for _, k := range []string{"job_id", "analysis_type", "generated_at", "metrics", "files", "llm", "outputs"} {
+		if _, ok := rm[k]; !ok {
+			t.Errorf("result_data lacks %q", k)
+		}
+	}
+	if o, _ := rm["outputs"].(map[string]any); o["markdown"] == nil || o["html"] == nil || o["json"] == nil {
+		t.Errorf("outputs %v", rm["outputs"])
 	}
 }
 
@@ -280,12 +298,78 @@ func TestRedactedEvidence(t *testing.T) {
 			fmt.Fprintf(&b, "%s CRITICAL [auth] account store corrupt for %s\n", at, secret)
 		}
 	}
-	r := analyzeStrings(t, analysis.Options{Redact: cfg}, "auth.log", b.String())
+	var seen []string
+	r := analyzeStrings(t, analysis.Options{Redact: cfg, Line: func(rec *logparse.Record, _ drain.ClusterID) {
+		seen = append(seen, rec.Text, rec.Message)
+	}}, "auth.log", b.String())
+	if strings.Contains(strings.Join(seen, "\n"), secret) {
+		t.Errorf("the Line callback saw the email")
+	}
 	j, _ := r.JSON()
 	if bytes.Contains(j, []byte(secret)) || strings.Contains(r.Markdown(), secret) {
 		t.Errorf("the email reached the report")
 	}
 	if r.Files[0].RedactionCounts["email"] != 1 || !r.Files[0].RedactionApplied {
 		t.Errorf("redaction counts %v", r.Files[0].RedactionCounts)
+	}
+}
+
+// A 1 MB line is evidence like any other, cut to a size a report can carry
+// and marked so.
+func TestHugeLineEvidence(t *testing.T) {
+	var b strings.Builder
+	base := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
+	for i := 0; i < 300; i++ {
+		at := base.Add(time.Duration(i) * time.Second).Format(time.RFC3339)
+		fmt.Fprintf(&b, "%s INFO [main] tick %d\n", at, i)
+		if i == 200 {
+			fmt.Fprintf(&b, "%s CRITICAL [main] state dump: %s\n", at, strings.Repeat("x ", 1<<19))
+		}
+	}
+	r := analyzeStrings(t, analysis.Options{}, "huge.log", b.String())
+	if len(r.Causes) == 0 {
+		t.Fatal("no cause")
+	}
+	ev := r.Causes[0].Evidence[0]
+	if ev.Line != 202 || !ev.Truncated || len(ev.Text) > 4<<10 || !strings.Contains(ev.Text, "state dump") {
+		t.Errorf("evidence line %d truncated %v, %d bytes", ev.Line, ev.Truncated, len(ev.Text))
+	}
+	j, _ := r.JSON()
+	if len(j) > 256<<10 {
+		t.Errorf("the report is %d KB for one huge line", len(j)>>10)
+	}
+}
+
+// A file without timestamps next to timed ones: its records count (levels,
+// rarity) but are not placed on the timeline, and the report says so.
+func TestMixedTimedAndUntimed(t *testing.T) {
+	var timed, plain strings.Builder
+	base := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
+	for i := 0; i < 300; i++ {
+		fmt.Fprintf(&timed, `{"time":%q,"level":"info","msg":"tick %d"}`+"\n", base.Add(time.Duration(i)*time.Second).Format(time.RFC3339), i)
+		if i == 100 {
+			plain.WriteString("FATAL worker pool exhausted, giving up\n")
+		} else if i%3 == 0 {
+			fmt.Fprintf(&plain, "INFO worker %d idle\n", i)
+		}
+	}
+	r := analyzeStrings(t, analysis.Options{}, "timed.log", timed.String(), "plain.log", plain.String())
+	if r.Timeline.Axis != "time" {
+		t.Errorf("axis %q", r.Timeline.Axis)
+	}
+	var fatal *analysis.Cause
+	for i := range r.Causes {
+		if strings.Contains(r.Causes[i].Template, "pool exhausted") {
+			fatal = &r.Causes[i]
+		}
+	}
+	if fatal == nil || fatal.Rank != 1 {
+		t.Fatalf("the untimed fatal line is not the top cause:\n%s", causesText(r))
+	}
+	if !strings.Contains(strings.Join(fatal.Reasons, " "), "no timestamps") || fatal.Evidence[0].Timestamp != nil {
+		t.Errorf("reasons %q, evidence %+v", fatal.Reasons, fatal.Evidence[0])
+	}
+	if r.FirstError == nil || r.FirstError.Evidence.File != "plain.log" || r.FirstError.Evidence.Line != 35 {
+		t.Errorf("first error %+v", r.FirstError)
 	}
 }

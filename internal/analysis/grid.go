@@ -16,12 +16,9 @@ var timeLadder = func() []int64 {
 	l := []int64{ms, 2 * ms, 10 * ms, 20 * ms, 100 * ms, 200 * ms,
 		s, 2 * s, 10 * s, 20 * s, 60 * s, 120 * s, 600 * s, 1200 * s,
 		3600 * s, 7200 * s, 21600 * s, 43200 * s, 86400 * s, 172800 * s}
-	for w := 172800 * s; w < 1<<61; {
+	for w := 172800 * s; w <= (1<<62)/10; {
 		w *= 5
 		l = append(l, w)
-		if w > 1<<61/2 {
-			break
-		}
 		w *= 2
 		l = append(l, w)
 	}
@@ -30,7 +27,7 @@ var timeLadder = func() []int64 {
 
 var ordLadder = func() []int64 {
 	var l []int64
-	for w := int64(1); w < 1<<60; w *= 10 {
+	for w := int64(1); w <= (1<<62)/10; w *= 10 {
 		l = append(l, w, 2*w)
 	}
 	return l

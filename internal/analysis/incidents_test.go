@@ -86,7 +86,19 @@ func TestIncidents(t *testing.T) {
 			if err := json.Unmarshal(b, &ex); err != nil {
 				t.Fatal(err)
 			}
-			r := analyzeDir(t, filepath.Join("testdata/incidents", name), analysis.Options{JobID: name})
+			var done []analysis.FileDone
+			r := analyzeDir(t, filepath.Join("testdata/incidents", name), analysis.Options{JobID: name,
+				FileDone: func(d analysis.FileDone) { done = append(done, d) }})
+			if len(done) != len(r.Files) {
+				t.Fatalf("FileDone called %d times for %d files", len(done), len(r.Files))
+			}
+			for i, d := range done {
+				f := r.Files[i]
+				if d.Name != f.Filename || d.ID != f.FileID || d.Lines != f.LineCount || d.Errors != f.ErrorCount ||
+					d.Warnings != f.WarningCount || d.Critical != f.CriticalCount {
+					t.Errorf("FileDone %+v disagrees with the report's file %+v", d, f)
+				}
+			}
 			if len(r.Causes) == 0 {
 				t.Fatalf("%s: no causes", ex.Description)
 			}
@@ -123,8 +135,8 @@ func TestIncidents(t *testing.T) {
 					t.Errorf("the top cause's evidence does not show what preceded it (%q): %+v", ex.PrecededBy, top.Evidence)
 				}
 			}
-			if r.Severity == "low" {
-				t.Errorf("severity %q for an incident", r.Severity)
+			if r.Severity != "high" && r.Severity != "critical" {
+				t.Errorf("severity %q for an outage", r.Severity)
 			}
 			if !strings.Contains(r.Summary, top.Template) && !strings.Contains(r.Summary, "most probable cause") {
 				t.Errorf("summary does not name the cause: %s", r.Summary)

@@ -348,3 +348,37 @@ func terminalSafe(s string) string {
 		return r
 	}, s)
 }
+
+// Result is the original's result_data (jobs.result_data): the totals, the
+// files, the llm block and the three outputs. The worker stores it as is.
+type Result struct {
+	JobID        string        `json:"job_id"`
+	AnalysisType string        `json:"analysis_type"`
+	GeneratedAt  time.Time     `json:"generated_at"`
+	Metrics      Metrics       `json:"metrics"`
+	Files        []FileSummary `json:"files"`
+	LLM          LLM           `json:"llm"`
+	Outputs      Outputs       `json:"outputs"`
+	// SuspectedErrorLogs is set for log_analysis jobs, as the original did:
+	// the files with errors or critical records.
+	SuspectedErrorLogs []string `json:"suspected_error_logs,omitempty"`
+}
+
+// Result renders the report into the original's result_data.
+func (r *Report) Result() (Result, error) {
+	out, err := r.Outputs()
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{JobID: r.JobID, AnalysisType: r.AnalysisType, GeneratedAt: r.GeneratedAt, Metrics: r.Metrics,
+		Files: r.Files, LLM: r.LLM, Outputs: out}
+	if r.AnalysisType == "log_analysis" {
+		res.SuspectedErrorLogs = []string{}
+		for _, f := range r.Files {
+			if f.ErrorCount+f.CriticalCount > 0 {
+				res.SuspectedErrorLogs = append(res.SuspectedErrorLogs, f.Filename)
+			}
+		}
+	}
+	return res, nil
+}

@@ -202,10 +202,14 @@ func (a *Analyzer) Signature(id drain.ClusterID) (sigID, template string) {
 	return a.clusterSig[id], a.clusterTpl[id]
 }
 
-// Report ranks and returns the report. Call it once, after the last Add.
+// Report ranks and returns the report, after the last Add (later calls
+// return the same report).
 func (a *Analyzer) Report(ctx context.Context) (*Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if a.report != nil { // ranking merges the clusters' aggregates: once
+		return a.report, nil
 	}
 	a.reported = true
 	a.progress("ranking", "", 0, true)
@@ -238,7 +242,7 @@ func (a *Analyzer) Report(ctx context.Context) (*Report, error) {
 		r.TimeRange = &TimeRange{Start: time.Unix(0, a.tgrid.lo).UTC(), End: time.Unix(0, a.tgrid.hi).UTC()}
 	}
 	if fe != nil {
-		r.FirstError = &FirstError{SignatureID: feSig.id, Template: feSig.template,
+		r.FirstError = &FirstError{SignatureID: feSig.id, Template: shortTemplate(feSig.template),
 			Evidence: a.evidence("first_error", feFile, fe.ex, feSig.id)}
 		for _, b := range fe.before {
 			r.FirstError.Preceding = append(r.FirstError.Preceding, a.evidence("context", feFile, b, ""))
@@ -256,7 +260,19 @@ func (a *Analyzer) Report(ctx context.Context) (*Report, error) {
 	a.classify(r, causes)
 	r.Summary = summary(r, causes, ax)
 	r.LLM = LLM{Provider: "none", Summary: r.Summary}
+	a.report = r
 	return r, nil
+}
+
+// maxTemplate caps a template in the report (a 1 MB line makes a 1 MB
+// template; the --structured output keeps it whole).
+const maxTemplate = 2 << 10
+
+func shortTemplate(t string) string {
+	if s, cut := capText(t, maxTemplate); cut {
+		return s + "…"
+	}
+	return t
 }
 
 func (a *Analyzer) fileName(idx int) string {
@@ -417,7 +433,7 @@ func (a *Analyzer) fillSignatures(r *Report, sigs []*sig, causes []*sig, ax *axi
 		if i >= a.opts.MaxSignatures && !keep[s] {
 			continue
 		}
-		sg := Signature{ID: s.id, Template: s.template, Count: s.st.count, Level: s.st.maxLevel.String(),
+		sg := Signature{ID: s.id, Template: shortTemplate(s.template), Count: s.st.count, Level: s.st.maxLevel.String(),
 			Levels: levelMap(s.st.levels[:]), FirstSeen: a.occurrence(s.st.first), LastSeen: a.occurrence(s.st.last),
 			MoreFiles: s.st.moreFiles, Rare: s.st.count <= rareMax, New: s.isNew, Steady: s.steady}
 		for _, fc := range s.st.files {
@@ -478,7 +494,7 @@ func (a *Analyzer) timeline(ax *axis) Timeline {
 }
 
 func (a *Analyzer) cause(rank int, c *sig, ax *axis, fe *fileFirstError, feFile *fileState) Cause {
-	out := Cause{Rank: rank, SignatureID: c.id, Template: c.template, Level: c.st.maxLevel.String(),
+	out := Cause{Rank: rank, SignatureID: c.id, Template: shortTemplate(c.template), Level: c.st.maxLevel.String(),
 		Score: c.score, Count: c.st.count, Reasons: []string{}, Evidence: []Evidence{}}
 	title := c.template
 	if t, cut := capText(title, 120); cut {
@@ -502,21 +518,23 @@ func (a *Analyzer) cause(rank int, c *sig, ax *axis, fe *fileFirstError, feFile 
 	if m := c.st.maxExample(); m != nil && (len(c.st.ex) == 0 || m.key != c.st.ex[0].key) {
 		out.Evidence = append(out.Evidence, a.evidence("highest_level", nil, *m, c.id))
 	}
-	for _, e := range c.st.ex[min(1, len(c.st.ex)):] {
-		if m := c.st.maxExample(); m != nil && m.key == e.key {
-			continue
+	// What preceded it (often in another file), then the lines before the
+	// first error in its own file, then more occurrences.
+	for _, p := range c.preceded {
+		if len(p.st.ex) > 0 {
+			out.Evidence = append(out.Evidence, a.evidence("preceded_by", nil, p.st.ex[0], p.id))
 		}
-		out.Evidence = append(out.Evidence, a.evidence("example", nil, e, c.id))
 	}
 	if c.firstError && fe != nil {
 		for _, b := range fe.before {
 			out.Evidence = append(out.Evidence, a.evidence("context", feFile, b, ""))
 		}
 	}
-	for _, p := range c.preceded {
-		if len(p.st.ex) > 0 {
-			out.Evidence = append(out.Evidence, a.evidence("preceded_by", nil, p.st.ex[0], p.id))
+	for _, e := range c.st.ex[min(1, len(c.st.ex)):] {
+		if m := c.st.maxExample(); m != nil && m.key == e.key {
+			continue
 		}
+		out.Evidence = append(out.Evidence, a.evidence("example", nil, e, c.id))
 	}
 	for i, s := range c.symptoms {
 		if i == 5 {

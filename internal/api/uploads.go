@@ -94,6 +94,14 @@ func (b *progressBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// bodyRead lifts the idle read deadline once the whole body is in: the
+// server's background read (which notices a client hanging up) would
+// otherwise fail at that deadline while a large archive is still being
+// stored, and cancel the request. The request's own deadline still holds.
+func bodyRead(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+}
+
 // SupportedTypes is GET /api/files/supported-types.
 type SupportedTypes struct {
 	AllowedTypes  []string `json:"allowed_types"`
@@ -326,6 +334,7 @@ func (s *server) uploadFiles(w http.ResponseWriter, r *http.Request) {
 		s.failUpload(w, r, err)
 		return
 	}
+	bodyRead(w)
 	res, err := u.Commit(ctx, to)
 	if err != nil {
 		s.failUpload(w, r, err)
@@ -397,6 +406,7 @@ func (s *server) createJobWithFiles(w http.ResponseWriter, r *http.Request) {
 		s.failUpload(w, r, err)
 		return
 	}
+	bodyRead(w)
 	res, err := u.Commit(ctx, to)
 	if err != nil {
 		s.failUpload(w, r, err)

@@ -12,7 +12,8 @@
 //	infra    db (PostgreSQL: pool, transactions, hooks, migrations), redisconn
 //	domain   eventlog (job_events: append, read in commit order)
 //	         jobs (jobs and their lifecycle), tickets (ITSM tickets and toggles),
-//	         auth (accounts, sessions, tokens, who may do what), idempotency
+//	         auth (accounts, sessions, tokens, who may do what), idempotency,
+//	         uploads (files of jobs: receive, unpack, store once, serve to those allowed)
 //	runtime  events (tailer, hub, relay), sse (event streams), ratelimit, metrics,
 //	         worker (claims jobs, runs the analysis, records the outcome; no net/http)
 //	edge     api (HTTP: decode, call one use case, encode; errors mapped by kind)

@@ -211,9 +211,13 @@ func v7TarHeader(b []byte) bool {
 // Walk calls fn for every regular member of the archive in ra (size bytes,
 // named name), in archive order, recursing into nested archives up to the
 // depth limit. fn must read the member before it returns. An error from fn
-// stops the walk and is returned as is. Members that are not text (binary,
-// empty), links, devices and entries too large are skipped: Unpack reports
-// them.
+// stops the walk and is returned as is, except when it is the member's own
+// reader reporting the member damaged (see below). Members that are not
+// text (binary, empty), links, devices, entries too large and damaged
+// members (a bad checksum, a nested .gz cut short, a nested zip without
+// its directory: one bad file does not refuse a bundle) are skipped:
+// Unpack reports them. Damage to the archive around its members (a tar.gz
+// cut short) refuses it.
 func Walk(ctx context.Context, name string, ra io.ReaderAt, size int64, lim Limits,
 	fn func(m Member, r io.Reader) error) error {
 	_, err := Unpack(ctx, name, ra, size, lim, fn)
@@ -292,6 +296,43 @@ type walker struct {
 	topSize int64
 	entries int // every entry seen, over all levels
 	res     *Result
+
+	// Reused per nesting depth (members of one depth come one at a time;
+	// a nested archive's members are one depth down): a member's sniff
+	// buffer and a zip member's decompressor, so 100,000 small members do
+	// not cost 100,000 of each.
+	sniffers []*bufio.Reader
+	inflates []io.ReadCloser
+	rawBufs  []*bufio.Reader
+}
+
+// reuse returns the buffer of slot depth in bufs, reset to read r.
+func reuse(bufs *[]*bufio.Reader, depth, size int, r io.Reader) *bufio.Reader {
+	for len(*bufs) <= depth {
+		*bufs = append(*bufs, nil)
+	}
+	if (*bufs)[depth] == nil {
+		(*bufs)[depth] = bufio.NewReaderSize(r, size)
+	} else {
+		(*bufs)[depth].Reset(r)
+	}
+	return (*bufs)[depth]
+}
+
+func (w *walker) sniffer(depth int, r io.Reader) *bufio.Reader {
+	return reuse(&w.sniffers, depth, textenc.SniffSize, r)
+}
+
+func (w *walker) inflater(depth int, r io.Reader) io.Reader {
+	for len(w.inflates) <= depth {
+		w.inflates = append(w.inflates, nil)
+	}
+	if w.inflates[depth] == nil {
+		w.inflates[depth] = flate.NewReader(r)
+	} else if err := w.inflates[depth].(flate.Resetter).Reset(r, nil); err != nil {
+		w.inflates[depth] = flate.NewReader(r)
+	}
+	return w.inflates[depth]
 }
 
 func (w *walker) skip(p, reason string) {
@@ -544,13 +585,8 @@ func (w *walker) zipMember(depth int, p string, f *zip.File) error {
 	}
 	in := &countReader{r: raw}
 	var dec io.Reader = in
-	var closer io.Closer
 	if f.Method == zip.Deflate {
-		fr := flate.NewReader(in)
-		dec, closer = fr, fr
-	}
-	if closer != nil {
-		defer closer.Close()
+		dec = w.inflater(depth, reuse(&w.rawBufs, depth, 4096, in))
 	}
 	m := &guard{w: w, r: dec, in: in, path: p, maxOut: w.lim.MaxMemberBytes, total: true, format: "zip",
 		declared: int64(f.UncompressedSize64), checkDeclared: true, crc: crc32.NewIEEE(), wantCRC: f.CRC32}
@@ -566,7 +602,7 @@ func (w *walker) zipMember(depth int, p string, f *zip.File) error {
 				if err := w.produced(size); err != nil {
 					return err
 				}
-				return w.archive(depth+1, p, path.Base(p), Zip, io.NewSectionReader(w.src, off, size), size)
+				return w.damaged(p, w.archive(depth+1, p, path.Base(p), Zip, io.NewSectionReader(w.src, off, size), size))
 			}
 		}
 	}
@@ -578,10 +614,10 @@ func (w *walker) zipMember(depth int, p string, f *zip.File) error {
 // with a reader of all of it. g's counting sees every byte once: the
 // buffer here reads through it.
 func (w *walker) member(depth int, p string, size int64, g *guard) error {
-	br := bufio.NewReaderSize(g, textenc.SniffSize)
+	br := w.sniffer(depth, g)
 	head, _ := br.Peek(textenc.SniffSize)
 	if g.err != nil {
-		return g.err
+		return w.damaged(p, g.err)
 	}
 	if f := Detect(p, head); f != None {
 		if ext := packageExt(p); ext != "" && f == Zip {
@@ -589,10 +625,12 @@ func (w *walker) member(depth int, p string, size int64, g *guard) error {
 			return nil
 		}
 		err := w.nested(depth+1, p, f, br, size)
-		if err == nil {
-			err = g.err
+		if g.err != nil {
+			// The stream holding the nested archive failed: that is the
+			// outer archive's problem, not the nested one's.
+			return w.damaged(p, g.err)
 		}
-		return err
+		return w.damaged(p, err)
 	}
 	info := textenc.Sniff(head)
 	if !info.Text {
@@ -600,13 +638,29 @@ func (w *walker) member(depth int, p string, size int64, g *guard) error {
 		return nil
 	}
 	if err := w.fn(Member{Path: p, Size: size, Encoding: info.Encoding}, br); err != nil {
-		return err
+		return w.damaged(p, err)
 	}
 	if g.err != nil {
 		// fn swallowed a limit or corruption its reader reported.
-		return g.err
+		return w.damaged(p, g.err)
 	}
 	w.res.Members++
+	return nil
+}
+
+// damaged turns err, when it says that the member or nested archive at p
+// is itself corrupt (a bad checksum, a truncated .gz, an unreadable nested
+// zip), into a skip of p: one damaged file in a support bundle does not
+// refuse the rest. Limits, bad paths, corruption of the archive around p,
+// fn's own errors and I/O errors are returned as they are. A member whose
+// reader failed this way was not counted; fn saw the failure and must not
+// keep it.
+func (w *walker) damaged(p string, err error) error {
+	r := asRefusal(err)
+	if r == nil || r.Reason != Corrupt || r.Path != p || w.ioErr != nil {
+		return err
+	}
+	w.skip(p, "damaged: "+r.Detail)
 	return nil
 }
 

@@ -562,19 +562,64 @@ func TestWalkMemberOverLimitIsSkipped(t *testing.T) {
 
 func TestWalkCorrupt(t *testing.T) {
 	z := zipOf(t, file("a.log", strings.Repeat(logText, 100)))
-	flipped := append([]byte(nil), z...)
-	flipped[60] ^= 0xff // inside the deflate data
 	for name, data := range map[string][]byte{
-		"truncated.zip": z[:len(z)-30],
-		"flipped.zip":   flipped,
+		"truncated.zip": z[:len(z)-30], // its directory is gone
 		"truncated.tgz": gz(t, tarOf(t, file("a.log", logText)))[:40],
 		"garbage.gz":    append([]byte{0x1f, 0x8b}, bytes.Repeat([]byte{0xff}, 100)...),
+		"cut.log.gz":    gz(t, randomLog(20_000))[:200],
 	} {
 		g := walk(t, name, data, archive.DefaultLimits())
 		refusal(t, g.err, archive.Corrupt)
 	}
 	g := walk(t, "plain.log", []byte(logText), archive.DefaultLimits())
 	refusal(t, g.err, archive.NotArchive)
+}
+
+// TestWalkDamagedMemberIsSkipped: one damaged file in a bundle (a bad
+// checksum, a .gz cut short while logrotate wrote it, a nested zip without
+// its directory) is skipped with its reason; the rest is delivered.
+func TestWalkDamagedMemberIsSkipped(t *testing.T) {
+	long := string(randomLog(20_000))
+	z := zipOf(t, file("a.log", long), file("b.log", "b\n"))
+	flipped := append([]byte(nil), z...)
+	flipped[60] ^= 0xff // inside a.log's deflate data
+	g := walk(t, "flipped.zip", flipped, archive.DefaultLimits())
+	if g.err != nil || fmt.Sprint(g.paths) != "[b.log]" || len(g.res.Skipped) != 1 ||
+		g.res.Skipped[0].Path != "a.log" || !strings.Contains(g.res.Skipped[0].Reason, "damaged") {
+		t.Fatalf("a zip with a damaged member: %v, skipped %v, %v", g.paths, g.res.Skipped, g.err)
+	}
+
+	inner := zipOf(t, file("x.log", "x\n"))
+	bundle := tarOf(t,
+		file("logs/app.log", logText),
+		entry{name: "logs/app.log.1.gz", data: gz(t, []byte(long))[:3000]}, // cut short
+		entry{name: "logs/old.zip", data: inner[:len(inner)-30]},           // no directory
+		file("logs/db.log", "db\n"))
+	for _, name := range []string{"bundle.tar", "bundle.tgz"} {
+		data := bundle
+		if name == "bundle.tgz" {
+			data = gz(t, bundle)
+		}
+		g = walk(t, name, data, archive.DefaultLimits())
+		if g.err != nil || fmt.Sprint(g.paths) != "[logs/app.log logs/db.log]" {
+			t.Fatalf("%s: delivered %v, %v", name, g.paths, g.err)
+		}
+		reasons := map[string]string{}
+		for _, s := range g.res.Skipped {
+			reasons[s.Path] = s.Reason
+		}
+		for _, p := range []string{"logs/app.log.1.gz", "logs/old.zip"} {
+			if !strings.Contains(reasons[p], "damaged") {
+				t.Errorf("%s: %s skipped for %q, want damaged", name, p, reasons[p])
+			}
+		}
+	}
+
+	// Damage to the stream around the members still refuses: nothing after
+	// it can be read.
+	tgz := gz(t, tarOf(t, file("a.log", long), file("b.log", long)))
+	g = walk(t, "cut.tgz", tgz[:len(tgz)/2], archive.DefaultLimits())
+	refusal(t, g.err, archive.Corrupt)
 }
 
 // failingReaderAt fails every read that touches [lo, hi).

@@ -102,3 +102,26 @@ func BenchmarkUnpackVsBare(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkManyMembers is 20,000 small deflated members: the per-member
+// cost (a decompressor, buffers, a sniff) rather than inflate's.
+func BenchmarkManyMembers(b *testing.B) {
+	es := make([]entry, 20_000)
+	for i := range es {
+		es[i] = entry{name: fmt.Sprintf("logs/%05d.log", i), data: benchLog(200, uint64(i))}
+	}
+	data := zipOf(b, es...)
+	b.Run("walk", func(b *testing.B) {
+		for b.Loop() {
+			if err := archive.Walk(context.Background(), "many.zip", bytes.NewReader(data), int64(len(data)), archive.DefaultLimits(),
+				func(m archive.Member, r io.Reader) error { _, err := io.Copy(io.Discard, r); return err }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("bare", func(b *testing.B) {
+		for b.Loop() {
+			bareUnpack(b, "zip", data)
+		}
+	})
+}

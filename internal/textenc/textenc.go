@@ -52,6 +52,9 @@ func Sniff(head []byte) Info {
 		return Info{Encoding: UTF16BE, Text: true, BOM: 2}
 	}
 	if bytes.IndexByte(head, 0) >= 0 {
+		if enc, ok := utf16NoBOM(head); ok {
+			return Info{Encoding: enc, Text: true}
+		}
 		return Info{Encoding: UTF8, Reason: "the file contains NUL bytes: it looks binary"}
 	}
 	control := 0
@@ -97,4 +100,32 @@ func Decode(r io.Reader, enc Encoding) io.Reader {
 	default:
 		return r
 	}
+}
+
+// utf16NoBOM recognises UTF-16 text written without a byte-order mark (some
+// tools redirecting Windows output do): mostly-ASCII text then has a NUL in
+// every other byte, on the odd positions for little-endian, the even ones
+// for big-endian, and almost none on the other side.
+func utf16NoBOM(head []byte) (Encoding, bool) {
+	if len(head) < 16 {
+		return "", false
+	}
+	n := len(head) &^ 1
+	var even, odd int
+	for i := 0; i < n; i += 2 {
+		if head[i] == 0 {
+			even++
+		}
+		if head[i+1] == 0 {
+			odd++
+		}
+	}
+	pairs := n / 2
+	switch {
+	case odd*10 >= pairs*9 && even*20 <= pairs:
+		return UTF16LE, true
+	case even*10 >= pairs*9 && odd*20 <= pairs:
+		return UTF16BE, true
+	}
+	return "", false
 }

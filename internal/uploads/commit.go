@@ -53,9 +53,15 @@ func (u *Upload) CheckJob(ctx context.Context, id uuid.UUID) error {
 // any error nothing is recorded, and the content it stored is removed (at
 // once when nobody else uses it, else by the sweep). Abort must still be
 // called (deferred) for the temp files.
-func (u *Upload) Commit(ctx context.Context, to Target) (Result, error) {
+func (u *Upload) Commit(ctx context.Context, to Target) (res Result, err error) {
 	defer u.Abort()
 	s := u.s
+	phase := "check"
+	defer func() {
+		if err != nil {
+			s.cfg.Logger.Debug("upload failed", "phase", phase, "files", len(u.files), "error", err)
+		}
+	}()
 	if len(u.files) == 0 && to.NewJob == nil {
 		return Result{}, ErrNoFile
 	}
@@ -87,10 +93,12 @@ func (u *Upload) Commit(ctx context.Context, to Target) (Result, error) {
 		if err := s.storage.gate(); err != nil {
 			return Result{}, err
 		}
+		phase = "touch"
 		if err := s.touch(ctx, blobs, u.id); err != nil {
 			return Result{}, err
 		}
 		touched = time.Now()
+		phase = "store"
 		if err := u.put(ctx, blobs); err != nil {
 			u.release(blobs)
 			return Result{}, err
@@ -100,6 +108,7 @@ func (u *Upload) Commit(ctx context.Context, to Target) (Result, error) {
 			s.afterPut()
 		}
 	}
+	phase = "record ahead"
 	if to.NewJob == nil {
 		err := u.prerecord(ctx, to.JobID, existing)
 		if err == nil && s.beforeRecord != nil {
@@ -111,8 +120,9 @@ func (u *Upload) Commit(ctx context.Context, to Target) (Result, error) {
 			return Result{}, err
 		}
 	}
-	var res Result
-	err := s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
+	phase = "record"
+	recorded := time.Now()
+	err = s.db.Tx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		var err error
 		res, err = u.record(ctx, tx, to, blobs)
 		return err
@@ -123,7 +133,8 @@ func (u *Upload) Commit(ctx context.Context, to Target) (Result, error) {
 		return Result{}, err
 	}
 	s.cfg.Logger.Debug("upload committed", "job_id", res.Job.ID, "files", len(res.Files), "blobs", len(blobs),
-		"touch", touched.Sub(began), "store", stored.Sub(touched), "record", time.Since(stored))
+		"touch", touched.Sub(began), "store", stored.Sub(touched), "record ahead", recorded.Sub(stored),
+		"record", time.Since(recorded))
 	return res, nil
 }
 
@@ -411,7 +422,20 @@ func (u *Upload) record(ctx context.Context, tx *db.Tx, to Target, blobs []blobS
 	// cannot take (it skips the row), and a row the sweep already deleted
 	// (an upload slower than the grace period) fails the insert, as a
 	// conflict to retry, rather than recording content that may be gone.
-	existing, err := s.existing(ctx, tx, j.ID, u.sums())
+	// Checked again under the job's row lock: the direct files, and the
+	// members of archives recorded here (those recorded ahead were checked
+	// before; a concurrent upload of the same member may slip through,
+	// which costs a duplicate member, never a lost file).
+	var sums []string
+	for _, f := range u.files {
+		sums = append(sums, f.sum)
+		if f.row == nil {
+			for _, m := range f.members {
+				sums = append(sums, m.sum)
+			}
+		}
+	}
+	existing, err := s.existing(ctx, tx, j.ID, sums)
 	if err != nil {
 		return Result{}, err
 	}

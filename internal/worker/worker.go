@@ -112,6 +112,10 @@ type Deps struct {
 	Hub *events.Hub
 	// Database is PostgreSQL's state: the worker pauses while it is not up.
 	Database *dependency.Tracker
+	// Storage is the content store's state (uploads.Storage.Tracker): no
+	// job is claimed while it is down, since its attempt could only fail
+	// and spend one of the job's retries. Nil: not watched.
+	Storage *dependency.Tracker
 }
 
 // Worker claims and runs jobs. It is a lifecycle.Component.
@@ -227,12 +231,23 @@ func (w *Worker) dbUp() bool {
 
 // waitForDB returns once PostgreSQL is up, or false when ctx ends first.
 func (w *Worker) waitForDB(ctx context.Context) bool {
-	if w.deps.Database == nil {
+	return w.waitFor(ctx, w.deps.Database)
+}
+
+// waitToClaim returns once PostgreSQL and the storage are both up.
+func (w *Worker) waitToClaim(ctx context.Context) bool {
+	return w.waitFor(ctx, w.deps.Database) && w.waitFor(ctx, w.deps.Storage) && w.waitFor(ctx, w.deps.Database)
+}
+
+// waitFor returns once t's dependency is up (at once for a nil t), or
+// false when ctx ends first.
+func (w *Worker) waitFor(ctx context.Context, t *dependency.Tracker) bool {
+	if t == nil {
 		return ctx.Err() == nil
 	}
-	states, stop := w.deps.Database.Subscribe()
+	states, stop := t.Subscribe()
 	defer stop()
-	for !w.dbUp() {
+	for t.Get().Status != dependency.Up {
 		select {
 		case <-ctx.Done():
 			return false
@@ -247,7 +262,7 @@ func (w *Worker) waitForDB(ctx context.Context) bool {
 func (w *Worker) claimLoop(ctx context.Context) {
 	slots := make(chan struct{}, w.cfg.Concurrency)
 	for ctx.Err() == nil {
-		if !w.waitForDB(ctx) {
+		if !w.waitToClaim(ctx) {
 			return
 		}
 		// A free slot first: no claim for a job nobody can run.

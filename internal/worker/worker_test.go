@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -36,13 +37,15 @@ import (
 // the uploads on a real directory store, the event log followed by a
 // tailer into a hub, as cmd/api wires them.
 type env struct {
-	db    *db.DB
-	url   string
-	log   *eventlog.Log
-	jobs  *jobs.Service
-	files *uploads.Service
-	store blob.Store
-	hub   *events.Hub
+	db      *db.DB
+	url     string
+	log     *eventlog.Log
+	jobs    *jobs.Service
+	files   *uploads.Service
+	store   blob.Store
+	storage *uploads.Storage
+	blobs   string // the store's directory
+	hub     *events.Hub
 }
 
 func newEnv(t testing.TB) *env {
@@ -80,7 +83,8 @@ func newEnvSettle(t testing.TB, d *db.DB, url string, settle time.Duration) *env
 	done := make(chan struct{})
 	go func() { defer close(done); tailer.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &env{db: d, url: url, log: log, jobs: js, files: files, store: store, hub: hub}
+	return &env{db: d, url: url, log: log, jobs: js, files: files, store: store, storage: st,
+		blobs: filepath.Join(dir, "blobs"), hub: hub}
 }
 
 // worker starts a worker on e; it is stopped when the test ends.
@@ -98,7 +102,8 @@ func (e *env) worker(t testing.TB, cfg worker.Config) *worker.Worker {
 	if cfg.ProgressEvery == 0 {
 		cfg.ProgressEvery = 100 * time.Millisecond
 	}
-	w := worker.New(cfg, worker.Deps{Jobs: e.jobs, Files: e.files, Hub: e.hub, Database: e.db.Tracker()})
+	w := worker.New(cfg, worker.Deps{Jobs: e.jobs, Files: e.files, Hub: e.hub, Database: e.db.Tracker(),
+		Storage: e.storage.Tracker()})
 	e.jobs.OnReady(w.Wake)
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -596,6 +601,52 @@ func TestPostgresDownMidJobPausesAndCompletes(t *testing.T) {
 	}
 }
 
+// TestStorageDown: no job is claimed while the content store is down
+// (its attempt could only fail); an attempt that meets the store going away
+// mid-job is retried after a backoff and completes once it is back.
+func TestStorageDownPausesClaimsAndRetries(t *testing.T) {
+	e := newEnv(t)
+	id := e.job(t, "a.log", logText(500, "a"), "b.log", logText(500, "b"))
+	aside := e.blobs + ".away"
+	if err := os.Rename(e.blobs, aside); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Eventually(t, 10*time.Second, "storage down", func() bool { return e.storage.Tracker().Get().Status != dependency.Up })
+	w := e.worker(t, worker.Config{})
+	hook, held, release := hold(nil)
+	defer release()
+	w.SetProgressHook(hook)
+	time.Sleep(time.Second)
+	if j := e.get(t, id); j.Status != jobs.Pending || j.Attempt != 0 {
+		t.Fatalf("claimed while the storage was down: %s, attempt %d", j.Status, j.Attempt)
+	}
+	if err := os.Rename(aside, e.blobs); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held: // the first file is being read
+	case <-time.After(20 * time.Second):
+		t.Fatal("the job was not taken up once the storage was back")
+	}
+	// The store goes away before the second file is opened.
+	if err := os.Rename(e.blobs, aside); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Eventually(t, 10*time.Second, "storage down", func() bool { return e.storage.Tracker().Get().Status != dependency.Up })
+	release()
+	j := e.waitStatus(t, id, 10*time.Second, jobs.Pending, jobs.Failed, jobs.Completed)
+	if j.Status != jobs.Pending || j.RetryCount != 1 || !strings.Contains(derefS(j.ErrorMessage), "storage was unavailable") {
+		t.Fatalf("after the store went away: %s, retries %d, %q", j.Status, j.RetryCount, derefS(j.ErrorMessage))
+	}
+	if err := os.Rename(aside, e.blobs); err != nil {
+		t.Fatal(err)
+	}
+	j = e.waitStatus(t, id, 30*time.Second, jobs.Completed, jobs.Failed) // after the 10 s backoff
+	if j.Status != jobs.Completed || j.Attempt != 2 || e.count(t, id, eventlog.Completed) != 1 {
+		t.Fatalf("status %s attempt %d, %d completed events", j.Status, j.Attempt, e.count(t, id, eventlog.Completed))
+	}
+}
+
 func derefS(s *string) string {
 	if s == nil {
 		return ""
@@ -608,4 +659,32 @@ func trunc(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// TestAJobNobodyStartsIsTakenWhenItSettles: the original UI uploads and
+// never starts; the worker takes the job when the settle window after the
+// last upload ends, by a timer, not at its next poll.
+func TestAJobNobodyStartsIsTakenWhenItSettles(t *testing.T) {
+	d, url := dbtest.New(t)
+	e := newEnvSettle(t, d, url, time.Second)
+	e.worker(t, worker.Config{Poll: 30 * time.Second})
+	time.Sleep(200 * time.Millisecond) // the worker is idle, sleeping for up to Poll
+	ctx := context.Background()
+	j, err := e.jobs.Create(ctx, nil, jobs.NewJob{JobType: "rca_analysis"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := e.files.NewUpload(nil, "tester")
+	defer u.Abort()
+	if err := u.Receive(ctx, "a.log", "text/plain", strings.NewReader(logText(200, "h"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Commit(ctx, uploads.Target{JobID: j.ID}); err != nil {
+		t.Fatal(err)
+	}
+	uploaded := time.Now()
+	got := e.waitStatus(t, j.ID, 10*time.Second, jobs.Completed)
+	if got.StartedAt == nil || got.StartedAt.Sub(uploaded) < 900*time.Millisecond || got.StartedAt.Sub(uploaded) > 3*time.Second {
+		t.Fatalf("claimed %v after the upload; want about the 1 s settle window", got.StartedAt.Sub(uploaded))
+	}
 }

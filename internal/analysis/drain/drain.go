@@ -68,6 +68,10 @@ type Config struct {
 	// SimThreshold is the share of literal positions a message must share
 	// with a cluster's template to join it online.
 	SimThreshold float64
+	// MaxTemplateBytes bounds the bytes of all templates together (a log of
+	// long distinct lines could otherwise hold MaxClusters big templates);
+	// past it the miner behaves as past MaxClusters.
+	MaxTemplateBytes int
 	// RefineMinValues is how many distinct words one position of otherwise
 	// equal templates must hold for Refine to call it a variable; negative
 	// turns Refine off.
@@ -76,17 +80,22 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultMaxClusters  = 50000
-	DefaultMaxChildren  = 100
-	DefaultDepth        = 2
-	DefaultSimThreshold = 0.95
+	DefaultMaxClusters      = 50000
+	DefaultMaxTemplateBytes = 64 << 20
+	DefaultMaxChildren      = 100
+	DefaultDepth            = 2
+	DefaultSimThreshold     = 0.95
 )
 
 type cluster struct {
 	tokens []string
 	size   int
 	parent ClusterID // itself for a canonical cluster; see Refine
-	leaf   *node
+	// gen[i]: position i became a variable because literal words differed
+	// there (nil until one did); any word fits such a position, while a <*>
+	// that masking made (a number) does not take a word
+	gen  []bool
+	leaf *node
 	// overflow clusters (past MaxClusters) are all <*>, n tokens long
 	overflow int
 }
@@ -94,6 +103,7 @@ type cluster struct {
 type node struct {
 	children map[string]*node
 	clusters []ClusterID
+	refineAt int // len(clusters) that calls refineLeaf; 0: leafRefineAt
 }
 
 type mtok struct {
@@ -112,8 +122,13 @@ type Miner struct {
 
 	toks []mtok
 	mbuf []byte
+	// an open quoted key=value value while tokenizing: its quote, and how
+	// many tokens it has taken
+	openQ  byte
+	quoted int
 
 	live       int  // canonical clusters, bounded by MaxClusters
+	tplBytes   int  // bytes of the templates created, bounded by MaxTemplateBytes
 	dirty      bool // clusters created since the last Refine
 	lastRefine int  // cluster count at the last Refine
 
@@ -121,6 +136,12 @@ type Miner struct {
 	refEnts        []refEnt
 	refPre, refSuf []uint64
 	refLive        []ClusterID
+	refLens        map[int]bool // token counts merged in this round
+	refTh          []uint64
+	refKeys        []uint64
+	refCount       []uint8
+	refFull        map[uint64]ClusterID
+	refGroup       []refEnt
 }
 
 const cacheMax = 1 << 16
@@ -129,6 +150,9 @@ const cacheMax = 1 << 16
 func New(cfg Config) *Miner {
 	if cfg.MaxClusters <= 0 {
 		cfg.MaxClusters = DefaultMaxClusters
+	}
+	if cfg.MaxTemplateBytes <= 0 {
+		cfg.MaxTemplateBytes = DefaultMaxTemplateBytes
 	}
 	if cfg.MaxChildren <= 0 {
 		cfg.MaxChildren = DefaultMaxChildren
@@ -154,6 +178,7 @@ func New(cfg Config) *Miner {
 func (m *Miner) tokenize(msg string) {
 	m.toks = m.toks[:0]
 	m.mbuf = m.mbuf[:0]
+	m.openQ, m.quoted = 0, 0
 	n := len(msg)
 	i := 0
 	for i < n {
@@ -173,13 +198,16 @@ func (m *Miner) tokenize(msg string) {
 			break
 		}
 		j := i
+		var all uint8 // the byte classes of the token, for maskClassed
 		for j < n {
-			if c := msg[j]; c < 0x80 {
-				if class[c]&cSpace != 0 {
-					break
-				}
+			cl := class[msg[j]]
+			if cl&(cSpace|cHigh) == 0 {
+				all |= cl
 				j++
+			} else if cl&cSpace != 0 {
+				break
 			} else if sp, w := spaceAt(msg, j); !sp {
+				all |= cHigh
 				j += w
 			} else {
 				break
@@ -187,11 +215,60 @@ func (m *Miner) tokenize(msg string) {
 		}
 		ms := len(m.mbuf)
 		var k uint8
-		m.mbuf, k = maskToken(m.mbuf, msg[i:j])
+		if m.openQ != 0 {
+			m.mbuf, k = m.inQuote(msg[i:j])
+		} else {
+			m.mbuf, k = maskClassed(m.mbuf, msg[i:j], all)
+			m.openQ = openQuote(m.mbuf[ms:])
+		}
 		m.toks = append(m.toks, mtok{s: int32(i), e: int32(j), ms: int32(ms), me: int32(len(m.mbuf)), kind: k})
-		m.quantity(msg)
+		if k == kLiteral && len(m.toks) >= 2 && m.toks[len(m.toks)-2].kind != kLiteral {
+			m.quantity(msg) // a unit after a number
+		}
 		i = j
 	}
+}
+
+// openQuote: the masked token ends in key="<*> (a quoted value that goes on
+// in the next tokens); it returns the quote.
+func openQuote(b []byte) byte {
+	n := len(b)
+	if n < 5 || string(b[n-3:]) != wildcard || b[n-5] != '=' {
+		return 0
+	}
+	if q := b[n-4]; q == '"' || q == '\'' {
+		return q
+	}
+	return 0
+}
+
+// maxQuoted bounds how many tokens an unclosed quote makes variables.
+const maxQuoted = 32
+
+// inQuote masks a token inside a quoted key=value value: all of it is the
+// value, up to the closing quote, after which it is masked as usual.
+func (m *Miner) inQuote(t string) ([]byte, uint8) {
+	m.quoted++
+	k := strings.IndexByte(t, m.openQ)
+	if k < 0 {
+		if m.quoted >= maxQuoted {
+			m.openQ = 0
+		}
+		return append(m.mbuf, wildcard...), kVar
+	}
+	m.openQ = 0
+	dst := append(m.mbuf, wildcard...)
+	if k == len(t)-1 && t[k] == '"' || t[k] == '\'' && k == len(t)-1 {
+		return append(dst, t[k]), kPartial
+	}
+	dst = append(dst, t[k])
+	rest := t[k+1:]
+	var all uint8
+	for i := 0; i < len(rest); i++ {
+		all |= class[rest[i]]
+	}
+	dst, _ = maskClassed(dst, rest, all)
+	return dst, kPartial
 }
 
 // quantity makes the unit of a size part of its value: "5.2 KB",
@@ -313,11 +390,88 @@ func (m *Miner) fits(c *cluster) bool {
 		return false
 	}
 	for i, t := range c.tokens {
-		if t != wildcard && t != string(m.masked(i)) {
+		if !tokenMatch(t, m.masked(i)) {
 			return false
 		}
 	}
 	return true
+}
+
+// tokenMatch: template token t stands for masked message token mt: equal,
+// <*>, or a pattern such as "(<*>)" that mt fits ("(dsl-<*>)").
+func tokenMatch(t string, mt []byte) bool {
+	if t == wildcard || t == string(mt) {
+		return true
+	}
+	if !strings.Contains(t, wildcard) {
+		return false
+	}
+	return globMatch(t, string(mt))
+}
+
+// globMatch: <*> in pattern matches any run of bytes (also none).
+func globMatch(pattern, s string) bool {
+	i := strings.Index(pattern, wildcard)
+	if i < 0 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, pattern[:i]) {
+		return false
+	}
+	s = s[i:]
+	pattern = pattern[i+len(wildcard):]
+	for {
+		j := strings.Index(pattern, wildcard)
+		if j < 0 {
+			return strings.HasSuffix(s, pattern)
+		}
+		piece := pattern[:j]
+		k := strings.Index(s, piece)
+		if k < 0 {
+			return false
+		}
+		s = s[k+len(piece):]
+		pattern = pattern[j+len(wildcard):]
+	}
+}
+
+// generalize is the template token for two different tokens: their common
+// literal prefix and suffix around one <*> ("(<*>)" for "(<*>)" and
+// "(dsl-<*>)"), or <*>.
+func generalize(a, b string) string {
+	// the common part is cut at punctuation: "(<*>)" and "MININT-<*>", not
+	// "user<*>" from two user names
+	p := 0
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
+	}
+	for p > 0 && class[a[p-1]]&(cAlpha|cDigit) != 0 {
+		p--
+	}
+	// do not cut a <*> in two
+	for p > 0 && (a[p-1] == '<' || a[p-1] == '*') {
+		p--
+	}
+	sfx := 0
+	for sfx < len(a)-p && sfx < len(b)-p && a[len(a)-1-sfx] == b[len(b)-1-sfx] {
+		sfx++
+	}
+	for sfx > 0 && class[a[len(a)-sfx]]&(cAlpha|cDigit) != 0 {
+		sfx--
+	}
+	for sfx > 0 && (a[len(a)-sfx] == '>' || a[len(a)-sfx] == '*') {
+		sfx--
+	}
+	if p == 0 && sfx == 0 {
+		return wildcard
+	}
+	pre, suf := a[:p], a[len(a)-sfx:]
+	pre = strings.TrimSuffix(pre, wildcard)
+	suf = strings.TrimPrefix(suf, wildcard)
+	if pre == "" && suf == "" {
+		return wildcard
+	}
+	return pre + wildcard + suf
 }
 
 // Add files message into a cluster and returns its id. The cluster's template
@@ -390,7 +544,7 @@ func (m *Miner) add() ClusterID {
 		m.merge(best)
 		return best
 	}
-	full := m.live >= m.cfg.MaxClusters || len(m.clusters) >= 4*m.cfg.MaxClusters
+	full := m.live >= m.cfg.MaxClusters || len(m.clusters) >= 4*m.cfg.MaxClusters || m.tplBytes >= m.cfg.MaxTemplateBytes
 	if full && m.dirty {
 		// merging what Refine can merge is better than forcing a message
 		// into a cluster it is not like
@@ -405,14 +559,24 @@ func (m *Miner) add() ClusterID {
 		return m.overflowCluster(n)
 	}
 	id := ClusterID(len(m.clusters))
+	// one string holds all the tokens of the new template (one allocation)
 	toks := make([]string, n)
-	for i := range toks {
-		toks[i] = strings.Clone(string(m.masked(i)))
+	if n > 0 {
+		base := m.toks[0].ms
+		all := string(m.mbuf[base:m.toks[n-1].me])
+		m.tplBytes += len(all) + 16*n
+		for i, t := range m.toks {
+			toks[i] = all[t.ms-base : t.me-base]
+		}
 	}
 	m.clusters = append(m.clusters, cluster{tokens: toks, size: 1, parent: id, leaf: nd})
 	nd.clusters = append(nd.clusters, id)
 	m.dirty = true
 	m.live++
+	if len(nd.clusters) >= max(nd.refineAt, leafRefineAt) {
+		m.refineLeaf(nd)
+		id = m.find(id)
+	}
 	// Refine as the log goes, so a word variable (a user, a host) does not
 	// grow a leaf of one cluster per value that every message must scan:
 	// amortised, a pass each time the cluster count grew by half (at least 256).
@@ -454,7 +618,9 @@ func (m *Miner) sim(c *cluster) (float64, int) {
 				continue
 			}
 			denom += 2
-			if k == kPartial {
+			if c.gen != nil && c.gen[i] {
+				eq += 2 // a word where words already varied
+			} else if k == kPartial {
 				eq++
 			}
 			continue
@@ -463,7 +629,11 @@ func (m *Miner) sim(c *cluster) (float64, int) {
 		if t == string(mt) {
 			eq += 2
 		} else if k != kLiteral && strings.Contains(t, wildcard) {
-			eq++
+			if globMatch(t, string(mt)) {
+				eq += 2 // "(<*>)" covers "(dsl-<*>)"
+			} else {
+				eq++
+			}
 		}
 	}
 	if denom == 0 {
@@ -477,13 +647,25 @@ func (m *Miner) merge(id ClusterID) {
 	c := &m.clusters[id]
 	c.size++
 	for i, t := range c.tokens {
-		if t != wildcard && t != string(m.masked(i)) {
-			c.tokens[i] = wildcard
+		if mt := m.masked(i); !tokenMatch(t, mt) {
+			c.tokens[i] = generalize(t, string(mt))
+			if m.toks[i].kind == kLiteral || !strings.Contains(t, wildcard) {
+				c.markGen(i)
+			}
 		}
 	}
 }
 
-// Template is the current template of cluster id.
+func (c *cluster) markGen(i int) {
+	if c.gen == nil {
+		c.gen = make([]bool, len(c.tokens))
+	}
+	c.gen[i] = true
+}
+
+// Template is the current template of cluster id (of the cluster it was
+// merged into, if it was). It may run Refine first, amortised over the calls;
+// call Refine (or Clusters) after the last Add for the final templates.
 func (m *Miner) Template(id ClusterID) string {
 	if id < 0 || int(id) >= len(m.clusters) {
 		return ""
@@ -496,7 +678,9 @@ func (m *Miner) Template(id ClusterID) string {
 	return strings.Join(c.tokens, " ")
 }
 
-// Params are the values of message at the <*> positions of cluster id's template.
+// Params are the values of message at the <*> positions of cluster id's
+// template, one per <*>: tokens are aligned by position, and inside a token
+// the literal pieces around each <*> anchor its value.
 func (m *Miner) Params(id ClusterID, message string) []string {
 	tpl := m.Template(id)
 	return extractParams(tpl, message)

@@ -27,7 +27,17 @@ func TestMaskToken(t *testing.T) {
 		{"eth0", "eth0"},
 		{"u0", "<*>"},
 		{"cn304", "<*>"},
-		{"node-148", "<*>"},
+		{"node-148", "node-<*>"}, // the word before a numbered value stays
+		{"jetty-6.1.26", "jetty-<*>"},
+		{"Slf4jLogger", "Slf4jLogger"},
+		{"r24=0x0", "r24=<*>"}, // keys are names, even with digits
+		{"instruction......0", "instruction......<*>"},
+		{"msra-sa-41:9000", "<*>"},
+		{"msra-sa-41/10.190.173.170:8030", "<*>"},
+		{"Floor:240", "Floor:<*>"},                               // a key, not a host
+		{"state.clipTopAmount:180,", "state.clipTopAmount:<*>,"}, // camelCase is no host name
+		{"true", "<*>"},
+		{"ws=null,", "ws=<*>,"},
 		// numbers, hex, ids
 		{"42", "<*>"},
 		{"-17", "<*>"},
@@ -66,7 +76,12 @@ func TestMaskToken(t *testing.T) {
 		// key=value
 		{"uid=0", "uid=<*>"},
 		{"(uid=0)", "(uid=<*>)"},
-		{"tty=NODEVssh", "tty=<*>"},
+		{"tty=NODEVssh", "tty=NODEVssh"}, // a word value stays; Refine decides
+		{"mask=ffffffff", "mask=<*>"},
+		{"deadbeefcafe", "<*>"},
+		{"HTTP/1.1", "<*>"},
+		{"jk2_init()", "jk2_init()"},
+		{"broadcast_9", "<*>"},
 		{"ws=WorkSource{10113},", "ws=<*>,"},
 		{"ready=true,policy=3", "ready=<*>,policy=<*>"},
 		// values inside structure
@@ -350,10 +365,128 @@ func TestSignaturesJoinLengths(t *testing.T) {
 	if len(sigs) != 2 {
 		t.Fatalf("%d signatures: %+v", len(sigs), sigs)
 	}
-	if sigs[0].Size != 3 || len(sigs[0].Clusters) != 2 || sigs[0].Template != "conn <*> close, <*> sent" {
+	// the template shown is the largest cluster's ("0 bytes", "12 bytes")
+	if sigs[0].Size != 3 || len(sigs[0].Clusters) != 2 || sigs[0].Template != "conn <*> close, <*> <*> sent" {
 		t.Errorf("first signature %+v", sigs[0])
 	}
 	if sigs[0].ID != SignatureID(sigs[0].Template) {
 		t.Errorf("id %s is not SignatureID(%q)", sigs[0].ID, sigs[0].Template)
+	}
+}
+
+func TestSharedValuesAcrossEvents(t *testing.T) {
+	// four users: too few for one event alone to call "user X" a variable,
+	// but the same four fill two events, so they are values
+	m := New(Config{})
+	var opened, closed []ClusterID
+	for _, u := range []string{"news", "test", "root", "cyrus"} {
+		opened = append(opened, m.Add("session opened for user "+u+" by cron"))
+		closed = append(closed, m.Add("session closed for user "+u+" by cron"))
+	}
+	// four states of one event stay constants
+	var states []ClusterID
+	for _, s := range []string{"Paused", "Resumed", "Started", "Stopped"} {
+		states = append(states, m.Add("instance 42 VM "+s+" (Lifecycle Event)"))
+	}
+	m.Refine()
+	for i := range opened {
+		if m.Canonical(opened[i]) != m.Canonical(opened[0]) || m.Canonical(closed[i]) != m.Canonical(closed[0]) {
+			t.Errorf("users not merged: %q / %q", m.Template(opened[i]), m.Template(closed[i]))
+		}
+	}
+	if m.Canonical(opened[0]) == m.Canonical(closed[0]) {
+		t.Errorf("opened and closed merged: %q", m.Template(opened[0]))
+	}
+	for i := 1; i < len(states); i++ {
+		if m.Canonical(states[i]) == m.Canonical(states[0]) {
+			t.Errorf("states merged: %q", m.Template(states[i]))
+		}
+	}
+}
+
+func TestHighCardinalityWordVariable(t *testing.T) {
+	// a user name of plain letters, 20,000 different ones: once Refine has
+	// called the position a variable, new names join that cluster instead
+	// of each opening one
+	m := New(Config{})
+	name := func(i int) string {
+		b := []byte("user")
+		for ; i > 0; i /= 26 {
+			b = append(b, byte('a'+i%26))
+		}
+		return string(b)
+	}
+	var first ClusterID
+	for i := 0; i < 20000; i++ {
+		id := m.Add("Invalid user " + name(i) + " from 10.0.0.1 port 22")
+		if i == 0 {
+			first = id
+		}
+	}
+	if got := len(m.clusters); got > 600 {
+		t.Errorf("%d cluster records for one event", got)
+	}
+	cl := m.Clusters()
+	if len(cl) != 1 || cl[0].Size != 20000 || m.Canonical(first) != cl[0].ID {
+		t.Errorf("clusters %+v", cl)
+	}
+	if got, want := m.Template(first), "Invalid user <*> from <*> port <*>"; got != want {
+		t.Errorf("template %q, want %q", got, want)
+	}
+}
+
+func TestQuotedValues(t *testing.T) {
+	m := New(Config{})
+	a := m.Add(`acquire lock=1, tag="View Lock", name=android, uid=1000`)
+	b := m.Add(`acquire lock=2, tag="*launch*", name=android, uid=1000`)
+	if got, want := m.Template(a), `acquire lock=<*>, tag="<*> <*>", name=android, uid=<*>`; got != want {
+		t.Errorf("template %q, want %q", got, want)
+	}
+	if SignatureID(m.Template(a)) != SignatureID(m.Template(b)) {
+		t.Errorf("%q and %q: two signatures", m.Template(a), m.Template(b))
+	}
+	if got := m.Params(a, `acquire lock=1, tag="View Lock", name=android, uid=1000`); strings.Join(got, "|") != `1|View|Lock|1000` {
+		t.Errorf("params %q", got)
+	}
+	// an unclosed quote stops after maxQuoted tokens
+	long := `x tag="` + strings.Repeat("w ", 40) + "end"
+	id := m.Add(long)
+	if got := strings.Count(m.Template(id), wildcard); got != maxQuoted+1 {
+		t.Errorf("%d <*> in %q", got, m.Template(id))
+	}
+}
+
+func TestTemplateBytesBound(t *testing.T) {
+	// long lines, every one a new shape: the templates' bytes stay bounded
+	m := New(Config{MaxTemplateBytes: 1 << 20})
+	for i := 0; i < 600; i++ { // 600 × ~10 KB of template ≫ 1 MB
+		words := make([]string, 500)
+		for j := range words {
+			words[j] = fmt.Sprintf("w%c%c", 'a'+(i+j)%26, 'a'+(i/26+j)%26)
+		}
+		id := m.Add(strings.Join(words, " "))
+		if got := len(Fields(m.Template(id))); got != 500 {
+			t.Fatalf("template of %d tokens", got)
+		}
+	}
+	if m.tplBytes > 1<<20+16<<10 { // one template of slack: the check comes before the add
+		t.Errorf("%d template bytes, bound %d", m.tplBytes, 1<<20)
+	}
+}
+
+func TestNumberedNames(t *testing.T) {
+	m := New(Config{})
+	var irq []ClusterID
+	for _, s := range []string{"IRQ0", "IRQ2", "IRQ9"} {
+		irq = append(irq, m.Add(s+" used by override now"))
+	}
+	a := m.Add("wl0 MDNS IPV4 Addr 10.0.0.1")
+	b := m.Add("wl0 MDNS IPV6 Addr fe80::1")
+	m.Refine()
+	if m.Canonical(irq[0]) != m.Canonical(irq[2]) {
+		t.Errorf("IRQ0/IRQ2/IRQ9 apart: %q", m.Template(irq[0]))
+	}
+	if m.Canonical(a) == m.Canonical(b) {
+		t.Errorf("IPV4 and IPV6 merged: %q", m.Template(a))
 	}
 }

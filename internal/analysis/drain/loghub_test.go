@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -27,8 +28,8 @@ var loghubDatasets = []string{
 // Floors for TestLoghubAccuracyFloor: a little under what the miner reaches,
 // so a regression in masking or mining fails CI.
 const (
-	floorGA  = 0.95
-	floorFTA = 0.70
+	floorGA  = 0.97
+	floorFTA = 0.76
 )
 
 func loghubDir(t testing.TB) string {
@@ -196,8 +197,28 @@ func mineRows(rows []loghubRow) (pred, tpl []string, m *Miner) {
 	return pred, tpl, m
 }
 
+// loghubOnce: the two tests below share one run (the data does not change
+// between them, and under -race a run takes seconds).
+var loghubOnce struct {
+	sync.Mutex
+	done bool
+	res  map[string]scores
+	avg  scores
+}
+
 func loghubAll(t *testing.T) (map[string]scores, scores) {
 	dir := loghubDir(t)
+	loghubOnce.Lock()
+	defer loghubOnce.Unlock()
+	if loghubOnce.done && os.Getenv("DRAIN_DEBUG") == "" && os.Getenv("DRAIN_PRED_DIR") == "" {
+		return loghubOnce.res, loghubOnce.avg
+	}
+	res, avg := loghubRun(t, dir)
+	loghubOnce.done, loghubOnce.res, loghubOnce.avg = true, res, avg
+	return res, avg
+}
+
+func loghubRun(t *testing.T, dir string) (map[string]scores, scores) {
 	res := map[string]scores{}
 	var avg scores
 	debug := os.Getenv("DRAIN_DEBUG")

@@ -24,6 +24,7 @@ const (
 	cOpen  // leading wrapper
 	cClose // trailing wrapper
 	cSpace
+	cHigh // a byte of a multi-byte UTF-8 character (could be a Unicode space)
 )
 
 var class [256]uint8
@@ -53,6 +54,9 @@ var _ = func() int {
 	for _, c := range " \t\r\n\v\f" {
 		class[c] |= cSpace
 	}
+	for c := 0x80; c < 0x100; c++ {
+		class[c] |= cHigh
+	}
 	return 0
 }()
 
@@ -69,13 +73,23 @@ func maskToken(dst []byte, t string) ([]byte, uint8) {
 	if n == 0 {
 		return dst, kLiteral
 	}
-	// Fast path: a plain word (letters, '-', '_', '.') has nothing to mask.
 	var all uint8
 	for i := 0; i < n; i++ {
 		all |= class[t[i]]
 	}
+	return maskClassed(dst, t, all)
+}
+
+// maskClassed is maskToken when the caller already has the OR of the byte
+// classes of t (the tokenizer computes it while it looks for the token's end).
+func maskClassed(dst []byte, t string, all uint8) ([]byte, uint8) {
+	n := len(t)
+	if all == cDigit|cHex {
+		return append(dst, wildcard...), kVar // digits only: a number
+	}
+	// Fast path: a plain word (letters, '-', '_', '.') has nothing to mask.
 	if all&(cDigit|cDelim) == 0 || n == 1 && all&cDigit == 0 {
-		if isDateWord(t) {
+		if isDateWord(t) || hexWord(t) {
 			return append(dst, wildcard...), kVar
 		}
 		return append(dst, t...), kLiteral
@@ -195,6 +209,9 @@ func isPlaceholder(t string) bool {
 // IPv6/MAC addresses, times of day, and anything of digits and dots.
 func wholeVar(c string) bool {
 	n := len(c)
+	if numeric(c) {
+		return true
+	}
 	// URL: scheme://
 	for i := 0; i+2 < n && i < 16; i++ {
 		if c[i] == ':' {
@@ -220,13 +237,17 @@ func wholeVar(c string) bool {
 	if n > 2 && c[0] == '\\' && c[1] == '\\' {
 		return true
 	}
-	if hostPort(c) {
+	if (c[0] == '/' || strings.IndexByte(c, ':') > 0 || strings.IndexByte(c, '/') > 0) && hostPort(c) {
 		return true
 	}
-	// hex and colons (IPv6, MAC, hh:mm:ss), with at least two colons;
-	// digits, dots, colons, commas only (numbers, IPv4, times).
+	return c[0] >= 'A' && c[0] <= 'Z' && protoVersion(c)
+}
+
+// numeric: hex and colons with at least two colons (IPv6, MAC, hh:mm:ss), or
+// digits, dots, commas and signs only (numbers, IPv4, dates).
+func numeric(c string) bool {
 	colons, digits, hexOnly, numOnly := 0, 0, true, true
-	for i := 0; i < n; i++ {
+	for i := 0; i < len(c); i++ {
 		ch := c[i]
 		cl := class[ch]
 		switch {
@@ -259,29 +280,50 @@ func hostPort(c string) bool {
 	if c[0] == '/' {
 		i, slash = 1, true
 	}
-	dots, digitsOnly := 0, true
+	dots, dashes, digits, digitsOnly := 0, 0, 0, true
+	var upper, lower bool // in the current label: "clipTopAmount" is no host name
 	hs := i
 	for i < len(c) && c[i] != ':' {
 		ch := c[i]
 		cl := class[ch]
+		if ch >= 'A' && ch <= 'Z' {
+			upper = true
+		} else if ch >= 'a' && ch <= 'z' {
+			lower = true
+		}
+		if upper && lower {
+			return false
+		}
 		switch {
 		case ch == '.':
 			dots++
+			upper, lower = false, false
 		case cl&cDigit != 0:
+			digits++
+		case ch == '/' && !slash && i > hs && dots+dashes+digits > 0:
+			// "host-1/10.0.0.1:8030": Java's hostname/address form
+			return i+1 < len(c) && class[c[i+1]]&cDigit != 0 && hostPort(c[i:])
 		case cl&cAlpha != 0 || ch == '-' || ch == '_':
 			digitsOnly = false
+			if ch == '-' {
+				dashes++
+			}
 		default:
 			return false
 		}
 		i++
 	}
-	if i == hs || dots == 0 || c[i-1] == '.' {
+	if i == hs || c[i-1] == '.' || c[i-1] == '-' {
 		return false
 	}
 	if i == len(c) {
 		return slash && digitsOnly && dots == 3
 	}
-	// port
+	// a port; a name without dots needs a dash or a digit to be a host
+	// ("msra-sa-41:9000"), not a key ("Floor:240")
+	if dots == 0 && (digitsOnly || dashes+digits == 0) {
+		return false
+	}
 	i++
 	if i == len(c) || len(c)-i > 5 {
 		return false
@@ -292,6 +334,30 @@ func hostPort(c string) bool {
 		}
 	}
 	return true
+}
+
+// protoVersion: "HTTP/1.1", "SSH-2.0", "TLSv1.2" as a whole: which version
+// a client speaks is a value of the request, not part of the event.
+func protoVersion(c string) bool {
+	i := 0
+	for i < len(c) && class[c[i]]&cAlpha != 0 && c[i] >= 'A' && c[i] <= 'Z' {
+		i++
+	}
+	if i < 3 || i+2 > len(c) || c[i] != '/' && c[i] != '-' && c[i] != 'v' {
+		return false
+	}
+	i++
+	dot := false
+	for ; i < len(c); i++ {
+		switch {
+		case class[c[i]]&cDigit != 0:
+		case c[i] == '.':
+			dot = true
+		default:
+			return false
+		}
+	}
+	return dot || c[len(c)-1] >= '0' && c[len(c)-1] <= '9' && c[i-2] == '/'
 }
 
 // maskSegments splits core at delimiters and masks segments holding a digit,
@@ -317,9 +383,25 @@ func maskSegments(dst []byte, c string) ([]byte, bool) {
 				continue
 			}
 		}
+		if afterEq && (ch == '"' || ch == '\'') {
+			// key="quoted value": the value is the quoted part; an
+			// unclosed quote goes on in the next tokens (the tokenizer
+			// sees the "<*> at the end and masks them)
+			dst = append(dst, ch)
+			dst = append(dst, wildcard...)
+			changed = true
+			if k := strings.IndexByte(c[i+1:], ch); k >= 0 {
+				dst = append(dst, ch)
+				i += k + 2
+			} else {
+				i = n
+			}
+			afterEq = false
+			continue
+		}
 		if afterEq {
 			// a key=value value runs to the next separator outside brackets
-			if j := kvValueEnd(c, i); j > i {
+			if j := kvValueEnd(c, i); j > i && !plainWord(c[i:j]) {
 				dst = append(dst, wildcard...)
 				changed = true
 				i = j
@@ -333,23 +415,85 @@ func maskSegments(dst []byte, c string) ([]byte, bool) {
 			i++
 			continue
 		}
+		if ch == '.' && i+1 < n && c[i+1] == '.' {
+			// a run of dots is a separator: "instruction......0"
+			j := i
+			for j < n && c[j] == '.' {
+				j++
+			}
+			dst = append(dst, c[i:j]...)
+			i = j
+			afterEq = false
+			continue
+		}
 		j := i
 		var cl uint8
-		for j < n && class[c[j]]&cDelim == 0 {
+		for j < n && class[c[j]]&cDelim == 0 && !(c[j] == '.' && j+1 < n && c[j+1] == '.') {
 			cl |= class[c[j]]
 			j++
 		}
 		seg := c[i:j]
-		if cl&cDigit != 0 && !versionedWord(seg) || (afterEq && j > i) || isDateWord(seg) {
+		switch {
+		case j < n && c[j] == '=' && cl&cAlpha != 0:
+			// a key ("r24=") names the value, it is not one
+			dst = append(dst, seg...)
+		case cl&cDigit != 0 && !versionedWord(seg) || (afterEq && j > i && !plainWord(seg)) || isDateWord(seg) || hexWord(seg):
+			if p := wordPrefix(seg); p > 0 && !afterEq {
+				// "node-148", "jetty-6.1.26", "BP-1088...": the word stays
+				dst = append(dst, seg[:p]...)
+			}
 			dst = append(dst, wildcard...)
 			changed = true
-		} else {
+		default:
 			dst = append(dst, seg...)
 		}
 		afterEq = false
 		i = j
 	}
 	return dst, changed
+}
+
+// wordPrefix is the length of "word-" at the start of seg when a value with
+// a digit follows: letters only (at least two), then '-'.
+func wordPrefix(seg string) int {
+	i := 0
+	for i < len(seg) && class[seg[i]]&cAlpha != 0 {
+		i++
+	}
+	if i < 2 || i+1 >= len(seg) || seg[i] != '-' {
+		return 0
+	}
+	for j := i + 1; j < len(seg); j++ {
+		if class[seg[j]]&cDigit != 0 {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// plainWord: letters only, as a key=value value ("tty=ssh", "user=root")
+// it stays literal; Refine turns it into <*> when it takes many values.
+func plainWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if class[s[i]]&cAlpha == 0 {
+			return false
+		}
+	}
+	return !isDateWord(s) && !hexWord(s)
+}
+
+// hexWord: eight or more hex letters ("ffffffff", "deadbeef") are a value
+// even without a digit.
+func hexWord(s string) bool {
+	if len(s) < 8 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if class[s[i]]&cHex == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // kvValueEnd is where the value that starts at c[i] (just after '=') ends.
@@ -374,29 +518,37 @@ func kvValueEnd(c string, i int) int {
 	return j
 }
 
-// versionedWord: letters and one final digit ("ssh2", "SOCKS5", "eth0",
-// "IPv4", "tty2") name a thing, not a value.
+// versionedWord: a word with one digit in it ("ssh2", "SOCKS5", "eth0",
+// "IPv4", "Slf4jLogger", "jk2_init") names a thing, not a value.
 func versionedWord(s string) bool {
+	// letters, one digit, then letters or '_' ("ssh2", "jk2_init",
+	// "Slf4jLogger"); not "broadcast_9" or "Thunderbird_A8" (numbered things)
 	n := len(s)
-	if n < 3 || class[s[n-1]]&cDigit == 0 {
+	i := 0
+	for i < n && class[s[i]]&cAlpha != 0 {
+		i++
+	}
+	if i < 2 || i >= n || class[s[i]]&cDigit == 0 {
 		return false
 	}
-	for i := 0; i < n-1; i++ {
-		if class[s[i]]&cAlpha == 0 {
+	for i++; i < n; i++ {
+		if class[s[i]]&cAlpha == 0 && s[i] != '_' {
 			return false
 		}
 	}
-	return true
+	return n >= 3
 }
 
 // isDateWord: weekday and month abbreviations, parts of timestamps.
+// Booleans and nulls are values too ("ret:false", "ws=null", "opt-in: False").
 func isDateWord(t string) bool {
-	if len(t) != 3 {
+	if len(t) < 3 || len(t) > 5 {
 		return false
 	}
 	switch t {
 	case "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
-		"Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec":
+		"Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+		"true", "false", "True", "False", "TRUE", "FALSE", "null", "NULL", "nil", "None":
 		return true
 	}
 	return false

@@ -48,31 +48,60 @@ func Fields(s string) []string {
 	return out
 }
 
-// NormalizeTemplate is the form SignatureID hashes: fields joined by one
-// space, any <placeholder> token written <*>, and runs of <*> (a variable that
-// spans a varying number of tokens) collapsed into one. The log-parsing
-// benchmarks normalise templates the same way before comparing them.
+// NormalizeTemplate is the form SignatureID hashes, the one the
+// log-parsing benchmarks compare templates by (loghub_score.py's norm): any
+// <...> is <*>, a run of <*> separated only by spaces is one variable
+// (followed by a space), and whitespace is single spaces. So templates of one
+// event whose variable took one token here and three there ("0 bytes",
+// "1143 bytes (1.11 KB)") get one signature.
 func NormalizeTemplate(t string) string {
+	// <...> -> <*>
 	var b strings.Builder
-	b.Grow(len(t))
-	prevVar := false
-	for _, f := range Fields(t) {
-		if isPlaceholder(f) {
-			f = wildcard
+	b.Grow(len(t) + 8)
+	for i := 0; i < len(t); {
+		if t[i] == '<' {
+			j := i + 1
+			for j < len(t) && t[j] != '<' && t[j] != '>' {
+				j++
+			}
+			if j < len(t) && t[j] == '>' {
+				b.WriteString(wildcard)
+				i = j + 1
+				continue
+			}
 		}
-		for strings.Contains(f, wildcard+wildcard) {
-			f = strings.ReplaceAll(f, wildcard+wildcard, wildcard)
-		}
-		if f == wildcard && prevVar {
+		b.WriteByte(t[i])
+		i++
+	}
+	s := b.String()
+	// (<*>\s*)+ -> "<*> "
+	b.Reset()
+	for i := 0; i < len(s); {
+		if strings.HasPrefix(s[i:], wildcard) {
+			i += len(wildcard)
+			for {
+				j := i
+				for j < len(s) {
+					sp, w := spaceAt(s, j)
+					if !sp {
+						break
+					}
+					j += w
+				}
+				if strings.HasPrefix(s[j:], wildcard) {
+					i = j + len(wildcard)
+					continue
+				}
+				i = j
+				break
+			}
+			b.WriteString(wildcard + " ")
 			continue
 		}
-		prevVar = f == wildcard
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(f)
+		b.WriteByte(s[i])
+		i++
 	}
-	return b.String()
+	return strings.Join(Fields(b.String()), " ")
 }
 
 // extractParams returns, for each <*> of tpl in order, the part of message it

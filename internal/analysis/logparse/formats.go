@@ -28,6 +28,11 @@ func parseWith(r *Reader, f Format, s string, p *parsed) bool {
 		return r.csv.parse(s, p)
 	case FormatWindowsXML:
 		return parseEventXML(s, p)
+	case FormatW3C:
+		if r == nil {
+			return false
+		}
+		return r.w3c.parse(s, p)
 	case FormatKlog:
 		return parseKlog(s, p)
 	case FormatPostgres:
@@ -51,7 +56,15 @@ var detectOrder = [...]Format{
 }
 
 // detect picks the format that parses most of the file's first lines.
-func detect(lines [][]byte) (Format, *csvLayout) {
+func detect(lines [][]byte) (Format, *csvLayout, *w3cLayout) {
+	for _, l := range lines {
+		if len(l) > 0 && l[0] != '#' {
+			break
+		}
+		if lay := w3cFields(string(l)); lay != nil {
+			return FormatW3C, nil, lay
+		}
+	}
 	var sample []string
 	for _, l := range lines {
 		// Frames and continuation lines say nothing of the format.
@@ -60,14 +73,14 @@ func detect(lines [][]byte) (Format, *csvLayout) {
 		}
 	}
 	if len(sample) == 0 {
-		return FormatPlain, nil
+		return FormatPlain, nil, nil
 	}
 	first := sample[0]
 	if strings.HasPrefix(first, "#TYPE") && len(sample) > 1 {
 		first = sample[1] // PowerShell's Export-Csv: the header comes second
 	}
 	if lay := csvHeader(first); lay != nil {
-		return FormatWindowsCSV, lay
+		return FormatWindowsCSV, lay, nil
 	}
 	best, bestN := FormatPlain, 0
 	var p parsed
@@ -80,7 +93,7 @@ func detect(lines [][]byte) (Format, *csvLayout) {
 			}
 		}
 		if f == FormatWindowsXML && n > 0 {
-			return f, nil
+			return f, nil, nil
 		}
 		if n > bestN {
 			best, bestN = f, n
@@ -88,9 +101,9 @@ func detect(lines [][]byte) (Format, *csvLayout) {
 	}
 	// A format that fits only a stray line of many is not the file's format.
 	if bestN*5 < len(sample) {
-		return FormatPlain, nil
+		return FormatPlain, nil, nil
 	}
-	return best, nil
+	return best, nil, nil
 }
 
 // traceMarker reports lines that only ever continue a record: the frames
@@ -245,6 +258,14 @@ func parseHeader(s string, p *parsed) bool {
 	if len(s) < 8 {
 		return false
 	}
+	if s[1] == ',' && s[2] == ' ' && s[3] == '[' {
+		return parseRubyLogger(s, p)
+	}
+	if isDigit(s[0]) {
+		if ok, done := parseRedis(s, p); done {
+			return ok
+		}
+	}
 	i := 0
 	bracketed := false
 	st, end, ok := stamp{}, 0, false
@@ -338,7 +359,7 @@ func parseHeader(s string, p *parsed) bool {
 			continue
 		}
 		if p.level == LevelUnknown {
-			if lv, ok := isLevelWord(tok); ok {
+			if lv, ok := isLevelWord(tok); ok && levelShaped(s, tok, next) {
 				p.level = lv
 				i = next
 				continue
@@ -428,6 +449,21 @@ func parseLevelFirst(s string, p *parsed) bool {
 		tok, next = s[1:j], j+1
 	} else {
 		tok, next = token(s, 0)
+		if k := strings.IndexByte(tok, ':'); k > 0 && k < len(tok)-1 {
+			// Python's basicConfig: "ERROR:root:message"
+			lv, ok := isLevelWord(tok[:k])
+			if !ok || !isUpperWord(tok[:k]) {
+				return false
+			}
+			p.level = lv
+			rest := k + 1
+			if c := strings.IndexByte(s[rest:], ':'); c > 0 && looksName(s[rest:rest+c]) && strings.IndexByte(s[rest:rest+c], ' ') < 0 {
+				p.comp = s[rest : rest+c]
+				rest += c + 1
+			}
+			p.suffix(s, rest)
+			return true
+		}
 		if !(isUpperWord(tok) || strings.HasSuffix(tok, ":")) {
 			return false
 		}
@@ -453,4 +489,81 @@ func isUpperWord(s string) bool {
 		}
 	}
 	return true
+}
+
+// parseRubyLogger reads Ruby's Logger: "E, [2024-03-01T12:00:00.123456
+// #1234] ERROR -- app: message".
+func parseRubyLogger(s string, p *parsed) bool {
+	st, end, ok := parseISO(s, 4)
+	if !ok {
+		return false
+	}
+	k := strings.IndexByte(s[end:], ']')
+	if k < 0 {
+		return false
+	}
+	i := skipSpaces(s, end+k+1)
+	tok, next := token(s, i)
+	lv, ok := ParseLevel(tok)
+	if !ok {
+		if tok != "ANY" && tok != "UNKNOWN" {
+			return false
+		}
+		lv = LevelUnknown
+	}
+	p.st, p.hasStamp, p.level = st, true, lv
+	i = skipSpaces(s, next)
+	if strings.HasPrefix(s[i:], "-- ") {
+		i += 3
+		if c := strings.Index(s[i:], ": "); c >= 0 {
+			if c > 0 && strings.IndexByte(s[i:i+c], ' ') < 0 {
+				p.comp = s[i : i+c]
+			}
+			i += c + 2
+		}
+	}
+	p.suffix(s, i)
+	return true
+}
+
+// parseRedis reads Redis's "1234:M 01 Mar 2024 12:00:00.123 * message", whose
+// level is one character: . debug, - verbose, * notice, # warning. done is
+// false when the line does not start like one.
+func parseRedis(s string, p *parsed) (ok, done bool) {
+	c := strings.IndexByte(s, ':')
+	if c < 1 || c > 10 || c+3 >= len(s) || !allDigits(s[:c]) || s[c+2] != ' ' || strings.IndexByte("XCSM", s[c+1]) < 0 {
+		return false, false
+	}
+	st, end, ok := parseDayMonth(s, c+3)
+	if !ok || end+3 > len(s) || s[end] != ' ' || s[end+2] != ' ' {
+		return false, false
+	}
+	switch s[end+1] {
+	case '.':
+		p.level = LevelDebug
+	case '-':
+		p.level = LevelTrace
+	case '*':
+		p.level = LevelNotice
+	case '#':
+		p.level = LevelWarn
+	default:
+		return false, false
+	}
+	p.st, p.hasStamp, p.comp = st, true, "redis"
+	p.suffix(s, end+3)
+	return true, true
+}
+
+// levelShaped tells a level token from a word that opens the message: in
+// capitals ("ERROR"), with a colon ("error:"), or followed by a header's
+// delimiter (padding, " [", " - ", " |": "Info      CBS"). "Error
+// connecting to db" after a timestamp is a sentence.
+func levelShaped(s, tok string, next int) bool {
+	if isUpperWord(tok) || strings.HasSuffix(tok, ":") {
+		return true
+	}
+	rest := s[next:]
+	return rest == "" || strings.HasPrefix(rest, "  ") || strings.HasPrefix(rest, " [") ||
+		strings.HasPrefix(rest, " - ") || strings.HasPrefix(rest, " | ") || strings.HasPrefix(rest, "\t")
 }

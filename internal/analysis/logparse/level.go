@@ -23,7 +23,7 @@ func ParseLevel(tok string) (Level, bool) {
 		buf[i] = c
 	}
 	switch string(buf[:len(tok)]) {
-	case "trace", "trc", "finest", "finer", "verbose", "debug5", "debug4", "debug3", "debug2":
+	case "trace", "trc", "finest", "finer", "verbose", "vrb", "debug5", "debug4", "debug3", "debug2":
 		return LevelTrace, true
 	case "debug", "dbg", "fine", "debug1":
 		return LevelDebug, true

@@ -3,7 +3,6 @@ package logparse
 import (
 	"bufio"
 	"bytes"
-	"io"
 )
 
 // lineReader splits a stream into physical lines without ever holding more
@@ -48,11 +47,11 @@ func (l *lineReader) next() (line []byte, consumed int, truncated bool, err erro
 		if room := l.max - len(l.long); room > 0 {
 			if len(frag) > room {
 				l.long = append(l.long, frag[:room]...)
-				truncated = true
+				truncated = truncated || !onlyEOL(frag[room:])
 			} else {
 				l.long = append(l.long, frag...)
 			}
-		} else if len(frag) > 0 && !(len(frag) == 1 && frag[0] == '\n') {
+		} else if !onlyEOL(frag) {
 			truncated = true
 		}
 		if err != bufio.ErrBufferFull {
@@ -69,6 +68,16 @@ func (l *lineReader) next() (line []byte, consumed int, truncated bool, err erro
 		l.long = nil
 	}
 	return line, consumed, truncated, nil
+}
+
+// onlyEOL: what was cut is just the line's end, not its content.
+func onlyEOL(b []byte) bool {
+	for _, c := range b {
+		if c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 func (l *lineReader) trim(b []byte, truncated *bool) []byte {
@@ -102,5 +111,3 @@ func splitHead(head []byte, atEOF bool, maxLines int) [][]byte {
 	}
 	return out
 }
-
-var _ io.Reader = (*bufio.Reader)(nil)

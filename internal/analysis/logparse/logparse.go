@@ -11,7 +11,22 @@
 // then to plain text. In a file whose lines have headers, a line without one
 // continues the record before it (as Filebeat's multiline "negate" rule does);
 // in any file, indented lines, "Caused by:", Python tracebacks and Go
-// goroutine dumps continue the record they follow.
+// goroutine dumps continue the record they follow. What is joined into one
+// record is capped (Options.MaxRecordLines, MaxRecordBytes); a longer trace
+// goes on in the next record.
+//
+// Formats: syslog (RFC 3164, also with RFC 3339 stamps, and RFC 5424), JSON
+// lines (level, message, time, logger by their common names, nested too;
+// journald, Docker, pino/bunyan numbers, ECS), logfmt, Apache/nginx access
+// and error logs, W3C extended (IIS), Windows Event Viewer and PowerShell CSV
+// and <Event> XML, klog, PostgreSQL, the Loghub-style headers (date, time,
+// pid, level, [thread], component: Java, Python, Android, Spring Boot, Ruby,
+// Redis...), and a fallback that takes a timestamp and a level near the
+// start. A level comes from the header's level field or token only, never
+// from a word inside the message.
+//
+// Known limit: an XML export with several <Event> elements on one physical
+// line yields one record for that line (the first event's fields).
 package logparse
 
 import (
@@ -66,6 +81,7 @@ const (
 	FormatHeader      Format = "header"     // date, time, pid, level, component: Java, Python, Loghub shapes
 	FormatRAS         Format = "ras"        // label, epoch, date, node ... (BGL, Thunderbird)
 	FormatNodeEvent   Format = "node-event" // id node component state epoch flag message (HPC)
+	FormatW3C         Format = "w3c"        // W3C extended logs (IIS) with a #Fields: directive
 )
 
 // Record is one log record: usually one physical line, several when a stack
@@ -134,6 +150,7 @@ type Reader struct {
 
 	format  Format
 	csv     *csvLayout
+	w3c     *w3cLayout
 	physLn  int   // physical lines read
 	read    int64 // bytes of the records returned
 	bom     int64
@@ -219,7 +236,7 @@ func (r *Reader) start() {
 	r.br = bufio.NewReaderSize(dec, headSize)
 	r.lr = newLineReader(r.br, r.opts.MaxLineBytes)
 	peek, err := r.br.Peek(headSize)
-	r.format, r.csv = detect(splitHead(peek, err != nil, 64))
+	r.format, r.csv, r.w3c = detect(splitHead(peek, err != nil, 64))
 }
 
 // Next returns the next record, or io.EOF after the last.
@@ -297,6 +314,12 @@ func (r *Reader) joins(line string) bool {
 	if len(line) == 0 {
 		return pd.goTrace || pd.pyTrace
 	}
+	if r.format == FormatW3C && line[0] == '#' {
+		if lay := w3cFields(line); lay != nil {
+			r.w3c = lay // a server restarted with other fields
+		}
+		return false // directives stand alone
+	}
 	if c := line[0]; (c == ' ' || c == '\t') && !pd.indented {
 		return true
 	}
@@ -360,10 +383,12 @@ func (r *Reader) begin(view string, consumed int, trunc bool) {
 	if len(head) > 0 && (head[0] == ' ' || head[0] == '\t') {
 		pd.indented = true
 	}
-	switch pd.format {
-	case FormatWindowsCSV:
-		pd.quote = strings.Count(head, `"`)%2 == 1
-	case FormatWindowsXML:
+	switch {
+	case r.format == FormatWindowsCSV && strings.Count(head, `"`)%2 == 1:
+		// A quoted field goes on over the next lines: the record is parsed
+		// whole when it ends.
+		pd.quote, pd.format = true, FormatWindowsCSV
+	case pd.format == FormatWindowsXML:
 		pd.xml = !strings.Contains(head, "</Event>")
 	}
 	if pd.format == FormatPlain {
@@ -417,29 +442,31 @@ func (r *Reader) emit() Record {
 	r.read += pd.consumed
 	text := pd.head
 	p := &pd.p
-	if len(r.cont) > 0 {
+	multi := len(r.cont) > 0
+	if multi {
 		var b strings.Builder
 		b.Grow(len(pd.head) + len(r.cont))
 		b.WriteString(pd.head)
 		b.Write(r.cont)
 		text = b.String()
 		r.cont = r.cont[:0]
-		switch pd.format {
-		case FormatWindowsCSV, FormatWindowsXML:
-			// Their fields span lines: parse the whole record.
-			var q parsed
-			q.msgOff = -1
-			if parseWith(r, pd.format, text, &q) {
-				q.resolveTime(r)
-				*p = q
-			}
-		default:
-			if p.msgOff >= 0 {
-				p.msg = text[p.msgOff:]
-			} else {
-				p.msg += text[len(pd.head):]
-			}
+	}
+	switch {
+	case (pd.format == FormatWindowsCSV || pd.format == FormatWindowsXML) && (multi || pd.quote || pd.xml):
+		// Their fields span lines: parse the whole record (also one left
+		// open at the end of the file).
+		var q parsed
+		q.msgOff = -1
+		if parseWith(r, pd.format, text, &q) {
+			q.resolveTime(r)
+			*p = q
+		} else {
+			*p = parsed{msgOff: 0, msg: text}
 		}
+	case multi && p.msgOff >= 0:
+		p.msg = text[p.msgOff:]
+	case multi:
+		p.msg += text[len(pd.head):]
 	}
 	if cap(r.cont) > 1<<20 {
 		r.cont = nil

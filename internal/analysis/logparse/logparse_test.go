@@ -3,6 +3,7 @@ package logparse
 import (
 	"bytes"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -83,11 +84,21 @@ func TestFormats(t *testing.T) {
 				{format: FormatSyslog3164, level: LevelCritical, comp: "su", msg: "'su root' failed for lonvick on /dev/pts/8", time: "2023-10-11T22:14:15Z"},
 				{level: LevelNotice, comp: "cron", msg: "job done", time: "2023-10-11T22:14:16Z"},
 			}},
-		{"syslog as /var/log/syslog writes it", "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; uid=0\n" +
+		{"syslog as /var/log/syslog writes it", "Jun 14 15:16:01 gateway login(pam_unix)[4242]: session opened for user ops\n" +
 			"Jun  4 03:04:05 web-1 kernel: [12.5] Out of memory: Killed process 42\n",
 			[]want{
-				{format: FormatSyslog3164, comp: "sshd(pam_unix)", msg: "authentication failure; uid=0", time: "2023-06-14T15:16:01Z"},
+				{format: FormatSyslog3164, comp: "login(pam_unix)", msg: "session opened for user ops", time: "2023-06-14T15:16:01Z"},
 				{comp: "kernel", msg: "[12.5] Out of memory: Killed process 42", time: "2023-06-04T03:04:05Z"},
+			}},
+		{"syslog: the program's own level opening its message", "Dec 10 09:32:20 bastion sshd[777]: error: maximum authentication attempts exceeded for ops\n" +
+			"Dec 10 09:32:21 host app[1]: WARNING: disk 91 % full\n" +
+			"Dec 10 09:32:22 host app[1]: Error getting the list\n" +
+			"Dec 10 09:32:23 host app[1]: retry after error: timeout\n",
+			[]want{
+				{level: LevelError, comp: "sshd", msg: "error: maximum authentication attempts exceeded for ops"},
+				{level: LevelWarn, msg: "WARNING: disk 91 % full"},
+				{level: LevelUnknown, msg: "Error getting the list"},
+				{level: LevelUnknown, msg: "retry after error: timeout"},
 			}},
 		{"syslog with RFC 3339 stamps", "2024-03-01T12:00:00.123456+01:00 web-1 nginx[77]: worker exited\n",
 			[]want{{format: FormatSyslog3164, comp: "nginx", msg: "worker exited", time: "2024-03-01T11:00:00.123456Z", zoned: true}}},
@@ -107,6 +118,12 @@ func TestFormats(t *testing.T) {
 				{level: LevelError, msg: "boom", time: "2024-03-01T10:00:00Z", zoned: true},
 				{level: LevelInfo, msg: "user error shown", time: "2024-03-01T10:00:00.25Z", zoned: true},
 			}},
+		{"journald json", `{"__CURSOR":"s=1","__REALTIME_TIMESTAMP":"1709287200123456","__MONOTONIC_TIMESTAMP":"1","PRIORITY":"3","_HOSTNAME":"web-1","SYSLOG_IDENTIFIER":"sshd","MESSAGE":"error: kex_exchange_identification: Connection closed"}` + "\n" +
+			`{"timestamp":"2024-03-01T10:00:00.5Z","severityText":"WARN","body":"queue is filling","resource":{"service.name":"api"}}` + "\n",
+			[]want{
+				{format: FormatJSON, level: LevelError, comp: "sshd", msg: "error: kex_exchange_identification: Connection closed", time: "2024-03-01T10:00:00.123456Z", zoned: true},
+				{level: LevelWarn, msg: "queue is filling", time: "2024-03-01T10:00:00.5Z", zoned: true},
+			}},
 		{"logfmt", `time=2024-03-01T12:00:00Z level=warn msg="disk almost full" component=storage free=2%` + "\n" +
 			`ts=2024-03-01T12:00:01Z lvl=error caller=main.go:12 msg=crashed` + "\n",
 			[]want{
@@ -121,10 +138,10 @@ func TestFormats(t *testing.T) {
 				{level: LevelWarn, time: "2000-10-10T13:55:37Z", zoned: true},
 				{level: LevelInfo},
 			}},
-		{"apache error log", "[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok /etc/httpd/conf/workers2.properties\n" +
+		{"apache error log", "[Mon Mar 04 09:15:02 2024] [notice] Apache/2.2.34 configured -- resuming normal operations\n" +
 			"[Fri Sep 09 10:42:29.902022 2011] [core:error] [pid 35708:tid 4328636416] [client 72.15.99.187] File does not exist: /favicon.ico\n",
 			[]want{
-				{format: FormatApacheError, level: LevelNotice, msg: "workerEnv.init() ok /etc/httpd/conf/workers2.properties", time: "2005-12-04T04:47:44Z"},
+				{format: FormatApacheError, level: LevelNotice, msg: "Apache/2.2.34 configured -- resuming normal operations", time: "2024-03-04T09:15:02Z"},
 				{level: LevelError, comp: "core", msg: "[client 72.15.99.187] File does not exist: /favicon.ico", time: "2011-09-09T10:42:29.902022Z"},
 			}},
 		{"nginx error log", "2024/03/01 12:00:00 [error] 1234#1234: *5 connect() failed (111: Connection refused) while connecting to upstream\n" +
@@ -170,6 +187,34 @@ func TestFormats(t *testing.T) {
 				{level: LevelWarn, msg: "disk at 91 %"},
 				{level: LevelUnknown, msg: "request finished with error code 5"},
 			}},
+		{"python's basicConfig", "ERROR:root:connection lost\nWARNING:urllib3.connectionpool:Retrying (2 left)\n",
+			[]want{
+				{level: LevelError, comp: "root", msg: "connection lost", time: "-"},
+				{level: LevelWarn, comp: "urllib3.connectionpool", msg: "Retrying (2 left)"},
+			}},
+		{"ruby logger", "E, [2024-03-01T12:00:00.123456 #1234] ERROR -- app: boom\nI, [2024-03-01T12:00:01.000000 #1234]  INFO -- : started\n",
+			[]want{
+				{format: FormatHeader, level: LevelError, comp: "app", msg: "boom", time: "2024-03-01T12:00:00.123456Z"},
+				{level: LevelInfo, msg: "started"},
+			}},
+		{"redis", "1234:M 01 Mar 2024 12:00:00.123 * Ready to accept connections\n1234:M 01 Mar 2024 12:00:01.000 # Out of memory\n",
+			[]want{
+				{format: FormatHeader, level: LevelNotice, comp: "redis", msg: "Ready to accept connections", time: "2024-03-01T12:00:00.123Z"},
+				{level: LevelWarn, msg: "Out of memory"},
+			}},
+		{"docker json with a header inside", `{"log":"2024-03-01 12:00:00,123 ERROR [main] com.example.App: boom\n","stream":"stderr","time":"2024-03-01T12:00:00.123456789Z"}` + "\n",
+			[]want{{format: FormatJSON, level: LevelError, comp: "com.example.App", msg: "boom", time: "2024-03-01T12:00:00.123456789Z", zoned: true}}},
+		{"iis w3c", "#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n" +
+			"#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) sc-status sc-substatus sc-win32-status time-taken\n" +
+			"2024-03-01 12:00:00 10.0.0.1 GET /index.html - 443 - 1.2.3.4 Mozilla/5.0 500 0 0 15\n" +
+			"#Software: Microsoft Internet Information Services 10.0\n" +
+			"2024-03-01 12:00:01 10.0.0.1 GET /missing - 443 - 1.2.3.4 Mozilla/5.0 404 0 2 1\n",
+			[]want{
+				{format: FormatPlain}, {format: FormatPlain}, {format: FormatPlain},
+				{format: FormatW3C, level: LevelError, msg: "10.0.0.1 GET /index.html - 443 - 1.2.3.4 Mozilla/5.0 500 0 0 15", time: "2024-03-01T12:00:00Z", zoned: true},
+				{format: FormatPlain, lines: 1},
+				{format: FormatW3C, level: LevelWarn},
+			}},
 		{"error words in a file without headers", "Error handling is described below\nuser saw an error page\n",
 			[]want{
 				{format: FormatPlain, level: LevelUnknown, msg: "Error handling is described below", time: "-"},
@@ -177,10 +222,14 @@ func TestFormats(t *testing.T) {
 			}},
 		{"a line without a header continues the record above", "2024-03-01 12:00:00 ERROR app.db: query failed:\nSELECT *\nFROM users\n",
 			[]want{{level: LevelError, comp: "app.db", msg: "query failed:\nSELECT *\nFROM users", lines: 3}}},
-		{"error inside a message is no level", "2024-03-01 12:00:00 INFO retrying after error: timeout\n2024-03-01 12:00:00 request error\n",
+		{"error inside a message is no level", "2024-03-01 12:00:00 INFO retrying after error: timeout\n2024-03-01 12:00:00 request error\n" +
+			"2024-03-01 12:00:01 Error connecting to db\n2024-03-01 12:00:02 error: disk full\n2024-03-01 12:00:03 Warning   disk 91 %\n",
 			[]want{
 				{level: LevelInfo, msg: "retrying after error: timeout"},
 				{level: LevelUnknown, msg: "request error"},
+				{level: LevelUnknown, msg: "Error connecting to db"},
+				{level: LevelError, msg: "disk full"},
+				{level: LevelWarn, msg: "disk 91 %"},
 			}},
 	}
 	for _, c := range cases {
@@ -213,6 +262,31 @@ func TestWindowsExports(t *testing.T) {
 	if recs[3].Line != 5 {
 		t.Errorf("the record after a two-line one starts on line %d, want 5", recs[3].Line)
 	}
+
+	ps := "#TYPE System.Diagnostics.Eventing.Reader.EventLogRecord\r\n" +
+		`"Message","Id","LevelDisplayName","ProviderName","TimeCreated"` + "\r\n" +
+		`"The service entered` + "\r\n" + `the stopped state.","7036","Information","Service Control Manager","9/28/2016 4:30:30 PM"` + "\r\n" +
+		`"Disk failure","7","Error","Disk","9/28/2016 4:31:00 PM"` + "\r\n"
+	recs, rd = readAll(t, ps, Options{})
+	if rd.Format() != FormatWindowsCSV || len(recs) != 4 {
+		t.Fatalf("PowerShell csv: format %s, %d records", rd.Format(), len(recs))
+	}
+	check(t, "ps 1", recs[2], want{level: LevelInfo, comp: "Service Control Manager", msg: "The service entered\nthe stopped state.", time: "2016-09-28T16:30:30Z", lines: 2})
+	check(t, "ps 2", recs[3], want{level: LevelError, comp: "Disk", msg: "Disk failure"})
+
+	open := "Level,Date and Time,Source,Event ID,Task Category\n" + `Error,9/28/2016 4:31:00 AM,Disk,7,None,"cut short`
+	recs, _ = readAll(t, open, Options{})
+	if len(recs) != 2 || recs[1].Message == "" || recs[1].Lines != 1 {
+		t.Fatalf("a record left open at the end: %+v", recs)
+	}
+
+	de := "Ebene,Datum und Uhrzeit,Quelle,Ereignis-ID,Aufgabenkategorie\r\n" +
+		"Fehler,28.09.2016 04:31:00,Disk,7,Keine,Am Gerät wurde ein fehlerhafter Block gefunden.\r\n"
+	recs, rd = readAll(t, de, Options{})
+	if rd.Format() != FormatWindowsCSV || len(recs) != 2 {
+		t.Fatalf("German csv: format %s, %d records", rd.Format(), len(recs))
+	}
+	check(t, "de", recs[1], want{level: LevelError, comp: "Disk", msg: "Am Gerät wurde ein fehlerhafter Block gefunden.", time: "2016-09-28T04:31:00Z"})
 
 	xml := `<?xml version="1.0" encoding="UTF-8"?>` + "\n<Events>\n" +
 		`<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Service Control Manager'/><EventID Qualifiers='16384'>7036</EventID><Level>4</Level><TimeCreated SystemTime='2016-09-28T04:30:30.123456700Z'/></System><EventData><Data Name='param1'>Windows Update</Data><Data Name='param2'>running</Data></EventData></Event>` + "\n" +
@@ -269,6 +343,18 @@ func TestStackTraces(t *testing.T) {
 	if len(recs) != 3 || recs[1].Lines != 3 || recs[2].Message != "done" {
 		t.Fatalf("bare python: %+v", recs)
 	}
+
+	dotnet := "2024-03-01 12:00:00.123 +01:00 [ERR] Request failed\n" +
+		"System.InvalidOperationException: Sequence contains no elements\n" +
+		"   at System.Linq.ThrowHelper.ThrowNoElementsException()\n" +
+		"   at Shop.Api.Orders.Get(Int32 id) in C:\\src\\Orders.cs:line 42\n" +
+		"   --- End of inner exception stack trace ---\n" +
+		"2024-03-01 12:00:01.000 +01:00 [INF] Next request\n"
+	recs, _ = readAll(t, dotnet, Options{})
+	if len(recs) != 2 || recs[0].Lines != 5 || recs[0].Level != LevelError || recs[1].Level != LevelInfo {
+		t.Fatalf(".NET: %+v", recs)
+	}
+	check(t, ".NET", recs[0], want{level: LevelError, time: "2024-03-01T11:00:00.123Z", zoned: true})
 
 	gopanic := "listening on :8080\n" +
 		"panic: runtime error: invalid memory address or nil pointer dereference\n" +
@@ -341,6 +427,8 @@ func TestEncodings(t *testing.T) {
 		"utf-8 bom": append([]byte{0xEF, 0xBB, 0xBF}, text...),
 		"utf-16le":  utf16Bytes(text, false),
 		"utf-16be":  utf16Bytes(text, true),
+		// as some tools redirecting Windows output write it
+		"utf-16le without bom": utf16Bytes(text, false)[2:],
 		"latin-1": []byte("2016-09-28 04:30:30, Info                  CBS    D\xe9marrage termin\xe9\r\n" +
 			"2016-09-28 04:30:31, Error                 CSI    \xe9chec\r\n"),
 	}
@@ -385,6 +473,12 @@ func TestLongLines(t *testing.T) {
 	}
 	if rd.Offset() != int64(6+3_000_002+4) {
 		t.Fatalf("offset %d", rd.Offset())
+	}
+	// A line of exactly the cap, ending in CRLF, is whole.
+	exact := strings.Repeat("c", 1<<20)
+	recs, _ = readAll(t, exact+"\r\nnext\r\n", Options{})
+	if len(recs) != 2 || recs[0].Truncated || recs[0].Text != exact || recs[1].Text != "next" {
+		t.Fatalf("a line of exactly 1 MiB: %d records, truncated %v, %d bytes", len(recs), recs[0].Truncated, len(recs[0].Text))
 	}
 }
 
@@ -445,6 +539,7 @@ func FuzzReader(f *testing.F) {
 		"Level,Date and Time,Source,Event ID,Task Category\nError,9/28/2016 4:31:00 AM,Disk,7,None,\"a\nb\"\n",
 		"<Event xmlns='x'><System>\n", "panic: x\n\ngoroutine 1 [running]:\n", "\xff\xfea\x00\n\x00",
 		"Traceback (most recent call last):\n  File\nE: x\n", "2024-03-01 12:00:00.123 UTC [1] DETAIL:  x\n",
+		"#Fields: date time sc-status\n2024-03-01 12:00:00 500\n#Fields: time\n12:00:00\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -480,4 +575,87 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("records cover %d lines, the input has %d", total, want)
 		}
 	})
+}
+
+// endless generates n bytes of log: ordinary lines, a 5 MB line, and a
+// trace of 100,000 frames, without holding them.
+type endless struct {
+	n, done int
+	buf     []byte
+	i       int
+}
+
+func (e *endless) Read(p []byte) (int, error) {
+	if e.done >= e.n {
+		return 0, io.EOF
+	}
+	if len(e.buf) == 0 {
+		switch e.i++; {
+		case e.i == 50:
+			e.buf = append([]byte("2024-03-01 12:00:00 INFO x.Y: "), bytes.Repeat([]byte("z"), 5<<20)...)
+			e.buf = append(e.buf, '\n')
+		case e.i >= 100 && e.i < 100100:
+			e.buf = []byte("\tat com.example.Frame.call(Frame.java:12)\n")
+		default:
+			e.buf = []byte("2024-03-01 12:00:00,123 ERROR [main] com.example.App: request 1234 failed after 15 ms\n")
+		}
+	}
+	n := copy(p, e.buf)
+	e.buf = e.buf[n:]
+	e.done += n
+	return n, nil
+}
+
+// TestMemoryBounded reads 300 MB with a 5 MB line and a 100,000-line trace
+// in it: the heap must stay within a few times the caps, not grow with the
+// input.
+func TestMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 300 MB")
+	}
+	rd := NewReader(&endless{n: 300 << 20}, "big.log", Options{})
+	var ms runtime.MemStats
+	peak := uint64(0)
+	records, lines := 0, 0
+	for {
+		rec, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		records++
+		lines += rec.Lines
+		if records%20000 == 0 || rec.Truncated || rec.Lines > 1 {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+		}
+	}
+	if peak > 64<<20 {
+		t.Fatalf("heap in use reached %d MB reading 300 MB", peak>>20)
+	}
+	t.Logf("%d records, %d lines, peak heap in use %d MB", records, lines, peak>>20)
+}
+
+// TestPathologicalLines: lines built to make a parser work hard are read in
+// well under a second each (a generous bound: this is no benchmark).
+func TestPathologicalLines(t *testing.T) {
+	const n = 1 << 20
+	for name, line := range map[string]string{
+		"deep json":     strings.Repeat(`{"a":`, n/5),
+		"brackets":      "2024-03-01 12:00:00 " + strings.Repeat("[", n),
+		"colons":        strings.Repeat(":", n),
+		"digits":        strings.Repeat("2024-03-01 ", n/11),
+		"quotes in csv": "Level,Date and Time,Source,Event ID,Task Category\n" + strings.Repeat(`"`, n),
+		"xml":           "<Event xmlns='x'>" + strings.Repeat("<Data>", n/6),
+	} {
+		start := time.Now()
+		for i := 0; i < 3; i++ {
+			readAll(t, line+"\n"+line+"\n", Options{})
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%s: %v for three reads of two 1 MB lines", name, d)
+		}
+	}
 }

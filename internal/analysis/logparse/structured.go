@@ -28,7 +28,7 @@ func fieldKind(key string) byte {
 	case "level", "lvl", "severity", "loglevel", "log_level", "levelname", "level_name", "log.level",
 		"severitytext", "severity_text", "@l", "priority":
 		return 'l'
-	case "msg", "message", "@message", "@m", "@mt", "log", "event", "text":
+	case "msg", "message", "@message", "@m", "@mt", "log", "event", "text", "body":
 		return 'm'
 	case "time", "timestamp", "ts", "@timestamp", "@t", "datetime", "date", "t", "$date",
 		"__realtime_timestamp", "time_local", "eventtime", "timegenerated", "timecreated":
@@ -109,6 +109,17 @@ func parseJSON(s string, p *parsed) bool {
 	}
 	if !js.got[2].set && !js.got[4].set {
 		p.suffix(s, 0) // no message field: the whole object is the message
+	} else if !js.got[0].set && len(p.msg) > 8 {
+		// Docker's {"log":"2024-... ERROR x\n","stream":...}: the message
+		// has a header of its own, with the level.
+		inner := strings.TrimRight(p.msg, "\r\n")
+		q := parsed{msgOff: -1}
+		if parseHeader(inner, &q) && q.level != LevelUnknown {
+			p.level, p.msg = q.level, q.msg
+			if p.comp == "" {
+				p.comp = q.comp
+			}
+		}
 	}
 	return true
 }
@@ -135,6 +146,9 @@ func epochAny(v string, micro bool) (time.Time, bool) {
 
 func (js *jsonScan) object(i, depth int) (int, bool) {
 	s := js.s
+	if depth > 64 {
+		return 0, false // deeper than any log line: not ours to parse
+	}
 	i++ // '{'
 	for {
 		i = skipWS(s, i)
@@ -277,6 +291,9 @@ func skipWS(s string, i int) int {
 // str reads the JSON string at s[i] ('"'), unescaping only when it must.
 func (js *jsonScan) str(i int) (string, int, bool) {
 	s := js.s
+	if k := strings.IndexByte(s[i+1:], '"'); k >= 0 && strings.IndexByte(s[i+1:i+1+k], '\\') < 0 {
+		return s[i+1 : i+1+k], i + 2 + k, true // no escapes: the common case
+	}
 	j := i + 1
 	esc := false
 	for j < len(s) {
@@ -356,8 +373,15 @@ func parseLogfmt(s string, p *parsed) bool {
 	pairs := 0
 	known := false
 	msg := ""
-	restStart, restEnd := -1, -1
-	var extra []string
+	var extra [12][2]int // spans of s that go after the message
+	nExtra, extraLen := 0, 0
+	addExtra := func(a, b int) {
+		if nExtra < len(extra) {
+			extra[nExtra] = [2]int{a, b}
+			nExtra++
+			extraLen += b - a + 1
+		}
+	}
 	for i < len(s) {
 		i = skipSpaces(s, i)
 		if i >= len(s) {
@@ -369,8 +393,7 @@ func parseLogfmt(s string, p *parsed) bool {
 		}
 		if k == i || k >= len(s) || s[k] != '=' {
 			if pairs >= 2 && known {
-				// trailing text that is no pair: part of the message
-				extra = append(extra, s[i:])
+				addExtra(i, len(s)) // trailing text that is no pair
 				break
 			}
 			return false
@@ -418,35 +441,35 @@ func parseLogfmt(s string, p *parsed) bool {
 			if msg == "" {
 				msg, known = val, true
 			} else {
-				extra = append(extra, s[i:end])
+				addExtra(i, end)
 			}
 		case 'c':
-			if key == "caller" {
-				extra = append(extra, s[i:end])
-			} else if p.comp == "" {
+			if key == "caller" || p.comp != "" {
+				addExtra(i, end)
+			} else {
 				p.comp = val
 			}
 		default:
-			if restStart < 0 {
-				restStart = i
-			}
-			restEnd = end
-			extra = append(extra, s[i:end])
+			addExtra(i, end)
 		}
 		i = end
 	}
 	if pairs < 2 || !known {
 		return false
 	}
-	_ = restStart
-	_ = restEnd
-	switch {
-	case len(extra) == 0:
+	if nExtra == 0 {
 		p.msg = msg
-	case msg == "":
-		p.msg = strings.Join(extra, " ")
-	default:
-		p.msg = msg + " " + strings.Join(extra, " ")
+		return true
 	}
+	var b strings.Builder
+	b.Grow(len(msg) + extraLen)
+	b.WriteString(msg)
+	for n := 0; n < nExtra; n++ {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s[extra[n][0]:extra[n][1]])
+	}
+	p.msg = b.String()
 	return true
 }

@@ -23,9 +23,15 @@ func parsePRI(s string) (sev, end int, ok bool) {
 // writes it.
 func parseSyslog3164(s string, p *parsed) bool {
 	i := 0
+	pri := false
 	if sev, end, ok := parsePRI(s); ok {
-		p.level, i = syslogSeverity(sev), end
+		p.level, i, pri = syslogSeverity(sev), end, true
 	}
+	defer func() {
+		if !pri {
+			p.level = appLevel(p.msg)
+		}
+	}()
 	var st stamp
 	var end int
 	var ok bool
@@ -42,8 +48,11 @@ func parseSyslog3164(s string, p *parsed) bool {
 	}
 	p.st, p.hasStamp = st, true
 	host, j := token(s, end+1)
-	if host == "" || strings.HasSuffix(host, ":") {
+	if host == "" || strings.HasSuffix(host, ":") || host[0] == '[' || host[0] == '-' || host[0] == '|' {
 		return false
+	}
+	if _, ok := isLevelWord(host); ok && isUpperWord(host) {
+		return false // "2024-... +01:00 ERROR ...": a level, not a host
 	}
 	return syslogTag(s, skipSpaces(s, j), p)
 }
@@ -402,7 +411,9 @@ func parseRAS(s string, p *parsed) bool {
 	}
 	if _, e, ok := parseSyslogTime(s, j); ok {
 		_, k := token(s, skipSpaces(s, e)) // host
-		return syslogTag(s, skipSpaces(s, k), p)
+		syslogTag(s, skipSpaces(s, k), p)
+		p.level = appLevel(p.msg)
+		return true
 	}
 	p.suffix(s, j)
 	return true
@@ -441,4 +452,29 @@ func isVersion(s string) bool {
 		}
 	}
 	return true
+}
+
+// appLevel reads the level a program wrote at the start of its syslog
+// message, as its own header: "error: ...", "WARNING: ...", "[warn] ...",
+// "ERROR ..." (sshd, kernel drivers, most daemons). A capitalised word
+// without a colon ("Error getting ...") is a sentence, not a level.
+func appLevel(msg string) Level {
+	if len(msg) < 4 {
+		return LevelUnknown
+	}
+	if msg[0] == '[' {
+		if j := strings.IndexByte(msg, ']'); j > 3 && j < 12 {
+			if lv, ok := isLevelWord(msg[1:j]); ok {
+				return lv
+			}
+		}
+		return LevelUnknown
+	}
+	tok, _ := token(msg, 0)
+	if strings.HasSuffix(tok, ":") || (len(tok) >= 4 && isUpperWord(tok)) {
+		if lv, ok := isLevelWord(tok); ok {
+			return lv
+		}
+	}
+	return LevelUnknown
 }

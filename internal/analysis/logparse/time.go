@@ -137,6 +137,14 @@ func zone(s string, i int) (int, int, bool) {
 			off = -off
 		}
 		return off, j, true
+	case c == ' ' && i+6 <= len(s) && (s[i+1] == '+' || s[i+1] == '-') && isDigit(s[i+2]):
+		// Serilog and .NET: "12:00:00.123 +01:00"; only ±hh:mm or ±hhmm
+		// after a space, then a space or the end.
+		off, j, ok := zone(s, i+1)
+		if !ok || j-(i+1) < 5 || (j < len(s) && s[j] != ' ') {
+			return 0, i, false
+		}
+		return off, j, true
 	case c == ' ' && i+4 <= len(s):
 		j := i + 1
 		k := j
@@ -438,6 +446,9 @@ func parseStampAt(s string, i int) (stamp, int, bool) {
 		if st, n, ok := parseCLF(s, i); ok {
 			return st, n, true
 		}
+		if st, n, ok := parseDayMonth(s, i); ok {
+			return st, n, true
+		}
 		return parseUSDate(s, i)
 	}
 	if isWeekday(s, i) {
@@ -457,4 +468,30 @@ func epoch(s string, i int) (time.Time, int, bool) {
 		ns, end = 0, i+10
 	}
 	return time.Unix(int64(v), int64(ns)).UTC(), end, true
+}
+
+// parseDayMonth reads "01 Mar 2024 12:00:00.123" (Redis, RFC 2822 dates).
+func parseDayMonth(s string, i int) (stamp, int, bool) {
+	d, n, ok := num12(s, i)
+	if !ok || i+n+1 >= len(s) || s[i+n] != ' ' {
+		return stamp{}, 0, false
+	}
+	j := i + n + 1
+	mon, ok := month(s, j)
+	if !ok || j+3 >= len(s) || s[j+3] != ' ' {
+		return stamp{}, 0, false
+	}
+	y, ok := num(s, j+4, 4)
+	if !ok || j+8 >= len(s) || s[j+8] != ' ' {
+		return stamp{}, 0, false
+	}
+	h, m, sec, ns, end, ok := clock(s, j+9, ':')
+	if !ok {
+		return stamp{}, 0, false
+	}
+	st := stamp{year: y, mon: mon, day: d, h: h, m: m, s: sec, ns: ns}
+	if off, e, ok := zone(s, end); ok {
+		st.off, st.zoned, end = off, true, e
+	}
+	return st, end, st.valid()
 }

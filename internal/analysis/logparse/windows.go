@@ -24,18 +24,19 @@ func csvHeader(line string) *csvLayout {
 	fields := splitCSV(line, nil)
 	lay := &csvLayout{level: -1, time: -1, source: -1, id: -1, msg: -1}
 	for i, f := range fields {
+		// English, German and French Event Viewer, and PowerShell's names.
 		switch strings.ToLower(strings.TrimSpace(f)) {
-		case "level", "leveldisplayname", "entrytype", "type":
+		case "level", "leveldisplayname", "entrytype", "type", "ebene", "niveau":
 			lay.level = i
-		case "date and time", "timecreated", "timegenerated", "date", "time", "timestamp":
+		case "date and time", "timecreated", "timegenerated", "date", "time", "timestamp", "datum und uhrzeit", "date et heure":
 			if lay.time < 0 {
 				lay.time = i
 			}
-		case "source", "providername", "provider":
+		case "source", "providername", "provider", "quelle":
 			lay.source = i
-		case "event id", "id", "eventid", "instanceid":
+		case "event id", "id", "eventid", "instanceid", "ereignis-id", "id de l’événement", "id de l'événement":
 			lay.id = i
-		case "message", "description":
+		case "message", "description", "beschreibung":
 			lay.msg = i
 		}
 	}
@@ -107,10 +108,18 @@ func (lay *csvLayout) parse(s string, p *parsed) bool {
 		p.level = lv
 	} else {
 		switch strings.ToLower(lvName) {
-		case "audit failure", "failureaudit":
+		case "audit failure", "failureaudit", "überwachung fehlgeschlagen", "échec de l’audit", "échec de l'audit":
 			p.level = LevelWarn
-		case "audit success", "successaudit":
+		case "audit success", "successaudit", "informationen", "überwachung erfolgreich", "succès de l’audit", "succès de l'audit":
 			p.level = LevelInfo
+		case "fehler", "erreur":
+			p.level = LevelError
+		case "warnung", "avertissement":
+			p.level = LevelWarn
+		case "kritisch", "critique":
+			p.level = LevelCritical
+		case "ausführlich", "commentaires":
+			p.level = LevelTrace
 		default:
 			if n, err := strconv.Atoi(lvName); err == nil {
 				p.level = eventLevel(n)

@@ -179,59 +179,61 @@ func wordChar(c byte) bool   { return isAlnum(c) || c == '_' }
 func slackChar(c byte) bool  { return isAlnum(c) || c == '-' }
 func b64urlChar(c byte) bool { return isAlnum(c) || c == '_' || c == '-' }
 
-// findKeys finds API keys of well-known shapes and JWTs.
-func (f *finder) findKeys(s string) {
+// tryKey checks for an API key of a well-known shape, or a JWT, starting
+// at s[i] (a word boundary), and returns its end.
+func tryKey(s string, i int) (int, bool) {
+	c := s[i]
+	if c == 'e' {
+		if strings.HasPrefix(s[i:], "eyJ") {
+			return jwtEnd(s, i)
+		}
+		return 0, false
+	}
+	if i+4 > len(s) {
+		return 0, false
+	}
+	switch c1 := s[i+1]; c {
+	case 'A':
+		if c1 != 'K' && c1 != 'S' && c1 != 'I' {
+			return 0, false
+		}
+	case 'g':
+		if c1 != 'h' && c1 != 'i' && c1 != 'l' {
+			return 0, false
+		}
+	case 'x':
+		if c1 != 'o' {
+			return 0, false
+		}
+	case 's', 'r':
+		if c1 != 'k' {
+			return 0, false
+		}
+	case 'n':
+		if c1 != 'p' {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
 	for _, k := range keyShapes {
-		f.flush()
-		off := 0
-		for {
-			i := strings.Index(s[off:], k.prefix)
-			if i < 0 {
-				break
-			}
-			start := off + i
-			off = start + len(k.prefix)
-			if start > 0 && (isAlnum(s[start-1]) || s[start-1] == '_') {
-				continue
-			}
-			j := off
-			for j < len(s) && k.chars(s[j]) && j-off <= k.max {
-				j++
-			}
-			if n := j - off; n < k.min || n > k.max {
-				continue
-			}
-			if j < len(s) && (isAlnum(s[j]) || s[j] == '_') {
-				continue
-			}
-			if !f.overlaps(start, j) {
-				f.add(span{start, j, Secret})
-			}
-			off = j
-		}
-	}
-	// JWT: three base64url parts, the first two JSON objects ("eyJ" = '{"').
-	f.flush()
-	off := 0
-	for {
-		i := strings.Index(s[off:], "eyJ")
-		if i < 0 {
-			return
-		}
-		start := off + i
-		off = start + 3
-		if start > 0 && b64urlChar(s[start-1]) {
+		if k.prefix[0] != c || !strings.HasPrefix(s[i:], k.prefix) {
 			continue
 		}
-		end, ok := jwtEnd(s, start)
-		if !ok {
+		off := i + len(k.prefix)
+		j := off
+		for j < len(s) && k.chars(s[j]) && j-off <= k.max {
+			j++
+		}
+		if n := j - off; n < k.min || n > k.max {
 			continue
 		}
-		if !f.overlaps(start, end) {
-			f.add(span{start, end, Secret})
+		if j < len(s) && (isAlnum(s[j]) || s[j] == '_') {
+			continue
 		}
-		off = end
+		return j, true
 	}
+	return 0, false
 }
 
 func jwtEnd(s string, i int) (int, bool) {
@@ -308,17 +310,65 @@ func indexFold(s, needle string) int {
 // scanPairsAndCards is one pass over s for the two detectors that can
 // start anywhere: key=value / key: value pairs whose key names a secret, and
 // card numbers.
-func (f *finder) scanPairsAndCards(s string) {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+// Byte classes of the first pass.
+const (
+	clBoring = iota
+	clDash
+	clAt
+	clSep
+	clCardDigit // 2-6: a card may start here
+	clWord      // other letters and digits
+	clWordKey   // a letter an API key, a JWT or "Bearer" can start with
+)
+
+var byteClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
 		switch {
+		case c == '-':
+			t[c] = clDash
+		case c == '@':
+			t[c] = clAt
 		case c == '=' || c == ':':
+			t[c] = clSep
+		case '2' <= c && c <= '6':
+			t[c] = clCardDigit
+		case c == 'A' || c == 'g' || c == 'x' || c == 's' || c == 'r' || c == 'n' || c == 'e' || c == 'B' || c == 'b':
+			t[c] = clWordKey
+		case ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') || c == '_':
+			t[c] = clWord
+		}
+	}
+	return t
+}()
+
+// wordChar: letters, digits and '_' (a word's rest is skipped over them).
+func isWordByte(c byte) bool { return byteClass[c] >= clCardDigit }
+
+func (f *finder) scanPairsAndCards(s string) {
+	n := len(s)
+	for i := 0; i < n; i++ {
+		cl := byteClass[s[i]]
+		if cl == clBoring {
+			continue
+		}
+		c := s[i]
+		switch cl {
+		case clDash:
+			if !f.pem && i+11 <= n && s[i:i+11] == "-----BEGIN " {
+				f.pem = true
+			}
+		case clAt:
+			f.at = true
+		case clSep:
 			if i == 0 {
 				continue
 			}
 			p := s[i-1]
 			if !(isAlnum(p) || p == '"' || p == '\'' || p == '_' || p == ' ') || isDigit(p) {
 				continue
+			}
+			if q := keyLast(s, i); q == 0 {
+				continue // no secret key ends like this one
 			}
 			// A pair's value wins over what was found inside it (the merge
 			// keeps the longest span starting first), so that a second pass
@@ -327,33 +377,43 @@ func (f *finder) scanPairsAndCards(s string) {
 				f.add(span{vs, ve, Secret})
 				i = ve - 1
 			}
-		case '2' <= c && c <= '6':
+		case clCardDigit:
 			if i > 0 && !cardBoundaryBefore(s, i) {
-				// skip the rest of this run of digits and letters
-				for i+1 < len(s) && (isAlnum(s[i+1]) || s[i+1] == '_') {
+				for i+1 < n && isWordByte(s[i+1]) {
 					i++
 				}
 				continue
 			}
-			if end, ok := card(s, i); ok {
-				if !f.overlaps(i, end) {
-					f.add(span{i, end, Card})
-				}
-				i = end - 1
-			} else {
-				for i+1 < len(s) && isDigit(s[i+1]) {
-					i++
+			if cardStart(s, i) {
+				if end, ok := card(s, i); ok {
+					if !f.overlaps(i, end) {
+						f.add(span{i, end, Card})
+					}
+					i = end - 1
+					continue
 				}
 			}
-		case isDigit(c) || isAlnum(c):
-			// a run that starts with another digit or a letter: skip it whole,
-			// so that digits inside ids and hex never start a card
-			for i+1 < len(s) && (isAlnum(s[i+1]) || s[i+1] == '_') {
+			for i+1 < n && isDigit(s[i+1]) {
+				i++
+			}
+		default: // a word: perhaps an API key, a JWT or "Bearer"
+			if cl == clWordKey && (i == 0 || !(isWordByte(s[i-1]) || s[i-1] == '-')) {
+				if end, ok := tryKey(s, i); ok {
+					f.add(span{i, end, Secret})
+					i = end - 1
+					continue
+				}
+				if (c == 'B' || c == 'b') && i+7 <= n && indexFold(s[i:i+7], "bearer ") == 0 {
+					f.bearer = true
+				}
+			}
+			// Skip the word whole, so that digits inside ids and hex never
+			// start a card.
+			for i+1 < n && isWordByte(s[i+1]) {
 				i++
 			}
 		}
 	}
-	return
 }
 
 // secretPair looks at the key before the separator at s[sep] and, when it
@@ -363,9 +423,7 @@ func secretPair(s string, sep int) (int, int, bool) {
 	for k > 0 && s[k-1] == ' ' && sep-k < 2 {
 		k--
 	}
-	quoted := false
-	if k > 0 && (s[k-1] == '"' || s[k-1] == '\'') {
-		quoted = true
+	if k > 0 && (s[k-1] == '"' || s[k-1] == '\'') { // "password": "..."
 		k--
 	}
 	e := k
@@ -375,7 +433,6 @@ func secretPair(s string, sep int) (int, int, bool) {
 	if k == e || (k > 0 && isAlnum(s[k-1])) {
 		return 0, 0, false
 	}
-	_ = quoted
 	if !secretKey(s[k:e]) {
 		return 0, 0, false
 	}
@@ -494,6 +551,11 @@ func secretKey(key string) bool {
 	if len(key) < 3 {
 		return false
 	}
+	switch key[len(key)-1] | 0x20 { // every key below ends in one of these
+	case 'd', 't', 'n', 'y', 'e', 's', 'l':
+	default:
+		return false
+	}
 	var buf [40]byte
 	n := 0
 	for i := 0; i < len(key) && n < len(buf); i++ {
@@ -556,7 +618,10 @@ func card(s string, i int) (int, bool) {
 			j++
 			continue
 		}
-		if (c == ' ' || c == '-') && j+1 < len(s) && isDigit(s[j+1]) && (sep == 0 || sep == c) && g < 4 && groups[g] >= 4 {
+		// A separator only after a group of 4 (or Amex's second group of 6):
+		// a longer run is a number of its own, whatever follows.
+		if (c == ' ' || c == '-') && j+1 < len(s) && isDigit(s[j+1]) && (sep == 0 || sep == c) && g < 4 &&
+			(groups[g] == 4 || (g == 1 && groups[g] == 6)) {
 			sep = c
 			g++
 			j++
@@ -649,16 +714,17 @@ func (f *finder) findIPs(s string) {
 		for j < len(s) && (isHex(s[j]) || s[j] == ':' || s[j] == '.') && j-i < 45 {
 			j++
 		}
-		cand := strings.TrimRight(s[i:j], ".:")
+		cand := trimRight2(s[i:j], '.', ':')
 		end := i + len(cand)
 		dots := strings.Count(cand, ".")
 		colons := strings.Count(cand, ":")
+		v4 := cand
+		if k := strings.IndexByte(cand, ':'); k >= 0 {
+			v4 = cand[:k] // a port (or anything) after the address
+		}
 		switch {
-		case dots >= 3 && (colons == 0 || strings.IndexByte(cand, ':') > strings.LastIndexByte(cand, '.')):
-			if k := strings.IndexByte(cand, ':'); k >= 0 {
-				cand = cand[:k] // a port after the address
-				end = i + k
-			}
+		case strings.Count(v4, ".") == 3 && (colons == 0 || len(v4) < len(cand)) && !strings.Contains(v4, ".."):
+			cand, end = v4, i+len(v4)
 			if end < len(s) && (isAlnum(s[end]) || s[end] == '_') {
 				break
 			}
@@ -731,7 +797,7 @@ func (f *finder) findHostnames(s string) {
 			}
 			j++
 		}
-		name := strings.TrimRight(s[i:j], ".-")
+		name := trimRight2(s[i:j], '.', '-')
 		next := i + len(name)
 		if dots == 0 || (next < len(s) && (s[next] == '_' || s[next] == '(')) {
 			i = j
@@ -760,4 +826,57 @@ func dottedIdent(v string) bool {
 		return false
 	}
 	return strings.ToLower(v[:d]) == v[:d]
+}
+
+// keyLast returns the last letter of the key before the separator at
+// s[sep] when it is one a secret key can end with, else 0: most '=' and ':'
+// of a log line are rejected here, before the key is read.
+func keyLast(s string, sep int) byte {
+	k := sep
+	for k > 0 && k > sep-3 && (s[k-1] == ' ' || s[k-1] == '"' || s[k-1] == '\'') {
+		k--
+	}
+	if k == 0 {
+		return 0
+	}
+	switch c := s[k-1] | 0x20; c {
+	case 'd', 't', 'n', 'y', 'e', 's', 'l':
+		return c
+	}
+	return 0
+}
+
+// cardStart: every card number opens with four digits, then a digit or a
+// separator and four more digits.
+func cardStart(s string, i int) bool {
+	if i+13 > len(s) {
+		return false
+	}
+	for k := i; k < i+4; k++ {
+		if !isDigit(s[k]) {
+			return false
+		}
+	}
+	c := s[i+4]
+	if isDigit(c) {
+		return true
+	}
+	if c != ' ' && c != '-' {
+		return false
+	}
+	for k := i + 5; k < i+9; k++ {
+		if !isDigit(s[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// trimRight2 is strings.TrimRight with a two-byte cutset, without building
+// the set on every call.
+func trimRight2(s string, a, b byte) string {
+	for len(s) > 0 && (s[len(s)-1] == a || s[len(s)-1] == b) {
+		s = s[:len(s)-1]
+	}
+	return s
 }

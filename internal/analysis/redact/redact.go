@@ -108,8 +108,7 @@ func (r *Redactor) String(s string, counts Counts) string {
 	if r == nil || !r.cfg.Enabled || s == "" {
 		return s
 	}
-	var buf [8]span
-	spans := r.find(s, buf[:0])
+	spans := r.find(s)
 	out := s
 	if len(spans) > 0 {
 		out = apply(s, spans, counts)
@@ -135,24 +134,26 @@ func (r *Redactor) String(s string, counts Counts) string {
 
 // find runs the detectors and returns their spans, sorted and without
 // overlaps.
-func (r *Redactor) find(s string, spans []span) []span {
-	f := finder{done: spans}
-	f.findPEM(s)
+func (r *Redactor) find(s string) []span {
+	var f finder
+	// One pass for pairs, cards and keys, which notes whether a PEM block,
+	// an '@' or "Bearer" is there for the detectors that need them.
+	f.scanPairsAndCards(s)
 	f.flush()
-	if strings.IndexByte(s, '@') >= 0 {
+	if f.pem {
+		f.findPEM(s)
+		f.flush()
+	}
+	if f.at {
 		f.findURLCreds(s)
 		f.flush()
 		f.findEmails(s)
 		f.flush()
 	}
-	f.findKeys(s)
-	f.flush()
-	if strings.Contains(s, "earer ") || strings.Contains(s, "EARER ") {
+	if f.bearer {
 		f.findBearer(s)
 		f.flush()
 	}
-	f.scanPairsAndCards(s)
-	f.flush()
 	if r.cfg.IPs {
 		f.findIPs(s)
 		f.flush()
@@ -169,6 +170,8 @@ func (r *Redactor) find(s string, spans []span) []span {
 type finder struct {
 	done []span
 	own  []span
+	// what the first pass saw
+	pem, at, bearer bool
 }
 
 func (f *finder) add(sp span) { f.own = append(f.own, sp) }
@@ -231,9 +234,15 @@ func apply(s string, spans []span, counts Counts) string {
 	return b.String()
 }
 
-func isAlnum(c byte) bool {
-	return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')
-}
+// alnum is a table: the scan asks it for every byte.
+var alnum = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')
+	}
+	return t
+}()
+
+func isAlnum(c byte) bool { return alnum[c] }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
