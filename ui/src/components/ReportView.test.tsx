@@ -91,6 +91,16 @@ describe('ReportView', () => {
     expect(screen.getByText('cache miss ratio high <img src=x onerror=alert(2)>')).toBeTruthy();
   });
 
+  it('shows the first error with a link to it', () => {
+    const r = report({
+      first_error: { signature_id: 'sig-refused', template: 'connection refused on port <*>', preceding: [], evidence: { role: 'first_error', file: 'db.log', file_id: 'file-db', line: 42, level: 'error', text: 'FATAL: connection refused on port 5432' } },
+    });
+    render(<ReportView report={r} jobId={JOB_ID} files={files} />);
+    const fe = screen.getByTestId('first-error');
+    expect(within(fe).getByTestId('evidence-link').getAttribute('href')).toBe(`/jobs/${JOB_ID}/files/file-db?line=42`);
+    expect(fe.textContent).toContain('FATAL: connection refused on port 5432');
+  });
+
   it('offers the three downloads', () => {
     render(<ReportView report={report()} jobId={JOB_ID} files={files} />);
     for (const [name, ext] of [['Markdown', 'md'], ['HTML', 'html'], ['JSON', 'json']]) {

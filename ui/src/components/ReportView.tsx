@@ -208,6 +208,15 @@ export function ReportView({ report, jobId, files }: { report: Report; jobId: st
         </ol>
       )}
 
+      {report.first_error ? (
+        <>
+          <h3>First error</h3>
+          <ol className="evidence-list" aria-label="First error" data-testid="first-error">
+            <EvidenceItem ev={report.first_error.evidence} jobId={jobId} files={files} open={false} />
+          </ol>
+        </>
+      ) : null}
+
       {report.recommended_actions?.length ? (
         <>
           <h3>Recommended actions</h3>
