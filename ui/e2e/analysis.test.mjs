@@ -8,7 +8,7 @@
 // `go build -o bin/api ./cmd/api` (see harness.mjs).
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -160,6 +160,65 @@ describe('an analysis end to end in the browser', { concurrency: 1, timeout: 240
       assert.deepEqual(pageErrors, []);
     } finally {
       await page.context().close();
+    }
+  });
+
+  test('a bigger job: the bar moves while the logs are read', { timeout: 180_000 }, async () => {
+    // ~60 MB: the same incident after a long quiet morning, so reading takes a moment.
+    const quiet = [];
+    for (let i = 0; i < 2000; i++) quiet.push(JSON.stringify({ client: `10.0.0.${i % 250}`, level: 'info', logger: 'http', msg: `GET /api/orders/${1000 + i} 200 ${10 + (i % 30)}ms`, ts: '2026-03-14T09:00:00.000Z' }));
+    const block = quiet.join('\n') + '\n';
+    const big = block.repeat(Math.ceil((60 << 20) / block.length)) + app.text;
+    // Playwright passes files over 50 MB by path.
+    const dir = mkdtempSync(path.join(tmpdir(), 'rca-e2e-big-'));
+    const bigPath = path.join(dir, 'app-big.log');
+    writeFileSync(bigPath, big);
+    const dbPath = path.join(dir, 'db.log');
+    writeFileSync(dbPath, dbLog());
+    const job = await h.api('POST', '/jobs', { job_type: 'incident-e2e-big' });
+    const page = await h.newPage();
+    try {
+      await page.goto(`/jobs/${job.id}`);
+      await see(page.getByRole('region', { name: 'Upload logs' }).getByText(/Accepted: .*\.log/));
+      await page.getByLabel('Choose files to upload').setInputFiles([dbPath, bigPath]);
+      const uploads = page.getByRole('list', { name: 'Uploads' });
+      await see(uploads.getByRole('listitem', { name: 'app-big.log' }).getByText('Uploaded.'), 60_000);
+      await page.evaluate(() => {
+        window.__bar = [];
+        new MutationObserver(() => {
+          const v = document.querySelector('[data-testid="progress-bar"]')?.getAttribute('value');
+          if (v !== null && v !== undefined && window.__bar[window.__bar.length - 1] !== v) window.__bar.push(v);
+        }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+      });
+      const start = page.getByRole('button', { name: 'Start analysis' });
+      await until('Start analysis is enabled', () => start.isEnabled());
+      await start.click();
+      const panel = page.getByTestId('progress');
+      // A picture of the bar part way, when the run is slow enough to catch one.
+      let caught = false;
+      await until('the analysis completes', async () => {
+        const v = Number(await panel.getByTestId('progress-bar').getAttribute('value').catch(() => null));
+        if (!caught && v > 0 && v < 100) {
+          caught = true;
+          await panel.screenshot({ path: path.join(SCREENSHOT_DIR, 'job-progress-running.png') });
+        }
+        return (await panel.getByTestId('stage').textContent()) === 'Analysis completed';
+      }, 120_000);
+      const values = (await page.evaluate(() => window.__bar)).map(Number);
+      console.log(`bar values seen: ${values.join(', ')}${caught ? ' (screenshot part way)' : ''}`);
+      assert.equal(values[values.length - 1], 100, values.join(', '));
+      assert.ok(values.every((v, i) => i === 0 || v >= values[i - 1]), `the bar went back: ${values.join(', ')}`);
+      // Whenever the worker reported a share part way (at most twice a
+      // second, so a very fast machine may not), the bar showed it.
+      const events = await h.api('GET', `/jobs/${job.id}/events?limit=500`);
+      const partway = events.filter((e) => e.event_type === 'analysis-progress' && e.data.percent > 0 && e.data.percent < 100);
+      if (partway.length > 0) assert.ok(values.some((v) => v > 0 && v < 100), `no value part way: ${values.join(', ')}`);
+      const top = page.getByTestId('report').getByTestId('cause').first();
+      await see(top);
+      assert.match(await top.getByRole('heading').textContent(), /refused/i);
+    } finally {
+      await page.context().close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
