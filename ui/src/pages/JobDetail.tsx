@@ -14,7 +14,7 @@ import { mergeEvents, subscribeJob, type ConnectionState, type Subscription } fr
 import { listJobFiles, type UploadDeps } from '../lib/api/files';
 import { ApiError } from '../lib/api/http';
 import { cancelJob, getJob, jobEvents } from '../lib/api/jobs';
-import { getSummary } from '../lib/api/report';
+import { getReport } from '../lib/api/report';
 import { deriveProgress } from '../lib/progress';
 import { dispatch, getSettings, jobTickets, putSettings } from '../lib/api/tickets';
 import { isTerminal, type Job, type JobEvent, type Settings, type Ticket } from '../lib/api/types';
@@ -266,7 +266,7 @@ export function JobDetailPage({ id, uploadDeps }: { id: string; uploadDeps?: Upl
   const completed = job.data?.status === 'completed';
   // The report, once the job is completed (404 until its outputs exist).
   const summary = useAsync(`summary:${id}:${completed ? 'done' : 'not-yet'}`, (signal) =>
-    completed ? getSummary(id, signal) : Promise.resolve(null),
+    completed ? getReport(id, signal) : Promise.resolve(null),
   );
 
   const reloadJob = job.reload;
@@ -472,8 +472,8 @@ export function JobDetailPage({ id, uploadDeps }: { id: string; uploadDeps?: Upl
       ) : null}
 
       {completed ? (
-        summary.data?.outputs?.json ? (
-          <ReportView report={summary.data.outputs.json} jobId={id} files={files.data ?? []} />
+        summary.data ? (
+          <ReportView report={summary.data} jobId={id} files={files.data ?? []} />
         ) : summary.error ? (
           <section className="card">
             <h2>Report</h2>

@@ -69,9 +69,9 @@ beforeEach(() => {
     if (path === '/api/tickets/settings/state') return json(200, { servicenow_enabled: false, jira_enabled: false, dual_mode: false });
     if (path === '/api/files/supported-types') return json(200, TYPES);
     if (path === `/api/files/jobs/${JOB_ID}`) return json(200, files);
-    if (path === `/api/summary/${JOB_ID}`) {
+    if (path === `/api/summary/${JOB_ID}/report.json`) {
       if (job.status !== 'completed') return json(404, { title: 'Not Found', status: 404, detail: 'Summary outputs not available for this job' });
-      return json(200, { job_id: JOB_ID, analysis_type: 'rca', generated_at: null, outputs: { markdown: '', html: '<script>bad()</script>', json: report() }, metrics: {}, status: 'completed', severity: 'high' });
+      return json(200, report({ summary: 'The database refused connections. <script>bad()</script>' }));
     }
     if (/\/api\/files\/[^/]+\/lines/.test(path)) return json(200, { file_id: 'file-db', from: 39, to: 45, total_lines: 100, lines: [{ number: 42, text: 'FATAL: connection refused' }], truncated: false });
     return json(404, { title: 'Not Found', status: 404, detail: 'Not found.' });
@@ -126,9 +126,9 @@ describe('job page analysis', () => {
     expect(within(rep).getByTestId('severity').textContent).toBe('high');
     expect(within(rep).getAllByTestId('cause')[0]!.textContent).toContain('connection refused');
     expect(within(panel).getByTestId('stage').textContent).toBe('Analysis completed');
-    // The report's HTML output is never put into the page.
+    // Markup in the report is text, never HTML.
     expect(container.querySelector('script')).toBeNull();
-    expect(container.innerHTML).not.toContain('bad()');
+    expect(within(rep).getByTestId('summary').textContent).toBe('The database refused connections. <script>bad()</script>');
   });
 
   it('shows a failed job’s message clearly', async () => {
