@@ -216,6 +216,17 @@ describe('an analysis end to end in the browser', { concurrency: 1, timeout: 240
       const top = page.getByTestId('report').getByTestId('cause').first();
       await see(top);
       assert.match(await top.getByRole('heading').textContent(), /refused/i);
+      // The report in dark mode (the chart takes the page's colours).
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.reload();
+      const report = page.getByTestId('report');
+      await see(report.locator('.chart-canvas[data-drawn="yes"] canvas'), 30_000);
+      // 500,000 quiet records beside a few hundred errors: the log scale shows both.
+      await report.getByLabel('Logarithmic scale').check();
+      await see(report.locator('.chart-canvas[data-drawn="yes"] canvas'));
+      await page.setViewportSize({ width: 1200, height: 1100 });
+      await report.evaluate((el) => el.scrollIntoView({ block: 'start' }));
+      await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'job-report-dark.png') });
     } finally {
       await page.context().close();
       rmSync(dir, { recursive: true, force: true });

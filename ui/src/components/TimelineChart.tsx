@@ -82,13 +82,14 @@ function markerPlugin(markers: Marker[]): uPlot.Plugin {
       draw: [
         (u: uPlot) => {
           const ctx = u.ctx;
+          const ink = css('--text', '#111');
           const { top, height, left, width } = u.bbox;
           ctx.save();
           ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
           markers.forEach((m, i) => {
             const x = Math.round(u.valToPos(m.x, 'x', true));
             if (x < left - 1 || x > left + width + 1) return;
-            ctx.strokeStyle = '#111';
+            ctx.strokeStyle = ink;
             ctx.lineWidth = devicePixelRatio;
             ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
             ctx.beginPath();
@@ -96,7 +97,7 @@ function markerPlugin(markers: Marker[]): uPlot.Plugin {
             ctx.lineTo(x, top + height);
             ctx.stroke();
             ctx.setLineDash([]);
-            ctx.fillStyle = '#111';
+            ctx.fillStyle = ink;
             // Stacked, so that causes starting together stay readable.
             ctx.fillText(m.label, x + 3 * devicePixelRatio, top + (12 + 13 * i) * devicePixelRatio);
           });
@@ -111,6 +112,11 @@ function fmtX(axis: 'time' | 'record', x: number): string {
   return axis === 'time' ? new Date(x * 1000).toISOString().replace('T', ' ').slice(0, 19) : `record ${x.toLocaleString('en')}`;
 }
 
+function css(name: string, fallback: string): string {
+  const v = typeof getComputedStyle === 'function' ? getComputedStyle(document.documentElement).getPropertyValue(name).trim() : '';
+  return v || fallback;
+}
+
 function canDraw(): boolean {
   try {
     return typeof document !== 'undefined' && !!document.createElement('canvas').getContext('2d');
@@ -123,6 +129,8 @@ export function TimelineChart({ timeline, causes, signatures }: { timeline: Time
   const data = useMemo(() => chartData(timeline, causes, signatures), [timeline, causes, signatures]);
   const box = useRef<HTMLDivElement | null>(null);
   const [drawn, setDrawn] = useState(false);
+  // A log scale keeps a few errors visible beside a flood of info records.
+  const [log, setLog] = useState(false);
 
   useEffect(() => {
     const el = box.current;
@@ -137,8 +145,12 @@ export function TimelineChart({ timeline, causes, signatures }: { timeline: Time
       const opts: uPlot.Options = {
         width: width(),
         height: 240,
-        scales: { x: { time: data.axis === 'time' } },
-        axes: [{}, { label: 'records', size: 60 }],
+        scales: { x: { time: data.axis === 'time' }, y: log ? { distr: 3, log: 10 } : {} },
+        // The page's colours, so that the axes read in dark mode too.
+      axes: [
+        { stroke: css('--muted', '#57606a'), grid: { stroke: css('--border', '#d0d7de'), width: 1 }, ticks: { stroke: css('--border', '#d0d7de') } },
+        { label: 'records', size: 60, space: log ? 40 : 30, stroke: css('--muted', '#57606a'), grid: { stroke: css('--border', '#d0d7de'), width: 1 }, ticks: { stroke: css('--border', '#d0d7de') } },
+      ],
         series: [
           { label: data.axis === 'time' ? 'time' : 'record', value: (_u, v) => (v == null ? '—' : fmtX(data.axis, v)) },
           ...data.series.map((s) => ({
@@ -147,12 +159,16 @@ export function TimelineChart({ timeline, causes, signatures }: { timeline: Time
             fill: `${s.color}22`,
             width: 1.5,
             paths: UPlot.paths.stepped!({ align: 1 }),
+          // On a log scale a lone bucket between empty ones has no step: a dot shows it.
+          ...(log ? { points: { show: true, size: 4, fill: s.color } } : {}),
           })),
         ],
         plugins: [markerPlugin(data.markers)],
       };
       try {
-        plot = new UPlot(opts, [data.xs, ...data.series.map((s) => s.values)], el);
+        // A log scale has no 0: empty buckets are gaps.
+        const ys = data.series.map((s) => (log ? s.values.map((v) => (v > 0 ? v : null)) : s.values));
+        plot = new UPlot(opts, [data.xs, ...ys] as uPlot.AlignedData, el);
         setDrawn(true);
       } catch {
         setDrawn(false);
@@ -167,12 +183,15 @@ export function TimelineChart({ timeline, causes, signatures }: { timeline: Time
       plot?.destroy();
       setDrawn(false);
     };
-  }, [data]);
+  }, [data, log]);
 
   if (!data) return <p className="muted">No timeline: the logs have no records to place.</p>;
   const unit = timeline.axis === 'time' ? (timeline.bucket_seconds ? `${timeline.bucket_seconds} s` : 'bucket') : `${timeline.bucket_records ?? ''} records`;
   return (
     <figure className="chart" data-testid="timeline-chart">
+      <label className="chart-log small">
+        <input type="checkbox" checked={log} onChange={(e) => setLog(e.target.checked)} /> Logarithmic scale
+      </label>
       <div ref={box} className="chart-canvas" aria-hidden="true" data-drawn={drawn ? 'yes' : 'no'} />
       <figcaption className="muted">
         Records per {unit} by level{data.markers.length ? '; dashed lines: where the top causes start' : ''}.
