@@ -349,10 +349,11 @@ func (r *run) analyse() (jobs.Outcome, int64, error) {
 	t2 := time.Now()
 	r.read, r.rank = t1.Sub(t0), t2.Sub(t1)
 	defer func() { r.render = time.Since(t2) }()
-	outputs, err := report.Outputs()
+	res, err := report.Result() // the original's result_data, outputs rendered
 	if err != nil {
 		return jobs.Outcome{}, 0, err
 	}
+	outputs := res.Outputs
 	var bytesRead int64
 	for _, fs := range report.Files {
 		bytesRead += fs.BytesRead
@@ -360,9 +361,7 @@ func (r *run) analyse() (jobs.Outcome, int64, error) {
 	r.rep.note(eventlog.AnalysisPhase, map[string]any{"phase": "ranking", "status": "completed",
 		"causes": len(report.Causes), "signatures": report.Metrics.Signatures})
 
-	result, err := json.Marshal(resultData{JobID: opts.JobID, AnalysisType: report.AnalysisType,
-		GeneratedAt: report.GeneratedAt, Metrics: report.Metrics, Files: report.Files, LLM: report.LLM,
-		Outputs: outputs, Severity: report.Severity, Summary: report.Summary, Skipped: skipped})
+	result, err := json.Marshal(resultData{Result: res, Severity: report.Severity, Summary: report.Summary, Skipped: skipped})
 	if err != nil {
 		return jobs.Outcome{}, 0, err
 	}
@@ -390,17 +389,12 @@ func (r *run) listFiles(ctx context.Context) ([]uploads.File, error) {
 }
 
 // resultData is the job's result_data: the original's keys (job_id,
-// analysis_type, generated_at, metrics, files, llm, outputs), then ours.
+// analysis_type, generated_at, metrics, files, llm, outputs, and
+// suspected_error_logs for log_analysis), then ours.
 type resultData struct {
-	JobID        string                 `json:"job_id"`
-	AnalysisType string                 `json:"analysis_type"`
-	GeneratedAt  time.Time              `json:"generated_at"`
-	Metrics      analysis.Metrics       `json:"metrics"`
-	Files        []analysis.FileSummary `json:"files"`
-	LLM          analysis.LLM           `json:"llm"`
-	Outputs      analysis.Outputs       `json:"outputs"`
-	Severity     string                 `json:"severity"`
-	Summary      string                 `json:"summary"`
+	analysis.Result
+	Severity string `json:"severity"`
+	Summary  string `json:"summary"`
 	// Skipped are the files that were not analysed, and why.
 	Skipped []map[string]string `json:"skipped"`
 }

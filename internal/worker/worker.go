@@ -340,7 +340,7 @@ func (w *Worker) listen(ctx context.Context) {
 					continue
 				}
 				switch m.Event.Type {
-				case eventlog.FileUploaded, eventlog.Retrying, eventlog.Created:
+				case eventlog.FileUploaded, eventlog.Retrying:
 					w.Wake()
 				}
 			}
