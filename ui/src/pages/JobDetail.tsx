@@ -28,6 +28,13 @@ function asApiError(err: unknown): ApiError {
   return err instanceof ApiError ? err : new ApiError({ status: 0, detail: String(err) });
 }
 
+/** result_data without its outputs (the Markdown, HTML and JSON reports). */
+function withoutOutputs(rd: Job['result_data']): Job['result_data'] {
+  if (!rd || !('outputs' in rd)) return rd;
+  const { outputs: _outputs, ...rest } = rd;
+  return rest;
+}
+
 const STATUS_EVENTS = new Set(['started', 'retrying', 'completed', 'failed', 'cancelled']);
 
 function describeValue(v: unknown): string {
@@ -460,7 +467,8 @@ export function JobDetailPage({ id, uploadDeps }: { id: string; uploadDeps?: Upl
             ) : null}
           </dl>
           <JsonBlock label="Input manifest" value={j.input_manifest} />
-          <JsonBlock label="Result data" value={j.result_data} />
+          {/* The rendered reports (outputs) are the report below and its downloads. */}
+          <JsonBlock label="Result data" value={withoutOutputs(j.result_data)} />
           <CancelForm job={j} onDone={(updated) => job.setData(updated)} />
         </section>
       ) : job.loading ? (
