@@ -5,6 +5,7 @@ import { degradedStore } from '../lib/api/degraded';
 import { session } from '../lib/session';
 import { jobFile, JOB_ID, json } from '../test/files';
 import { report, signature } from '../test/report';
+import { downloadReport } from '../lib/api/report';
 import { ReportView } from './ReportView';
 import { filterSort, SIGNATURES_PAGE, SignatureTable } from './SignatureTable';
 import { chartData } from './TimelineChart';
@@ -106,6 +107,30 @@ describe('ReportView', () => {
     for (const [name, ext] of [['Markdown', 'md'], ['HTML', 'html'], ['JSON', 'json']]) {
       expect(screen.getByRole('link', { name }).getAttribute('href')).toBe(`/api/summary/${JOB_ID}/report.${ext}`);
     }
+  });
+});
+
+describe('downloadReport', () => {
+  it('fetches the report with the token and saves it through a Blob', async () => {
+    fetchMock.mockImplementationOnce(async () => new Response('# RCA report\n', { status: 200, headers: { 'Content-Type': 'text/markdown' } }));
+    const created: Blob[] = [];
+    vi.stubGlobal('URL', Object.assign(URL, { createObjectURL: (b: Blob) => (created.push(b), 'blob:x'), revokeObjectURL: () => {} }));
+    let saved = '';
+    const click = vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
+      saved = this.download;
+    });
+    await downloadReport(JOB_ID, 'md', 'tok-1');
+    const [url, init] = fetchMock.mock.calls[0] as [string, RequestInit];
+    expect(url).toBe(`/api/summary/${JOB_ID}/report.md`);
+    expect((init.headers as Record<string, string>)['Authorization']).toBe('Bearer tok-1');
+    expect(await created[0]!.text()).toBe('# RCA report\n');
+    expect(saved).toBe(`rca-report-${JOB_ID}.md`);
+    click.mockRestore();
+  });
+
+  it('says why a download was refused', async () => {
+    fetchMock.mockImplementationOnce(async () => json(403, { title: 'Forbidden', status: 403, detail: 'no' }));
+    await expect(downloadReport(JOB_ID, 'json', 'tok-1')).rejects.toMatchObject({ status: 403 });
   });
 });
 
