@@ -1,4 +1,5 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
+import { liveFeed } from '../lib/live';
 import { Badge } from '../components/Badge';
 import { ErrorMessage } from '../components/ErrorMessage';
 import { Field } from '../components/Field';
@@ -127,6 +128,31 @@ export function CreateJobForm({ onCreated }: { onCreated?: (job: Job) => void })
   );
 }
 
+/**
+ * The share of bytes read of each running job, from the app's live feed
+ * (analysis-progress events): the list shows it without reloading.
+ */
+function useRunningPercent(): Record<string, number> {
+  const [percent, setPercent] = useState<Record<string, number>>({});
+  useEffect(
+    () =>
+      liveFeed.onEvent((ev) => {
+        if (ev.event_type === 'analysis-progress') {
+          const p = ev.data?.['percent'];
+          if (typeof p === 'number') setPercent((cur) => (cur[ev.job_id] === p ? cur : { ...cur, [ev.job_id]: p }));
+        } else if (ev.event_type === 'started' || ev.event_type === 'retrying') {
+          setPercent((cur) => {
+            if (!(ev.job_id in cur)) return cur;
+            const { [ev.job_id]: _gone, ...rest } = cur;
+            return rest;
+          });
+        }
+      }),
+    [],
+  );
+  return percent;
+}
+
 export function JobsPage() {
   const { search } = useLocation();
   const status = (JOB_STATUSES as readonly string[]).includes(search.get('status') ?? '')
@@ -139,6 +165,7 @@ export function JobsPage() {
 
   // Live: refresh the page shown when a job event arrives (coalesced).
   useLiveReload(jobs.reload, acceptListEvent);
+  const percent = useRunningPercent();
 
   function go(next: { status?: string; offset?: number }) {
     navigate(withQuery('/jobs', { status: next.status ?? status, offset: next.offset ?? offset }));
@@ -195,6 +222,12 @@ export function JobsPage() {
                   <td>{j.job_type}</td>
                   <td>
                     <Badge value={j.status} />
+                    {j.status === 'running' && percent[j.id] !== undefined ? (
+                      <span className="muted small" data-testid="percent">
+                        {' '}
+                        {Math.round(percent[j.id]!)} %
+                      </span>
+                    ) : null}
                   </td>
                   <td data-testid="severity">
                     {jobSeverity(j) ? (

@@ -66,6 +66,8 @@ describe('jobs list', () => {
       // Progress alone does not reload the list.
       liveFeed.publish({ id: 1, job_id: B, event_type: 'analysis-progress', data: { percent: 50 }, created_at: '2025-01-31T12:00:00Z' });
     });
+    // ...but shows beside the running job at once.
+    expect(within(await rowOf(B)).getByTestId('percent').textContent).toBe(' 50 %');
     await new Promise((r) => setTimeout(r, 900));
     expect(fetchMock.mock.calls.length).toBe(calls);
     act(() => {
@@ -73,5 +75,6 @@ describe('jobs list', () => {
     });
     await waitFor(async () => expect(within(await rowOf(B)).getByTestId('severity').textContent).toBe('moderate'), { timeout: 3000 });
     expect(within(await rowOf(B)).getByText('completed')).toBeTruthy();
+    expect(within(await rowOf(B)).queryByTestId('percent')).toBeNull();
   });
 });
