@@ -50,6 +50,12 @@ export default defineConfig(({ mode }) => {
       include: ['src/**/*.test.{ts,tsx}'],
       environment: 'node',
       restoreMocks: true,
+      // The browser build of tus-js-client (what Vite bundles for the app),
+      // not its Node build, which reads files from disk and cannot send a Blob.
+      alias: {
+        'tus-js-client': decodeURIComponent(new URL('./node_modules/tus-js-client/lib.esm/browser/index.js', import.meta.url).pathname),
+      },
+      server: { deps: { inline: ['tus-js-client'] } },
     },
   };
 });

@@ -82,7 +82,7 @@ describe('App', () => {
 
     const table = await screen.findByRole('table');
     expect(within(table).getAllByRole('columnheader').map((th) => th.getAttribute('scope'))).toEqual(
-      Array(6).fill('col'),
+      Array(7).fill('col'),
     );
     expect(await within(table).findByText('log-analysis')).toBeTruthy();
     expect(fetchMock.mock.calls.some((c) => c[0] === '/api/jobs?limit=20&offset=0')).toBe(true);

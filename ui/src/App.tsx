@@ -3,6 +3,7 @@ import { Account, AuthNotice } from './components/Account';
 import { LiveFeed } from './components/LiveFeed';
 import { StatusBanner } from './components/StatusBanner';
 import { AuthProvider, useAuth } from './lib/auth';
+import { FileViewerPage } from './pages/FileViewer';
 import { JobDetailPage } from './pages/JobDetail';
 import { JobsPage } from './pages/Jobs';
 import { SignInPage } from './pages/SignIn';
@@ -20,7 +21,7 @@ function NotFound() {
   );
 }
 
-const TITLES = { jobs: 'Jobs', job: 'Job', tickets: 'Tickets', signin: 'Sign in', 'not-found': 'Not found' } as const;
+const TITLES = { jobs: 'Jobs', job: 'Job', file: 'File', tickets: 'Tickets', signin: 'Sign in', 'not-found': 'Not found' } as const;
 
 export function App({ live = true }: { live?: boolean }) {
   return (
@@ -98,6 +99,8 @@ function Shell({ live }: { live: boolean }) {
           <JobsPage />
         ) : route.name === 'job' ? (
           <JobDetailPage key={route.id} id={route.id} />
+        ) : route.name === 'file' ? (
+          <FileViewerPage key={route.fileId} jobId={route.jobId} fileId={route.fileId} />
         ) : route.name === 'tickets' ? (
           <TicketsPage />
         ) : (

@@ -92,6 +92,8 @@ beforeEach(() => {
       return json(200, { servicenow_enabled: false, jira_enabled: false, dual_mode: false });
     }
     if (path === '/api/tickets') return json(200, { tickets: [], total: 0, limit: 20, offset: 0 });
+    if (path === '/api/files/supported-types') return json(200, { allowed_types: ['log'], max_file_size_mb: 100, archive_types: ['zip'] });
+    if (path === `/api/files/jobs/${JOB_ID}`) return json(200, []);
     return json(404, { title: 'Not Found', status: 404, detail: 'Not found.' });
   });
   vi.stubGlobal('fetch', fetchMock);
@@ -196,6 +198,13 @@ describe('signed in', () => {
     await waitFor(() => expect(cancel.disabled).toBe(true));
     expect(describedBy(cancel)).toContain("This job is someone else's: only its owner or an admin can cancel jobs.");
     expect((screen.getByRole('button', { name: 'Dispatch (dry run)' }) as HTMLButtonElement).disabled).toBe(true);
+    // Nor upload files to it, nor start its analysis.
+    const zone = screen.getByRole('button', { name: /Drop files here/ });
+    expect(zone.getAttribute('aria-disabled')).toBe('true');
+    expect(describedBy(zone)).toContain("This job is someone else's: only its owner or an admin can upload files.");
+    const start = screen.getByRole('button', { name: 'Start analysis' }) as HTMLButtonElement;
+    expect(start.disabled).toBe(true);
+    expect(describedBy(start)).toContain("This job is someone else's: only its owner or an admin can start the analysis.");
     cleanup();
     session.reset();
     visibility = 'team';

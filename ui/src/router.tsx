@@ -53,6 +53,7 @@ export function withQuery(path: string, params: Record<string, string | number |
 export type Route =
   | { name: 'jobs' }
   | { name: 'job'; id: string }
+  | { name: 'file'; jobId: string; fileId: string }
   | { name: 'tickets' }
   | { name: 'signin' }
   | { name: 'not-found' };
@@ -64,6 +65,8 @@ export function matchRoute(pathname: string): Route {
   if (p === '/' || p === '/jobs') return { name: 'jobs' };
   if (p === '/tickets') return { name: 'tickets' };
   if (p === SIGNIN_PATH) return { name: 'signin' };
+  const fm = /^\/jobs\/([^/]+)\/files\/([^/]+)$/.exec(p);
+  if (fm) return { name: 'file', jobId: decodeURIComponent(fm[1]!), fileId: decodeURIComponent(fm[2]!) };
   const m = /^\/jobs\/([^/]+)$/.exec(p);
   if (m) return { name: 'job', id: decodeURIComponent(m[1]!) };
   return { name: 'not-found' };

@@ -1,5 +1,12 @@
-/** A JSON value, folded away until asked for. */
+import { useState } from 'react';
+
+/**
+ * A JSON value, folded away until asked for. It is only serialised once
+ * opened: a job page re-renders on every live event, and an analysed job's
+ * result can be large.
+ */
 export function JsonBlock({ label, value, open = false }: { label: string; value: unknown; open?: boolean }) {
+  const [shown, setShown] = useState(open);
   const empty =
     value === null ||
     value === undefined ||
@@ -12,9 +19,9 @@ export function JsonBlock({ label, value, open = false }: { label: string; value
     );
   }
   return (
-    <details className="json" open={open}>
+    <details className="json" open={shown} onToggle={(e) => setShown((e.currentTarget as HTMLDetailsElement).open)}>
       <summary>{label}</summary>
-      <pre tabIndex={0}>{JSON.stringify(value, null, 2)}</pre>
+      {shown ? <pre tabIndex={0}>{JSON.stringify(value, null, 2)}</pre> : null}
     </details>
   );
 }

@@ -43,3 +43,17 @@ export function ticketSummary(payload: Record<string, unknown> | null | undefine
   const v = payload?.['short_description'] ?? payload?.['summary'];
   return typeof v === 'string' ? v : '';
 }
+
+/** A byte count for people: "812 B", "4.2 KB", "1.9 GB" (1 KB = 1024 bytes, as the server's limits count). */
+export function formatBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n) || n < 0) return '—';
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}

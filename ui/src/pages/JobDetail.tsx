@@ -1,14 +1,21 @@
-import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { Badge } from '../components/Badge';
 import { ErrorMessage } from '../components/ErrorMessage';
 import { CheckboxField, Field } from '../components/Field';
+import { FileList } from '../components/FileList';
 import { JsonBlock } from '../components/JsonBlock';
+import { ProgressPanel } from '../components/ProgressPanel';
+import { ReportView } from '../components/ReportView';
 import { TicketTable } from '../components/TicketTable';
+import { UploadArea } from '../components/UploadArea';
 import { WriteBlockNote } from '../components/WriteBlockNote';
 import { degradedStore, isPostgresDown } from '../lib/api/degraded';
 import { mergeEvents, subscribeJob, type ConnectionState, type Subscription } from '../lib/api/events';
+import { listJobFiles, type UploadDeps } from '../lib/api/files';
 import { ApiError } from '../lib/api/http';
 import { cancelJob, getJob, jobEvents } from '../lib/api/jobs';
+import { getReport } from '../lib/api/report';
+import { deriveProgress } from '../lib/progress';
 import { dispatch, getSettings, jobTickets, putSettings } from '../lib/api/tickets';
 import { isTerminal, type Job, type JobEvent, type Settings, type Ticket } from '../lib/api/types';
 import { formatDateTime, formatDuration, shortId } from '../lib/format';
@@ -19,6 +26,13 @@ import { Link } from '../router';
 
 function asApiError(err: unknown): ApiError {
   return err instanceof ApiError ? err : new ApiError({ status: 0, detail: String(err) });
+}
+
+/** result_data without its outputs (the Markdown, HTML and JSON reports). */
+function withoutOutputs(rd: Job['result_data']): Job['result_data'] {
+  if (!rd || !('outputs' in rd)) return rd;
+  const { outputs: _outputs, ...rest } = rd;
+  return rest;
 }
 
 const STATUS_EVENTS = new Set(['started', 'retrying', 'completed', 'failed', 'cancelled']);
@@ -247,17 +261,37 @@ export function SettingsPanel() {
   );
 }
 
-export function JobDetailPage({ id }: { id: string }) {
+export function JobDetailPage({ id, uploadDeps }: { id: string; uploadDeps?: UploadDeps }) {
   const job = useAsync(`job:${id}`, (signal) => getJob(id, signal));
+  const files = useAsync(`job-files:${id}`, (signal) => listJobFiles(id, signal));
   const tickets = useAsync(`job-tickets:${id}`, (signal) => jobTickets(id, signal));
   const [events, setEvents] = useState<readonly JobEvent[]>([]);
   const [connection, setConnection] = useState<ConnectionState>('connecting');
   const [notice, setNotice] = useState('');
   const sub = useRef<Subscription | null>(null);
+  const progress = useMemo(() => deriveProgress(events), [events]);
+  const completed = job.data?.status === 'completed';
+  // The report, once the job is completed (404 until its outputs exist).
+  const summary = useAsync(`summary:${id}:${completed ? 'done' : 'not-yet'}`, (signal) =>
+    completed ? getReport(id, signal) : Promise.resolve(null),
+  );
 
   const reloadJob = job.reload;
   const reloadTickets = tickets.reload;
+  const reloadFiles = files.reload;
   const setJob = job.setData;
+
+  // Coalesce list reloads after bursts of file-uploaded events (an archive
+  // with many members sends one per member).
+  const pendingFiles = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const scheduleFilesReload = useCallback(() => {
+    if (pendingFiles.current) return;
+    pendingFiles.current = setTimeout(() => {
+      pendingFiles.current = null;
+      reloadFiles();
+      reloadJob();
+    }, 300);
+  }, [reloadFiles, reloadJob]);
 
   const loadEvents = useCallback(
     async (replace: boolean) => {
@@ -290,6 +324,7 @@ export function JobDetailPage({ id }: { id: string }) {
         setEvents((cur) => mergeEvents(cur, ev));
         if (STATUS_EVENTS.has(ev.event_type)) scheduleReload();
         if (ev.event_type === 'ticket-created') reloadTickets();
+        if (ev.event_type === 'file-uploaded') scheduleFilesReload();
       },
       onHeartbeat(hb) {
         setJob((prev) => (prev && prev.status !== hb.status ? { ...prev, status: hb.status } : prev));
@@ -304,6 +339,7 @@ export function JobDetailPage({ id }: { id: string }) {
         void loadEvents(true);
         reloadJob();
         reloadTickets();
+        reloadFiles();
       },
       onServerError(detail) {
         setNotice(detail);
@@ -335,8 +371,10 @@ export function JobDetailPage({ id }: { id: string }) {
       sub.current = null;
       if (pending.current) clearTimeout(pending.current);
       pending.current = null;
+      if (pendingFiles.current) clearTimeout(pendingFiles.current);
+      pendingFiles.current = null;
     };
-  }, [id, loadEvents, reloadJob, reloadTickets, scheduleReload, setJob]);
+  }, [id, loadEvents, reloadJob, reloadTickets, reloadFiles, scheduleReload, scheduleFilesReload, setJob]);
 
   const j = job.data;
   if (!j && job.error?.status === 404) {
@@ -390,6 +428,12 @@ export function JobDetailPage({ id }: { id: string }) {
               </dd>
             </div>
             <div>
+              <dt>Analysis</dt>
+              <dd>
+                {j.ready ? `requested ${formatDateTime(j.ready_at)}` : isTerminal(j.status) || j.status === 'running' ? '—' : 'not started'}
+              </dd>
+            </div>
+            <div>
               <dt>Priority</dt>
               <dd>{j.priority}</dd>
             </div>
@@ -423,13 +467,52 @@ export function JobDetailPage({ id }: { id: string }) {
             ) : null}
           </dl>
           <JsonBlock label="Input manifest" value={j.input_manifest} />
-          <JsonBlock label="Outputs" value={j.outputs} />
-          <JsonBlock label="Result data" value={j.result_data} />
+          {/* The rendered reports (outputs) are the report below and its downloads. */}
+          <JsonBlock label="Result data" value={withoutOutputs(j.result_data)} />
           <CancelForm job={j} onDone={(updated) => job.setData(updated)} />
         </section>
       ) : job.loading ? (
         <p className="muted">Loading…</p>
       ) : null}
+
+      {j && (j.ready || progress.active || j.status !== 'pending') && j.status !== 'cancelled' ? (
+        <ProgressPanel job={j} progress={progress} />
+      ) : null}
+
+      {completed ? (
+        summary.data ? (
+          <ReportView report={summary.data} jobId={id} files={files.data ?? []} />
+        ) : summary.error ? (
+          <section className="card">
+            <h2>Report</h2>
+            <ErrorMessage error={summary.error} onRetry={summary.reload} />
+          </section>
+        ) : summary.loading ? (
+          <p className="muted">Loading the report…</p>
+        ) : null
+      ) : null}
+
+      <UploadArea
+        job={j}
+        jobId={id}
+        fileCount={files.data?.length ?? j?.files_count ?? 0}
+        onUploaded={scheduleFilesReload}
+        onStarted={(updated) => job.setData(updated)}
+        {...(uploadDeps ? { deps: uploadDeps } : {})}
+      />
+
+      <section className="card" aria-labelledby="job-files-title">
+        <div className="section-head">
+          <h2 id="job-files-title">Files</h2>
+          {files.data ? (
+            <span className="muted">
+              {files.data.length} file{files.data.length === 1 ? '' : 's'}
+            </span>
+          ) : null}
+        </div>
+        <ErrorMessage error={files.error} onRetry={files.reload} />
+        {files.data ? <FileList files={files.data} jobId={id} /> : files.loading ? <p className="muted">Loading…</p> : null}
+      </section>
 
       <Timeline events={events} connection={connection} notice={notice} />
 

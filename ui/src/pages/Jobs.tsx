@@ -1,4 +1,5 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
+import { liveFeed } from '../lib/live';
 import { Badge } from '../components/Badge';
 import { ErrorMessage } from '../components/ErrorMessage';
 import { Field } from '../components/Field';
@@ -15,6 +16,16 @@ import { useWriteBlock } from '../lib/useDegraded';
 import { Link, navigate, useLocation, withQuery } from '../router';
 
 export const JOBS_PAGE_SIZE = 20;
+
+/** The report's severity of an analysed job (result_data.severity), or ''. */
+export function jobSeverity(j: Job): string {
+  const v = j.result_data?.['severity'];
+  return typeof v === 'string' ? v : '';
+}
+
+// Events that change what the list shows (progress and per-file events do not).
+const LIST_EVENTS = new Set(['created', 'started', 'completed', 'failed', 'cancelled', 'retrying']);
+const acceptListEvent = (ev: { event_type: string }) => LIST_EVENTS.has(ev.event_type);
 
 const FORM_FIELDS = ['job_type', 'user_id', 'priority'] as const;
 
@@ -117,6 +128,31 @@ export function CreateJobForm({ onCreated }: { onCreated?: (job: Job) => void })
   );
 }
 
+/**
+ * The share of bytes read of each running job, from the app's live feed
+ * (analysis-progress events): the list shows it without reloading.
+ */
+function useRunningPercent(): Record<string, number> {
+  const [percent, setPercent] = useState<Record<string, number>>({});
+  useEffect(
+    () =>
+      liveFeed.onEvent((ev) => {
+        if (ev.event_type === 'analysis-progress') {
+          const p = ev.data?.['percent'];
+          if (typeof p === 'number') setPercent((cur) => (cur[ev.job_id] === p ? cur : { ...cur, [ev.job_id]: p }));
+        } else if (ev.event_type === 'started' || ev.event_type === 'retrying') {
+          setPercent((cur) => {
+            if (!(ev.job_id in cur)) return cur;
+            const { [ev.job_id]: _gone, ...rest } = cur;
+            return rest;
+          });
+        }
+      }),
+    [],
+  );
+  return percent;
+}
+
 export function JobsPage() {
   const { search } = useLocation();
   const status = (JOB_STATUSES as readonly string[]).includes(search.get('status') ?? '')
@@ -128,7 +164,8 @@ export function JobsPage() {
   );
 
   // Live: refresh the page shown when a job event arrives (coalesced).
-  useLiveReload(jobs.reload);
+  useLiveReload(jobs.reload, acceptListEvent);
+  const percent = useRunningPercent();
 
   function go(next: { status?: string; offset?: number }) {
     navigate(withQuery('/jobs', { status: next.status ?? status, offset: next.offset ?? offset }));
@@ -166,6 +203,7 @@ export function JobsPage() {
                 <th scope="col">Job</th>
                 <th scope="col">Type</th>
                 <th scope="col">Status</th>
+                <th scope="col">Severity</th>
                 <th scope="col">User</th>
                 <th scope="col" className="num">
                   Priority
@@ -184,6 +222,19 @@ export function JobsPage() {
                   <td>{j.job_type}</td>
                   <td>
                     <Badge value={j.status} />
+                    {j.status === 'running' && percent[j.id] !== undefined ? (
+                      <span className="muted small" data-testid="percent">
+                        {' '}
+                        {Math.round(percent[j.id]!)} %
+                      </span>
+                    ) : null}
+                  </td>
+                  <td data-testid="severity">
+                    {jobSeverity(j) ? (
+                      <span className={`severity severity-${jobSeverity(j).replace(/[^a-z]/g, '')}`}>{jobSeverity(j)}</span>
+                    ) : (
+                      <span className="muted" aria-label="no severity">—</span>
+                    )}
                   </td>
                   <td>{j.user_id}</td>
                   <td className="num">{j.priority}</td>
@@ -192,7 +243,7 @@ export function JobsPage() {
               ))}
               {!jobs.loading && !jobs.error && list.length === 0 ? (
                 <tr>
-                  <td colSpan={6} className="empty">
+                  <td colSpan={7} className="empty">
                     No jobs{status ? ` with status ${status}` : ''} yet.
                   </td>
                 </tr>

@@ -184,7 +184,8 @@ export function setTokenSource(source: TokenSource | null): void {
   appTokenSource = source;
 }
 
-const appTokens: TokenSource = {
+/** The application's tokens (the session's), for requests made outside `http` (uploads). */
+export const appTokens: TokenSource = {
   token: () => appTokenSource?.token() ?? null,
   renew: (rejected) => (appTokenSource ? appTokenSource.renew(rejected) : Promise.resolve(null)),
 };

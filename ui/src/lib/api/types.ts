@@ -43,6 +43,11 @@ export interface Job {
   ticketing: JsonObject | null;
   source: JsonObject | null;
   error_message: string | null;
+  /** How many files the job has (archives and their members included). */
+  files_count?: number;
+  /** Whether the job is ready for analysis (POST /jobs/{id}/start, or its files settled). */
+  ready?: boolean;
+  ready_at?: string | null;
 }
 
 /** The body of POST /api/jobs. Unknown fields are rejected, so only these. */
@@ -254,4 +259,66 @@ export interface TokenResponse {
   expires_in: number;
   refresh_expires_in?: number;
   user: User;
+}
+
+// ---------------------------------------------------------------------------
+// Files (issue #12)
+
+export type FileKind = 'log' | 'archive';
+export type TextEncoding = 'utf-8' | 'utf-16le' | 'utf-16be' | 'latin-1';
+
+/** A member of an archive that was not kept, and why. */
+export interface SkippedMember {
+  path: string;
+  reason: string;
+}
+
+/** A file of a job: an upload, an archive, or a member unpacked from an archive. */
+export interface JobFile {
+  id: string;
+  job_id: string;
+  filename: string;
+  original_filename: string;
+  content_type: string;
+  file_size: number;
+  /** SHA-256, hex. */
+  checksum: string;
+  processed: boolean;
+  processed_at: string | null;
+  created_at: string;
+  /** An archive's holds {members, skipped}. */
+  metadata: (JsonObject & { members?: number; skipped?: SkippedMember[] }) | null;
+  kind: FileKind;
+  /** The path inside its archive, for a member. */
+  archive_path: string | null;
+  /** The archive it came from, for a member. */
+  parent_id: string | null;
+  encoding: TextEncoding | null;
+}
+
+/** GET /api/files/supported-types. */
+export interface SupportedTypes {
+  /** Extensions without the dot ("log", "txt", ...); archive types are listed apart. */
+  allowed_types: string[];
+  max_file_size_mb: number;
+  max_request_mb?: number;
+  archive_types?: string[];
+  /** The tus endpoint for resumable uploads; absent or empty when the server has none. */
+  tus_endpoint?: string | null;
+}
+
+/** One line of a file, numbered from 1. */
+export interface FileLine {
+  number: number;
+  text: string;
+}
+
+/** GET /api/files/{id}/lines?from=N&to=M. */
+export interface LinesWindow {
+  file_id: string;
+  from: number;
+  to: number;
+  total_lines: number;
+  lines: FileLine[];
+  truncated: boolean;
 }
