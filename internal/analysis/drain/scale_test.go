@@ -1,0 +1,125 @@
+package drain
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// distinctLines returns n lines that are all different templates: line k
+// spells k in base 5 over eight word positions plus a parity word (word at
+// position pos is "zz", 'g'+pos, 'p'+digit, "ing"), so any two lines differ
+// in at least two of the nine words (too many for the similarity threshold)
+// and no position has more than five values (nor does Refine see a position
+// with many words). The first two tokens take 25 values between them, so
+// the tree's leaves hold thousands of clusters each.
+func distinctLines(n int) []string {
+	const digits = 8
+	out := make([]string, n)
+	b := make([]byte, 0, 9*9)
+	for k := 0; k < n; k++ {
+		b = b[:0]
+		sum := 0
+		for pos, v := 0, k; pos < digits; pos, v = pos+1, v/5 {
+			d := v % 5
+			sum += d
+			b = append(b, 'z', 'z', byte('g'+pos), byte('p'+d), 'i', 'n', 'g', ' ')
+		}
+		b = append(b, 'z', 'z', byte('g'+digits), byte('p'+sum%5), 'i', 'n', 'g')
+		out[k] = string(b)
+	}
+	return out
+}
+
+// BenchmarkMinerDistinct mines n lines that are all different templates
+// with a fresh miner per round (every line misses the cache and goes
+// through the tree and the similarity); ns/line should stay about flat as n
+// grows. Past DefaultMaxClusters (50,000) lines are forced into the nearest
+// cluster (package doc).
+func BenchmarkMinerDistinct(b *testing.B) {
+	for _, n := range []int{8000, 40000, 200000} {
+		msgs := distinctLines(n)
+		size := 0
+		for _, s := range msgs {
+			size += len(s) + 1
+		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			c0 := cpuSeconds()
+			for i := 0; i < b.N; i++ {
+				m := New(Config{})
+				for _, s := range msgs {
+					m.Add(s)
+				}
+				m.Refine()
+			}
+			reportCPU(b, c0, size)
+			if d := cpuSeconds() - c0; d > 0 {
+				b.ReportMetric(d*1e9/float64(b.N*n), "cpu-ns/line")
+			}
+		})
+	}
+}
+
+func TestDistinctLinesGenerator(t *testing.T) {
+	msgs := distinctLines(3000)
+	seen := map[string]bool{}
+	for _, s := range msgs {
+		if seen[s] {
+			t.Fatalf("duplicate line %q", s)
+		}
+		seen[s] = true
+	}
+	// any two differ in at least two words
+	for i := 0; i < 200; i++ {
+		for j := i + 1; j < 200; j++ {
+			a, b := Fields(msgs[i]), Fields(msgs[j])
+			diff := 0
+			for k := range a {
+				if a[k] != b[k] {
+					diff++
+				}
+			}
+			if diff < 2 {
+				t.Fatalf("%q and %q differ in %d words", msgs[i], msgs[j], diff)
+			}
+		}
+	}
+}
+
+// TestDistinctTemplatesDoNotHang: 200,000 distinct templates (four times
+// MaxClusters) finish in well under a minute even under -race, and every
+// message is counted once.
+func TestDistinctTemplatesDoNotHang(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	msgs := distinctLines(200000)
+	start := time.Now()
+	m := New(Config{})
+	ids := make([]ClusterID, len(msgs))
+	for i, s := range msgs {
+		ids[i] = m.Add(s)
+	}
+	cl := m.Clusters()
+	if d := time.Since(start); d > 60*time.Second {
+		t.Fatalf("200,000 distinct templates took %v", d)
+	}
+	total := 0
+	for _, c := range cl {
+		total += c.Size
+	}
+	if total != len(msgs) {
+		t.Errorf("clusters hold %d messages, %d added", total, len(msgs))
+	}
+	for i, id := range ids {
+		c := m.Canonical(id)
+		if c < 0 || int(c) >= len(m.clusters) || m.clusters[c].parent != c {
+			t.Fatalf("message %d: id %d leads to %d, not a live cluster", i, id, c)
+		}
+		if tpl := m.Template(id); len(Fields(tpl)) != 9 {
+			t.Fatalf("message %d: template %q", i, tpl)
+		}
+	}
+}
