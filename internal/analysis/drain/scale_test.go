@@ -2,6 +2,8 @@ package drain
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -121,5 +123,62 @@ func TestDistinctTemplatesDoNotHang(t *testing.T) {
 		if tpl := m.Template(id); len(Fields(tpl)) != 9 {
 			t.Fatalf("message %d: template %q", i, tpl)
 		}
+	}
+}
+
+// randomText returns n lines of 6 to 17 words drawn from a vocabulary of
+// 5,000 made-up words (letters only, so masking keeps them): a log where
+// almost every line is different text, whose first tokens also vary (the
+// tree's MaxChildren bound sends most of them to the <*> children).
+func randomText(n int) []string {
+	r := rand.New(rand.NewPCG(1, 2))
+	vocab := make([]string, 5000)
+	for i := range vocab {
+		w := make([]byte, 3+r.IntN(8))
+		for j := range w {
+			w[j] = byte('a' + r.IntN(26))
+		}
+		vocab[i] = string(w)
+	}
+	out := make([]string, n)
+	var sb strings.Builder
+	for k := range out {
+		sb.Reset()
+		words := 6 + r.IntN(12)
+		for j := 0; j < words; j++ {
+			if j > 0 {
+				sb.WriteByte(' ')
+			}
+			sb.WriteString(vocab[r.IntN(len(vocab))])
+		}
+		out[k] = sb.String()
+	}
+	return out
+}
+
+// BenchmarkMinerRandomText: every line different text (randomText).
+func BenchmarkMinerRandomText(b *testing.B) {
+	for _, n := range []int{8000, 40000, 200000} {
+		msgs := randomText(n)
+		size := 0
+		for _, s := range msgs {
+			size += len(s) + 1
+		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			c0 := cpuSeconds()
+			for i := 0; i < b.N; i++ {
+				m := New(Config{})
+				for _, s := range msgs {
+					m.Add(s)
+				}
+				m.Refine()
+			}
+			reportCPU(b, c0, size)
+			if d := cpuSeconds() - c0; d > 0 {
+				b.ReportMetric(d*1e9/float64(b.N*n), "cpu-ns/line")
+			}
+		})
 	}
 }
