@@ -17,6 +17,10 @@
 //     positions (tokens that both carry a variable count half), else it
 //     starts a cluster. The default threshold is strict, so that messages
 //     differing in one meaningful word ("VM Paused" / "VM Resumed") stay apart.
+//     A leaf that outgrows a linear scan (many events of one length and
+//     prefix, or a log whose every line is different) is split on the
+//     template position that splits it best (split.go), so the time per
+//     message stays flat however many templates a log has.
 //   - Refine (refine.go): clusters whose templates are equal but at one
 //     position that holds many distinct words (RefineMinValues), or holds
 //     variables, are merged: the position is a variable (the column idea of

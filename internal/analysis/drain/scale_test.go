@@ -182,3 +182,37 @@ func BenchmarkMinerRandomText(b *testing.B) {
 		})
 	}
 }
+
+// TestSplitLeafKeepsMatches: a thousand events of one length and prefix
+// (their leaf is split many times over) each come back in a new shape (a
+// different masked form of the value, so the shape cache does not answer);
+// every one must find the cluster of its first message.
+func TestSplitLeafKeepsMatches(t *testing.T) {
+	words := distinctLines(1000)
+	m := New(Config{})
+	first := make([]ClusterID, len(words))
+	for k, w := range words {
+		first[k] = m.Add(fmt.Sprintf("task manager %s took %d", w, k))
+	}
+	for k, w := range words {
+		id := m.Add(fmt.Sprintf("task manager %s took (%d)", w, k+7))
+		if m.Canonical(id) != m.Canonical(first[k]) {
+			t.Fatalf("event %d: second message in cluster %d %q, first in %d %q", k, id, m.Template(id), first[k], m.Template(first[k]))
+		}
+	}
+	if cl := m.Clusters(); len(cl) != len(words) {
+		t.Errorf("%d clusters, want %d", len(cl), len(words))
+	}
+	// the leaf was split: no leaf of that tree holds more than maxLeafScan
+	var walk func(nd *node) int
+	walk = func(nd *node) int {
+		big := len(nd.clusters)
+		for _, ch := range nd.children {
+			big = max(big, walk(ch))
+		}
+		return big
+	}
+	if big := walk(m.byLen[13]); big > maxLeafScan {
+		t.Errorf("a leaf holds %d clusters", big)
+	}
+}
