@@ -216,3 +216,53 @@ func TestSplitLeafKeepsMatches(t *testing.T) {
 		t.Errorf("a leaf holds %d clusters", big)
 	}
 }
+
+// TestUnsplittableLeaf: templates that hold a variable at every position
+// but the first two ("a=<*> b=<*> xab=<*> yab=<*>") leave no position to
+// split their leaf on; the scan is capped (the newest maxLeafScan clusters),
+// so 20,000 of them finish, every message counted once, every id valid.
+func TestUnsplittableLeaf(t *testing.T) {
+	m := New(Config{})
+	const n = 20000
+	ids := make([]ClusterID, n)
+	start := time.Now()
+	for k := range ids {
+		w := []byte{byte('a' + k%26), byte('a' + k/26%26), byte('a' + k/676%26)}
+		ids[k] = m.Add(fmt.Sprintf("a=1 b=2 x%s=%d y%s=%d", w, k, w, k+1))
+	}
+	cl := m.Clusters()
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("%d templates took %v", n, d)
+	}
+	total := 0
+	for _, c := range cl {
+		total += c.Size
+	}
+	if total != n {
+		t.Errorf("clusters hold %d messages, %d added", total, n)
+	}
+	if len(cl) < n/2 {
+		t.Errorf("%d clusters for %d distinct keys", len(cl), n)
+	}
+	// the case under test: a leaf past maxLeafScan that did not split
+	big := 0
+	var walk func(nd *node)
+	walk = func(nd *node) {
+		if nd.split == 0 {
+			big = max(big, len(nd.clusters))
+		}
+		for _, ch := range nd.children {
+			walk(ch)
+		}
+	}
+	walk(m.byLen[4])
+	if big <= maxLeafScan {
+		t.Errorf("largest leaf %d clusters: the templates were split after all", big)
+	}
+	for k, id := range ids {
+		w := []byte{byte('a' + k%26), byte('a' + k/26%26), byte('a' + k/676%26)}
+		if want := fmt.Sprintf("a=<*> b=<*> x%s=<*> y%s=<*>", w, w); k < 17576 && m.Template(id) != want {
+			t.Fatalf("message %d: template %q, want %q", k, m.Template(id), want)
+		}
+	}
+}
