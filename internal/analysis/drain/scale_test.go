@@ -3,6 +3,7 @@ package drain
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -264,5 +265,54 @@ func TestUnsplittableLeaf(t *testing.T) {
 		if want := fmt.Sprintf("a=<*> b=<*> x%s=<*> y%s=<*>", w, w); k < 17576 && m.Template(id) != want {
 			t.Fatalf("message %d: template %q, want %q", k, m.Template(id), want)
 		}
+	}
+}
+
+// TestUnionAtSplitPosition: when Refine merges two clusters that sit in
+// different children of a split (their templates differ at the split
+// position), the merged template has <*> there and must be met by a message
+// with a word no child has: it is listed under the <*> child too.
+func TestUnionAtSplitPosition(t *testing.T) {
+	m := New(Config{RefineMinValues: -1}) // no Refine of its own: the test merges
+	words := distinctLines(40)
+	ids := make([]ClusterID, len(words))
+	for k, w := range words {
+		ids[k] = m.Add("svc daemon " + w)
+	}
+	var sp *node
+	var find func(nd *node)
+	find = func(nd *node) {
+		if sp == nil && nd.split != 0 {
+			sp = nd
+		}
+		for _, ch := range nd.children {
+			find(ch)
+		}
+	}
+	find(m.byLen[11])
+	if sp == nil {
+		t.Fatal("the leaf of 40 events did not split")
+	}
+	p := sp.split - 1
+	a, b := ids[0], ClusterID(-1)
+	for _, id := range ids[1:] {
+		if m.clusters[id].tokens[p] != m.clusters[a].tokens[p] {
+			b = id
+			break
+		}
+	}
+	m.union(a, b)
+	tpl := Fields(m.Template(a))
+	if tpl[p] != wildcard {
+		t.Fatalf("merged template %q: position %d not a variable", m.Template(a), p)
+	}
+	msg := slices.Clone(tpl)
+	for i, w := range msg {
+		if w == wildcard {
+			msg[i] = "brandnewword"
+		}
+	}
+	if got := m.Add(strings.Join(msg, " ")); m.Canonical(got) != m.Canonical(a) {
+		t.Errorf("%q went to cluster %d %q, want the merged %d %q", strings.Join(msg, " "), got, m.Template(got), a, m.Template(a))
 	}
 }

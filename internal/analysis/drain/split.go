@@ -61,7 +61,10 @@ func (m *Miner) scan(nd *node) {
 
 // place is the leaf of nd's subtree where a cluster of the message's tokens
 // goes: the child of its word at each split position (the <*> child for a
-// token holding a variable, or past MaxChildren).
+// token holding a variable). MaxChildren does not apply below a split: a
+// child is made for a cluster, so their number is bounded by the clusters,
+// and sending words past the bound to the <*> child would make every
+// message compare itself with them.
 func (m *Miner) place(nd *node) *node {
 	for nd.split != 0 {
 		k := string(m.masked(nd.split - 1))
@@ -70,18 +73,47 @@ func (m *Miner) place(nd *node) *node {
 		}
 		next := nd.children[k]
 		if next == nil {
-			if k != wildcard && len(nd.children) >= m.cfg.MaxChildren-1 {
-				k = wildcard
-				next = nd.children[k]
-			}
-			if next == nil {
-				next = &node{}
-				nd.children[strings.Clone(k)] = next
-			}
+			next = &node{}
+			nd.children[strings.Clone(k)] = next
 		}
 		nd = next
 	}
 	return nd
+}
+
+// relist is for a cluster whose template Refine generalised (union): where
+// a split position of its subtree became a variable, the cluster must also
+// be listed under the <*> child, or a message with a word never seen there
+// would not meet it. It follows the template down from the root of its
+// token count and lists the cluster in the leaf it reaches.
+func (m *Miner) relist(id ClusterID) {
+	c := &m.clusters[id]
+	nd := m.byLen[len(c.tokens)]
+	for d := 0; nd != nil && d < m.cfg.Depth && d < len(c.tokens); d++ {
+		next := nd.children[c.tokens[d]]
+		if next == nil {
+			next = nd.children[wildcard]
+		}
+		nd = next
+	}
+	if nd == nil || nd.split == 0 {
+		return // unsplit: the cluster is listed where it was
+	}
+	for nd.split != 0 {
+		k := splitKey(c.tokens, nd.split-1)
+		next := nd.children[k]
+		if next == nil {
+			next = &node{}
+			nd.children[strings.Clone(k)] = next
+		}
+		nd = next
+	}
+	for _, o := range nd.clusters {
+		if o == id {
+			return
+		}
+	}
+	nd.clusters = append(nd.clusters, id)
 }
 
 // splitKey is the child of a split on position p that a template goes to.
@@ -128,7 +160,7 @@ func (m *Miner) splitLeaf(nd *node) {
 			vals[k]++
 			most = max(most, vals[k])
 		}
-		if cost := most + wild; cost < bestCost && len(vals) <= m.cfg.MaxChildren-1 {
+		if cost := most + wild; cost < bestCost {
 			bestPos, bestCost = p, cost
 		}
 	}
