@@ -65,6 +65,8 @@ type Config struct {
 	MaxClusters int
 	// MaxChildren bounds the children of a prefix-tree node, its <*> child
 	// included (Drain's max_children); further tokens go to the <*> child.
+	// Nodes made by splitting a big leaf (split.go) have a child per
+	// cluster at most, so the cluster bounds bound them.
 	MaxChildren int
 	// Depth is the number of leading tokens that key the prefix tree below
 	// the token-count layer.

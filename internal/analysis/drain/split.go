@@ -18,10 +18,12 @@ import "strings"
 // the message at the split position is not compared. Its similarity lacks a
 // whole position, which the default threshold (0.95) forgives only on
 // messages with 20 or more literal positions; Refine still merges clusters
-// equal but at one position. The leaves that reach leafSplitAt hold dozens of
-// events of one token count and prefix, which Loghub-2k's logs never do
-// (their accuracy is unchanged). A leaf no position splits well is left
-// whole and scanned from its newest maxLeafScan clusters.
+// equal but at one position. Only leaves holding dozens of events of one
+// token count and prefix split; on Loghub-2k no group changes (accuracy is
+// identical with or without splits). A leaf no position splits well is left
+// whole and scanned from its newest maxLeafScan clusters. When Refine merges
+// clusters from different children of a split, the merged cluster is listed
+// under the <*> child too (relist), so that new words there still meet it.
 
 // leafSplitAt is the number of clusters in a leaf that splits it.
 const leafSplitAt = 32
