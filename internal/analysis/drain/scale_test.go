@@ -316,3 +316,44 @@ func TestUnionAtSplitPosition(t *testing.T) {
 		t.Errorf("%q went to cluster %d %q, want the merged %d %q", strings.Join(msg, " "), got, m.Template(got), a, m.Template(a))
 	}
 }
+
+// FuzzManyTemplates: hundreds of messages built from the words of one input
+// (the same prefix and length, words picked per message), so that leaves
+// split and Refine merges across children; every message is counted once,
+// every template keeps its message's token count.
+func FuzzManyTemplates(f *testing.F) {
+	f.Add("alpha beta gamma delta 42 uid=7 (x) /tmp/a eth0 ok", uint16(400))
+	f.Add("a b c d e f g h i j k l m n o p", uint16(1000))
+	f.Add("<*> x=<*> (<*>) 1 2 3 zz yy", uint16(300))
+	f.Fuzz(func(t *testing.T, seed string, count uint16) {
+		words := Fields(seed)
+		if len(words) < 2 {
+			return
+		}
+		n := int(count%2000) + 1
+		width := min(len(words), 12)
+		m := New(Config{MaxClusters: 300})
+		msgs := make([]string, n)
+		ids := make([]ClusterID, n)
+		for k := range msgs {
+			line := []string{"svc", "daemon"}
+			for i := 0; i < width; i++ {
+				line = append(line, words[(i*7+k*(i+1)+k/len(words))%len(words)])
+			}
+			msgs[k] = strings.Join(line, " ")
+			ids[k] = m.Add(msgs[k])
+		}
+		total := 0
+		for _, c := range m.Clusters() {
+			total += c.Size
+		}
+		if total != n {
+			t.Fatalf("clusters hold %d messages, %d added", total, n)
+		}
+		for k, id := range ids {
+			if got, want := len(Fields(m.Template(id))), len(Fields(msgs[k])); got != want {
+				t.Fatalf("message %q: template %q", msgs[k], m.Template(id))
+			}
+		}
+	})
+}
