@@ -17,6 +17,10 @@
 //     positions (tokens that both carry a variable count half), else it
 //     starts a cluster. The default threshold is strict, so that messages
 //     differing in one meaningful word ("VM Paused" / "VM Resumed") stay apart.
+//     A leaf that outgrows a linear scan (many events of one length and
+//     prefix, or a log whose every line is different) is split on the
+//     template position that splits it best (split.go), so the time per
+//     message stays flat however many templates a log has.
 //   - Refine (refine.go): clusters whose templates are equal but at one
 //     position that holds many distinct words (RefineMinValues), or holds
 //     variables, are merged: the position is a variable (the column idea of
@@ -61,6 +65,8 @@ type Config struct {
 	MaxClusters int
 	// MaxChildren bounds the children of a prefix-tree node, its <*> child
 	// included (Drain's max_children); further tokens go to the <*> child.
+	// Nodes made by splitting a big leaf (split.go) have a child per
+	// cluster at most, so the cluster bounds bound them.
 	MaxChildren int
 	// Depth is the number of leading tokens that key the prefix tree below
 	// the token-count layer.
@@ -104,6 +110,10 @@ type node struct {
 	children map[string]*node
 	clusters []ClusterID
 	refineAt int // len(clusters) that calls refineLeaf; 0: leafRefineAt
+	// a leaf that grew past splitAt (0: leafSplitAt) clusters becomes an
+	// inner node on template position split-1 (0: a leaf); see splitLeaf
+	split   int
+	splitAt int
 }
 
 type mtok struct {
@@ -127,6 +137,13 @@ type Miner struct {
 	openQ  byte
 	quoted int
 
+	// the best cluster scan found so far: id, similarity, parameters
+	best       ClusterID
+	bestSim    float64
+	bestPar    int
+	cutoff     float64        // scan needs no similarity below it
+	splitVals  map[string]int // splitLeaf's scratch
+	splitIDs   []ClusterID
 	live       int  // canonical clusters, bounded by MaxClusters
 	tplBytes   int  // bytes of the templates created, bounded by MaxTemplateBytes
 	dirty      bool // clusters created since the last Refine
@@ -531,20 +548,18 @@ func (m *Miner) add() ClusterID {
 		}
 		nd = next
 	}
-	best, bestSim, bestPar := ClusterID(-1), -1.0, -1
-	for _, id := range nd.clusters {
-		id = m.find(id)
-		c := &m.clusters[id]
-		s, p := m.sim(c)
-		if s > bestSim || s == bestSim && p > bestPar {
-			best, bestSim, bestPar = id, s, p
-		}
+	full := m.live >= m.cfg.MaxClusters || len(m.clusters) >= 4*m.cfg.MaxClusters || m.tplBytes >= m.cfg.MaxTemplateBytes
+	// below the threshold only a full miner needs the most similar cluster
+	m.best, m.bestSim, m.bestPar, m.cutoff = -1, -1, -1, m.cfg.SimThreshold
+	if full {
+		m.cutoff = -1
 	}
+	m.scan(nd)
+	best, bestSim := m.best, m.bestSim
 	if best >= 0 && bestSim >= m.cfg.SimThreshold {
 		m.merge(best)
 		return best
 	}
-	full := m.live >= m.cfg.MaxClusters || len(m.clusters) >= 4*m.cfg.MaxClusters || m.tplBytes >= m.cfg.MaxTemplateBytes
 	if full && m.dirty {
 		// merging what Refine can merge is better than forcing a message
 		// into a cluster it is not like
@@ -569,6 +584,7 @@ func (m *Miner) add() ClusterID {
 			toks[i] = all[t.ms-base : t.me-base]
 		}
 	}
+	nd = m.place(nd)
 	m.clusters = append(m.clusters, cluster{tokens: toks, size: 1, parent: id, leaf: nd})
 	nd.clusters = append(nd.clusters, id)
 	m.dirty = true
@@ -576,6 +592,9 @@ func (m *Miner) add() ClusterID {
 	if len(nd.clusters) >= max(nd.refineAt, leafRefineAt) {
 		m.refineLeaf(nd)
 		id = m.find(id)
+	}
+	if len(nd.clusters) > max(nd.splitAt, leafSplitAt) {
+		m.splitLeaf(nd)
 	}
 	// Refine as the log goes, so a word variable (a user, a host) does not
 	// grow a leaf of one cluster per value that every message must scan:
@@ -605,11 +624,21 @@ func (m *Miner) overflowCluster(n int) ClusterID {
 // sim is the share of positions holding a literal on either side where the
 // template and the message agree; positions that are variables on both sides
 // say nothing about whether the messages are the same event.
-func (m *Miner) sim(c *cluster) (float64, int) {
+//
+// Below cutoff the exact figure does not matter (the cluster can be neither
+// the best nor a match): sim stops at the first position where even
+// agreeing everywhere after it could not reach cutoff, and returns that bound.
+func (m *Miner) sim(c *cluster, cutoff float64) (float64, int) {
 	// in half-points: two different tokens that both carry a variable
 	// ("LOCAL(<*>)," and "<*>,") are half alike
 	eq, denom, par := 0, 0, 0
+	n := len(c.tokens)
 	for i, t := range c.tokens {
+		if loss := denom - eq; loss > 0 {
+			if most := denom + 2*(n-i); float64(most-loss)/float64(most) < cutoff {
+				return float64(most-loss) / float64(most), par
+			}
+		}
 		mt := m.masked(i)
 		k := m.toks[i].kind
 		if t == wildcard {

@@ -429,6 +429,7 @@ func (m *Miner) union(a, b ClusterID) {
 		a, b = b, a // the older cluster stays canonical: ids handed out first stay the main ones
 	}
 	ca, cb := &m.clusters[a], &m.clusters[b]
+	changed := false
 	for i, t := range ca.tokens {
 		u := cb.tokens[i]
 		if cb.gen != nil && cb.gen[i] || t != u && (!strings.Contains(t, wildcard) || !strings.Contains(u, wildcard)) {
@@ -440,6 +441,7 @@ func (m *Miner) union(a, b ClusterID) {
 			} else {
 				ca.tokens[i] = generalize(t, u)
 			}
+			changed = true
 		}
 	}
 	ca.size += cb.size
@@ -469,6 +471,9 @@ func (m *Miner) union(a, b ClusterID) {
 		l.clusters = out
 	}
 	m.live--
+	if changed {
+		m.relist(a)
+	}
 }
 
 // Signature is one event as the engine reports it: every cluster whose
