@@ -2,7 +2,6 @@ package uploads
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -489,15 +488,12 @@ func (u *Upload) record(ctx context.Context, tx *db.Tx, to Target, blobs []blobS
 		return Result{}, err
 	}
 	for _, f := range out {
+		// The original's keys (and kind), nothing derived from the
+		// content: a job's events are readable by whoever AUTH_MODE lets
+		// read, its files only by those who may see the job, and a
+		// checksum or a member count would tell the others about content.
 		data := map[string]any{"file_id": f.ID, "filename": f.Filename, "size": f.FileSize,
-			"content_type": f.ContentType, "checksum": f.Checksum, "kind": f.Kind}
-		if f.Kind == KindArchive {
-			var md struct {
-				Members int `json:"members"`
-			}
-			_ = json.Unmarshal(f.Metadata, &md)
-			data["members"] = md.Members
-		}
+			"content_type": f.ContentType, "kind": f.Kind}
 		if err := s.events.Append(tx, j.ID, eventlog.FileUploaded, data); err != nil {
 			return Result{}, err
 		}
