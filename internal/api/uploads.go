@@ -9,7 +9,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -537,7 +536,7 @@ func (s *server) fileContent(w http.ResponseWriter, r *http.Request) {
 		ct = "text/plain; charset=" + enc
 	}
 	h.Set("Content-Type", ct)
-	h.Set("Content-Disposition", "attachment; filename*=UTF-8''"+url.PathEscape(f.Filename))
+	h.Set("Content-Disposition", attachment(f.Filename))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	h.Set("ETag", `"`+f.Checksum+`"`)
@@ -546,6 +545,31 @@ func (s *server) fileContent(w http.ResponseWriter, r *http.Request) {
 	}
 	http.ServeContent(w, r, "", f.CreatedAt, &progressSeeker{obj: obj, rc: http.NewResponseController(w),
 		idle: s.opts.Uploads.withDefaults().IdleTimeout})
+}
+
+// attachment is the Content-Disposition of a download named name (RFC
+// 6266): a quoted filename, and for a name that is not printable ASCII an
+// ASCII stand-in plus the exact name RFC 5987 encoded (filename*, which
+// clients prefer). mime.FormatMediaType quotes and percent-encodes what
+// the grammar requires ("=", "@", quotes, CR LF...), which url.PathEscape
+// did not.
+func attachment(name string) string {
+	ascii := strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return '_'
+		}
+		return r
+	}, name)
+	cd := mime.FormatMediaType("attachment", map[string]string{"filename": ascii})
+	if cd == "" {
+		cd = "attachment"
+	}
+	if ascii != name {
+		if ext := mime.FormatMediaType("attachment", map[string]string{"filename": name}); ext != "" {
+			cd += strings.TrimPrefix(ext, "attachment")
+		}
+	}
+	return cd
 }
 
 // progressSeeker pushes the write deadline forward while a download moves.

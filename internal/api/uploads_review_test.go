@@ -1,10 +1,16 @@
 package api
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http/httptest"
+	"net/textproto"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -56,4 +62,60 @@ func TestFileEventsTellNothingOfTheContent(t *testing.T) {
 			t.Errorf("%s: no file-uploaded event in %s", who, rec.Body)
 		}
 	}
+}
+
+// TestDownloadNameSurvivesAnyFilename: the download's Content-Disposition
+// parses under RFC 6266 / 5987 and names the stored file, whatever it
+// holds: quotes, equals and at signs (not attr-chars), non-ASCII, an RTL
+// override, CR LF.
+func TestDownloadNameSurvivesAnyFilename(t *testing.T) {
+	e := newFilesEdge(t, auth.ModeOff, jobs.Policy{}, uploads.Config{})
+	c := &client{h: e.h}
+	j := c.newJob(t)
+	for i, name := range []string{"plain.log", "a=b@c.log", `say "hi".log`, "naïve ünï.log", "x\u202egol.txt",
+		"evil\r\nSet-Cookie: a=b.log", "semi;colon,comma.log", "pct%41'quote.log", "(paren) [sq] {br}.log"} {
+		rec := uploadNamed(t, c, j.ID.String(), name, strings.Repeat("line\n", i+1))
+		if rec.Code != 201 {
+			t.Fatalf("%q: upload = %d %s", name, rec.Code, rec.Body)
+		}
+		f := decodeFile(t, rec)
+		rec = c.send(httptest.NewRequest("GET", "/api/files/"+f.ID.String()+"/content", nil))
+		cd := rec.Header().Get("Content-Disposition")
+		if strings.ContainsAny(cd, "\r\n\u202e") {
+			t.Errorf("%q: Content-Disposition %q", name, cd)
+		}
+		disp, params, err := mime.ParseMediaType(cd)
+		if err != nil || disp != "attachment" || params["filename"] != f.Filename {
+			t.Errorf("%q: Content-Disposition %q parses as %q %q (%v), want the filename %q", name, cd, disp, params, err, f.Filename)
+		}
+		for _, p := range strings.Split(cd, ";") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(p), "filename*="); ok && !extValue.MatchString(v) {
+				t.Errorf("%q: filename* %q is not an RFC 5987 ext-value", name, v)
+			}
+		}
+	}
+}
+
+// extValue is RFC 5987's ext-value with UTF-8 (attr-char or pct-encoded).
+var extValue = regexp.MustCompile(`^(?i:utf-8)''(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9!#$&+.^_` + "`" + `|~-])+$`)
+
+// uploadNamed uploads one file as a browser or curl names it (quoted, or
+// RFC 2231 encoded when not printable ASCII: mime.FormatMediaType).
+func uploadNamed(t *testing.T, c *client, job, name, content string) *httptest.ResponseRecorder {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	mw.WriteField("job_id", job)
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", mime.FormatMediaType("form-data", map[string]string{"name": "file", "filename": name}))
+	h.Set("Content-Type", "text/plain")
+	w, err := mw.CreatePart(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, content)
+	mw.Close()
+	req := httptest.NewRequest("POST", "/api/files/upload", &b)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return c.send(req)
 }
