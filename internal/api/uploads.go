@@ -296,8 +296,16 @@ func (s *server) uploadFiles(w http.ResponseWriter, r *http.Request) {
 	defer u.Abort()
 	var to uploads.Target
 	haveJob := false
+	seen := map[string]bool{}
 	err := eachPart(mr, func(p *multipart.Part) error {
 		form, file, isFile := partName(p)
+		if !(form == "file" || isFile) {
+			// Each job_id costs a database read: one of each field.
+			if seen[form] {
+				return apperr.Invalidf(form, "must be given once")
+			}
+			seen[form] = true
+		}
 		switch {
 		case form == "file" || isFile:
 			if file == "" {

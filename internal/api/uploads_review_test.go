@@ -99,6 +99,28 @@ func TestDownloadNameSurvivesAnyFilename(t *testing.T) {
 // extValue is RFC 5987's ext-value with UTF-8 (attr-char or pct-encoded).
 var extValue = regexp.MustCompile(`^(?i:utf-8)''(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9!#$&+.^_` + "`" + `|~-])+$`)
 
+// TestRepeatedUploadFieldsAreRefused: job_id (each a database read) and
+// start may be sent once; a body of thousands of job_id parts is refused
+// at the second, not read to the end.
+func TestRepeatedUploadFieldsAreRefused(t *testing.T) {
+	e := newFilesEdge(t, auth.ModeOff, jobs.Policy{}, uploads.Config{})
+	c := &client{h: e.h}
+	j := c.newJob(t)
+	other := c.newJob(t)
+	for _, parts := range [][]part{
+		{{"job_id", "", j.ID.String()}, {"job_id", "", other.ID.String()}, filePart("a.log", "a\n")},
+		{{"job_id", "", j.ID.String()}, {"start", "", "true"}, {"start", "", "false"}, filePart("a.log", "a\n")},
+	} {
+		rec := c.multipart(t, "POST", "/api/files/upload", parts...)
+		if rec.Code != 422 {
+			t.Errorf("repeated field: %d %s", rec.Code, rec.Body)
+		}
+	}
+	if n := countRows(t, e.d, "files"); n != 0 {
+		t.Errorf("%d files recorded", n)
+	}
+}
+
 // uploadNamed uploads one file as a browser or curl names it (quoted, or
 // RFC 2231 encoded when not printable ASCII: mime.FormatMediaType).
 func uploadNamed(t *testing.T, c *client, job, name, content string) *httptest.ResponseRecorder {
