@@ -33,7 +33,12 @@ type Upload struct {
 
 	files []*staged // direct files, in the order received
 	total int64
-	temps []string
+	// unpacked and entries: what the request's archives unpacked so far,
+	// against the archive limits, which bound a request (the disk its
+	// members are staged on), not each archive alone.
+	unpacked int64
+	entries  int
+	temps    []string
 	// pending: some rows were recorded ahead (prerecord).
 	pending bool
 }
@@ -247,7 +252,19 @@ func (u *Upload) unpack(ctx context.Context, st *staged, format archive.Format) 
 	seen := map[string]string{}
 	lim := u.s.cfg.Archive
 	lim.TempDir = u.s.tmp
+	// What the archives before this one in the request left of the
+	// limits (zero would mean the defaults to archive.Unpack).
+	shared := u.unpacked > 0 || u.entries > 0
+	lim.MaxTotalBytes -= u.unpacked
+	lim.MaxMembers -= u.entries
+	if lim.MaxTotalBytes <= 0 || lim.MaxMembers <= 0 {
+		return refuse(st.display, "the archive was refused: the archives of this request unpack to more than the limits per request "+
+			"(%s, %d members) together; send it in another request", human(u.s.cfg.Archive.MaxTotalBytes), u.s.cfg.Archive.MaxMembers)
+	}
+	entries := 0
+	defer func() { u.entries += entries }()
 	res, err := archive.Unpack(ctx, st.name, f, st.size, lim, func(m archive.Member, r io.Reader) error {
+		entries++
 		ms, err := u.stage(ctx, r, lim.MaxMemberBytes)
 		if err != nil {
 			return err
@@ -282,12 +299,19 @@ func (u *Upload) unpack(ctx context.Context, st *staged, format archive.Format) 
 		for _, sk := range res.Skipped {
 			st.skipped = append(st.skipped, Skipped{sk.Path, sk.Reason})
 		}
+		u.unpacked += res.Bytes
+		entries += len(res.Skipped)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		var refused *archive.Refusal
+		if errors.As(err, &refused) && shared && (refused.Reason == archive.TooLarge || refused.Reason == archive.TooManyMembers) {
+			return refuse(st.display, "the archive was refused: with the archives before it, this request unpacks to more than "+
+				"the limits per request (%s, %d members); send it in another request",
+				human(u.s.cfg.Archive.MaxTotalBytes), u.s.cfg.Archive.MaxMembers)
+		}
 		if errors.As(err, &refused) {
 			return refuse(st.display, "the archive was refused: %s", strings.TrimPrefix(refused.Error(), "archive refused: "))
 		}
@@ -316,4 +340,17 @@ func (st *staged) metadata(uploader string) json.RawMessage {
 	}
 	b, _ := json.Marshal(m)
 	return b
+}
+
+// human is n bytes in the largest binary unit that divides it.
+func human(n int64) string {
+	for _, u := range []struct {
+		shift uint
+		name  string
+	}{{30, "GiB"}, {20, "MiB"}, {10, "KiB"}} {
+		if n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d %s", n>>u.shift, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
