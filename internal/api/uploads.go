@@ -369,6 +369,14 @@ func eachPart(mr *multipart.Reader, fn func(*multipart.Part) error) error {
 			}
 			return readError{err}
 		}
+		if disp, params, perr := mime.ParseMediaType(p.Header.Get("Content-Disposition")); perr != nil ||
+			disp != "form-data" || (params["name"] == "" && params["filename"] == "") {
+			// Say so, rather than "field \"\" is not known".
+			p.Close()
+			return apperr.New(apperr.BadRequest, "A part of the multipart body has no valid Content-Disposition "+
+				"(form-data; name=\"file\"; filename=\"app.log\"): a filename with characters such as = or @ is sent quoted, "+
+				"or RFC 2231 encoded (filename*=UTF-8''...) with those characters percent-encoded.")
+		}
 		err = fn(p)
 		p.Close()
 		if err != nil {

@@ -141,3 +141,21 @@ func uploadNamed(t *testing.T, c *client, job, name, content string) *httptest.R
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	return c.send(req)
 }
+
+// TestUnreadablePartIsNamed: a part whose Content-Disposition does not
+// parse (an unencoded "=" in filename*) is a 400 that says so, not a
+// "field \"\" is not known".
+func TestUnreadablePartIsNamed(t *testing.T) {
+	e := newFilesEdge(t, auth.ModeOff, jobs.Policy{}, uploads.Config{})
+	c := &client{h: e.h}
+	j := c.newJob(t)
+	for _, path := range []string{"/api/files/upload", "/api/jobs"} {
+		rec := c.multipart(t, "POST", path, part{"job_id", "", j.ID.String()}, filePart("a=b.log", "x\n"))
+		if path == "/api/jobs" {
+			rec = c.multipart(t, "POST", path, part{"job_type", "", "rca"}, filePart("a=b.log", "x\n"))
+		}
+		if p := decodeProblem(t, rec); rec.Code != 400 || !strings.Contains(p.Detail, "Content-Disposition") {
+			t.Errorf("%s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+}
