@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http/httptest"
 	"net/textproto"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -157,5 +158,26 @@ func TestUnreadablePartIsNamed(t *testing.T) {
 		if p := decodeProblem(t, rec); rec.Code != 400 || !strings.Contains(p.Detail, "Content-Disposition") {
 			t.Errorf("%s: %d %s", path, rec.Code, rec.Body)
 		}
+	}
+}
+
+// TestUploadSpaceFailingIs503: when the upload directory cannot take the
+// bytes (full, or failing: here its tmp folder is not a folder), an upload
+// answers 503 with Retry-After, saying nothing of the server's paths, not
+// a 500.
+func TestUploadSpaceFailingIs503(t *testing.T) {
+	e := newFilesEdge(t, auth.ModeOff, jobs.Policy{}, uploads.Config{})
+	c := &client{h: e.h}
+	j := c.newJob(t)
+	tmp := e.files.TempDir()
+	if err := os.RemoveAll(tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tmp, []byte("not a folder"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rec := c.multipart(t, "POST", "/api/files/upload", part{"job_id", "", j.ID.String()}, filePart("a.log", "a\n"))
+	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" || strings.Contains(rec.Body.String(), tmp) {
+		t.Errorf("upload with its space failing = %d %v %s", rec.Code, rec.Header(), rec.Body)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -191,14 +192,22 @@ func (e *overLimit) Error() string { return fmt.Sprintf("over the limit of %d by
 func (u *Upload) stage(ctx context.Context, r io.Reader, limit int64) (*staged, error) {
 	f, err := os.CreateTemp(u.s.tmp, "up-*")
 	if err != nil {
-		return nil, fmt.Errorf("uploads: temp file: %w", err)
+		u.s.cfg.Logger.Warn("the upload directory cannot take an upload", "error", err)
+		return nil, noRoom(err)
 	}
 	u.temps = append(u.temps, f.Name())
 	h := sha256.New()
 	idx := &lineIndex{}
-	n, err := io.Copy(io.MultiWriter(f, h, idx), ctxReader{ctx, io.LimitReader(r, limit+1)})
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	tf := &trackedWriter{w: f}
+	n, err := io.Copy(io.MultiWriter(tf, h, idx), ctxReader{ctx, io.LimitReader(r, limit+1)})
+	if tf.err != nil {
+		err = noRoom(tf.err) // the disk's failure, not the client's
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = noRoom(cerr)
+	}
+	if tf.err != nil || errors.As(err, new(*apperr.Error)) {
+		u.s.cfg.Logger.Warn("the upload directory cannot take an upload", "error", err)
 	}
 	if err == nil && n > limit {
 		err = &overLimit{limit}
@@ -209,6 +218,29 @@ func (u *Upload) stage(ctx context.Context, r io.Reader, limit int64) (*staged, 
 	}
 	lines, offsets := idx.finish()
 	return &staged{temp: f.Name(), size: n, sum: hex.EncodeToString(h.Sum(nil)), lines: lines, offsets: offsets}, nil
+}
+
+// trackedWriter remembers its writer's error, to tell a failing disk
+// from a failing client in a copy.
+type trackedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (t *trackedWriter) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	if err != nil {
+		t.err = err
+	}
+	return n, err
+}
+
+// noRoom is the upload directory failing to take the bytes (full, or
+// failing): a 503 the client may retry, without the server's paths (err
+// is for the log only).
+func noRoom(err error) error {
+	return &apperr.Error{Kind: apperr.Unavailable, RetryAfter: 30 * time.Second, Err: fmt.Errorf("uploads: temp file: %w", err),
+		Message: "The server has no room for the upload right now (its upload directory is full or failing); try again later."}
 }
 
 // ctxReader stops a copy when the request ends.
