@@ -42,6 +42,8 @@ type Upload struct {
 	temps    []string
 	// pending: some rows were recorded ahead (prerecord).
 	pending bool
+	// stopArriving ends the job's "upload arriving" heartbeat.
+	stopArriving func()
 }
 
 // staged is a file (or an archive member) whose bytes are in a temp file.
@@ -82,6 +84,10 @@ func (s *Service) NewUpload(a *jobs.Actor, uploader string) *Upload {
 // Abort removes the upload's temp files. It is safe to call after Commit
 // and more than once.
 func (u *Upload) Abort() {
+	if u.stopArriving != nil {
+		u.stopArriving()
+		u.stopArriving = nil
+	}
 	for _, t := range u.temps {
 		_ = os.Remove(t)
 	}

@@ -5,10 +5,19 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rca-engine/api/internal/archive"
+	"github.com/rca-engine/api/internal/blob"
+	"github.com/rca-engine/api/internal/db"
+	"github.com/rca-engine/api/internal/dbtest"
+	"github.com/rca-engine/api/internal/dependency"
+	"github.com/rca-engine/api/internal/eventlog"
+	"github.com/rca-engine/api/internal/jobs"
+	"github.com/rca-engine/api/internal/pgtest"
 )
 
 // zipOf is a zip of one member name holding content.
@@ -78,4 +87,63 @@ func TestArchiveLimitsHoldPerRequest(t *testing.T) {
 		t.Errorf("temp files left: %v", temps)
 	}
 	_ = ctx
+}
+
+// TestUploadInFlightHoldsTheSettleWindow: a job that has a file and no
+// start is ready a settle window after its last upload; an upload still
+// arriving (a second file over a slow link, longer than the window) keeps
+// it from being claimed until that upload is in.
+func TestUploadInFlightHoldsTheSettleWindow(t *testing.T) {
+	d, _ := dbtest.New(t)
+	log := eventlog.New(d)
+	js := jobs.NewService(d, log, jobs.Policy{Settle: 300 * time.Millisecond})
+	e := newEnvWith(t, d, log, js)
+	ctx := context.Background()
+	j, err := js.Create(ctx, nil, jobs.NewJob{JobType: "rca"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.upload(t, j.ID, "first.log", "one\n"); err != nil {
+		t.Fatal(err)
+	}
+	// The second file starts arriving, and takes three windows.
+	u := e.svc.NewUpload(nil, "t")
+	defer u.Abort()
+	if err := u.CheckJob(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(900 * time.Millisecond)
+	if got, ok, err := js.Claim(ctx, "w1", time.Minute); err != nil || ok {
+		t.Fatalf("claimed while a file was arriving: %v %v %v", got.ID, ok, err)
+	}
+	if err := u.Receive(ctx, "second.log", "", strings.NewReader("two\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Commit(ctx, Target{JobID: j.ID}); err != nil {
+		t.Fatal(err)
+	}
+	// Once it is in, the window runs again and the job is claimed.
+	pgtest.Eventually(t, 5*time.Second, "claimed after the window", func() bool {
+		got, ok, err := js.Claim(ctx, "w1", time.Minute)
+		return err == nil && ok && got.ID == j.ID
+	})
+}
+
+// newEnvWith is newEnv on a database and jobs of the test's own.
+func newEnvWith(t *testing.T, d *db.DB, log *eventlog.Log, js *jobs.Service) env {
+	t.Helper()
+	dir := t.TempDir()
+	fs, err := blob.NewFS(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewStorage(fs, time.Second, nil)
+	st.Start(context.Background())
+	t.Cleanup(st.Stop)
+	pgtest.Eventually(t, 5*time.Second, "storage up", func() bool { return st.Tracker().Get().Status == dependency.Up })
+	svc, err := New(d, log, js, st, Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env{svc: svc, jobs: js, db: d, dir: dir, store: fs}
 }
