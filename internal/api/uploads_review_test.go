@@ -181,3 +181,49 @@ func TestUploadSpaceFailingIs503(t *testing.T) {
 		t.Errorf("upload with its space failing = %d %v %s", rec.Code, rec.Header(), rec.Body)
 	}
 }
+
+// TestTusUploadIsItsCreatorsOnly: another user (even an admin: the bytes
+// are the creator's until they are a file) gets 404 for HEAD, PATCH and
+// DELETE on someone's resumable upload, which stays intact; GET is not a
+// way to read it either.
+func TestTusUploadIsItsCreatorsOnly(t *testing.T) {
+	e := newFilesEdge(t, auth.ModeAll, jobs.Policy{}, uploads.Config{})
+	srv := httptest.NewServer(e.h)
+	t.Cleanup(srv.Close)
+	owner := signedIn(t, e.h, e.d, "tus-own", false)
+	other := signedIn(t, e.h, e.d, "tus-oth", false)
+	admin := signedIn(t, e.h, e.d, "tus-adm", true)
+	j := owner.newJob(t)
+	tc := tusClient{t: t, token: owner.bearer}
+	r := tc.do("POST", srv.URL+"/api/files/tus/", nil, "Upload-Length", "10",
+		"Upload-Metadata", tusMetadata("job_id", j.ID.String(), "filename", "a.log"))
+	loc := r.Header.Get("Location")
+	if r.StatusCode != 201 || loc == "" {
+		t.Fatalf("create = %d %q", r.StatusCode, loc)
+	}
+	if !strings.HasPrefix(loc, "http") {
+		loc = srv.URL + loc
+	}
+	if r := tc.do("PATCH", loc, strings.NewReader("12345"), "Content-Type", "application/offset+octet-stream",
+		"Upload-Offset", "0"); r.StatusCode != 204 {
+		t.Fatalf("owner's PATCH = %d", r.StatusCode)
+	}
+	for _, c := range []tusClient{{t: t, token: other.bearer}, {t: t, token: admin.bearer}} {
+		if r := c.do("HEAD", loc, nil); r.StatusCode != 404 {
+			t.Errorf("someone else's HEAD = %d", r.StatusCode)
+		}
+		if r := c.do("PATCH", loc, strings.NewReader("67890"), "Content-Type", "application/offset+octet-stream",
+			"Upload-Offset", "5"); r.StatusCode != 404 {
+			t.Errorf("someone else's PATCH = %d", r.StatusCode)
+		}
+		if r := c.do("DELETE", loc, nil); r.StatusCode != 404 {
+			t.Errorf("someone else's DELETE = %d", r.StatusCode)
+		}
+		if r := c.do("GET", loc, nil); r.StatusCode == 200 {
+			t.Errorf("someone else's GET = %d", r.StatusCode)
+		}
+	}
+	if r := tc.do("HEAD", loc, nil); r.StatusCode != 200 || r.Header.Get("Upload-Offset") != "5" {
+		t.Errorf("owner's HEAD after the others = %d offset %q", r.StatusCode, r.Header.Get("Upload-Offset"))
+	}
+}
