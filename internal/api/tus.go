@@ -115,6 +115,11 @@ func (t *Tus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			notFound(w, r, "Upload not found (or expired).")
 			return
 		}
+		if job, err := uuid.Parse(info.MetaData[tusJobID]); err == nil && r.Method == http.MethodPatch {
+			// The file is arriving: the job is not to be analysed yet.
+			stop := t.opts.Uploads.Arriving(r.Context(), job)
+			defer stop()
+		}
 	}
 	http.StripPrefix(strings.TrimSuffix(tusBasePath, "/"), t.h).ServeHTTP(w, r)
 }

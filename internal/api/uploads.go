@@ -9,7 +9,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -297,8 +296,16 @@ func (s *server) uploadFiles(w http.ResponseWriter, r *http.Request) {
 	defer u.Abort()
 	var to uploads.Target
 	haveJob := false
+	seen := map[string]bool{}
 	err := eachPart(mr, func(p *multipart.Part) error {
 		form, file, isFile := partName(p)
+		if !(form == "file" || isFile) {
+			// Each job_id costs a database read: one of each field.
+			if seen[form] {
+				return apperr.Invalidf(form, "must be given once")
+			}
+			seen[form] = true
+		}
 		switch {
 		case form == "file" || isFile:
 			if file == "" {
@@ -361,6 +368,14 @@ func eachPart(mr *multipart.Reader, fn func(*multipart.Part) error) error {
 				return err
 			}
 			return readError{err}
+		}
+		if disp, params, perr := mime.ParseMediaType(p.Header.Get("Content-Disposition")); perr != nil ||
+			disp != "form-data" || (params["name"] == "" && params["filename"] == "") {
+			// Say so, rather than "field \"\" is not known".
+			p.Close()
+			return apperr.New(apperr.BadRequest, "A part of the multipart body has no valid Content-Disposition "+
+				"(form-data; name=\"file\"; filename=\"app.log\"): a filename with characters such as = or @ is sent quoted, "+
+				"or RFC 2231 encoded (filename*=UTF-8''...) with those characters percent-encoded.")
 		}
 		err = fn(p)
 		p.Close()
@@ -537,7 +552,7 @@ func (s *server) fileContent(w http.ResponseWriter, r *http.Request) {
 		ct = "text/plain; charset=" + enc
 	}
 	h.Set("Content-Type", ct)
-	h.Set("Content-Disposition", "attachment; filename*=UTF-8''"+url.PathEscape(f.Filename))
+	h.Set("Content-Disposition", attachment(f.Filename))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	h.Set("ETag", `"`+f.Checksum+`"`)
@@ -546,6 +561,31 @@ func (s *server) fileContent(w http.ResponseWriter, r *http.Request) {
 	}
 	http.ServeContent(w, r, "", f.CreatedAt, &progressSeeker{obj: obj, rc: http.NewResponseController(w),
 		idle: s.opts.Uploads.withDefaults().IdleTimeout})
+}
+
+// attachment is the Content-Disposition of a download named name (RFC
+// 6266): a quoted filename, and for a name that is not printable ASCII an
+// ASCII stand-in plus the exact name RFC 5987 encoded (filename*, which
+// clients prefer). mime.FormatMediaType quotes and percent-encodes what
+// the grammar requires ("=", "@", quotes, CR LF...), which url.PathEscape
+// did not.
+func attachment(name string) string {
+	ascii := strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return '_'
+		}
+		return r
+	}, name)
+	cd := mime.FormatMediaType("attachment", map[string]string{"filename": ascii})
+	if cd == "" {
+		cd = "attachment"
+	}
+	if ascii != name {
+		if ext := mime.FormatMediaType("attachment", map[string]string{"filename": name}); ext != "" {
+			cd += strings.TrimPrefix(ext, "attachment")
+		}
+	}
+	return cd
 }
 
 // progressSeeker pushes the write deadline forward while a download moves.

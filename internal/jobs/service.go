@@ -276,6 +276,20 @@ func (s *Service) StartTx(ctx context.Context, tx *db.Tx, a *Actor, id uuid.UUID
 	return s.ready(j), nil
 }
 
+// Arriving says that an upload to job id is under way (its bytes are
+// still coming): the settle window of a job nobody started restarts, so
+// the job is not claimed with a file missing. An upload calls it every
+// third of the window while it lasts; a job not yet holding a log, or
+// already started, is left alone.
+func (s *Service) Arriving(ctx context.Context, id uuid.UUID) error {
+	_, err := s.db.Exec(ctx, `UPDATE jobs SET last_upload_at = now()
+		WHERE id = $1 AND ready_at IS NULL AND logs_count > 0 AND status = 'pending'`, id)
+	if err != nil {
+		return fmt.Errorf("upload arriving: %w", err)
+	}
+	return nil
+}
+
 // RecordUploadTx records, inside the upload's transaction tx, that files
 // files (logs of them to analyse) were added to job id now: its counts and
 // last_upload_at, which restarts the settle window; with start, the job is

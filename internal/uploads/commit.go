@@ -2,7 +2,6 @@ package uploads
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -43,9 +42,48 @@ var ErrNoFile = apperr.Invalidf("file", "is required: send the file in a multipa
 
 // CheckJob checks, before the files are read, that the job exists and that
 // the caller may upload to it: 404 or 403 without reading a byte.
+//
+// From then on, until the upload is committed or aborted, the job's settle
+// window is held open (Service.Arriving): its files are still arriving.
 func (u *Upload) CheckJob(ctx context.Context, id uuid.UUID) error {
-	_, err := u.s.mayUpload(ctx, u.actor, id)
-	return err
+	if _, err := u.s.mayUpload(ctx, u.actor, id); err != nil {
+		return err
+	}
+	if u.stopArriving == nil {
+		u.stopArriving = u.s.Arriving(ctx, id)
+	}
+	return nil
+}
+
+// Arriving holds job's settle window open while an upload to it lasts
+// (until stop is called or ctx ends), so that a job nobody starts is not
+// claimed while a file is still coming: it restarts the window now and
+// every third of it. Best effort: with PostgreSQL down nothing is claimed
+// anyway.
+func (s *Service) Arriving(ctx context.Context, job uuid.UUID) (stop func()) {
+	settle := s.jobs.Policy().Settle
+	if settle < 100*time.Millisecond {
+		return func() {} // ANALYSIS_SETTLE_SECONDS=0: ready at once, by choice
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	every := settle / 3
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if err := s.jobs.Arriving(ctx, job); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Debug("upload heartbeat failed", "job_id", job, "error", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // Commit stores the content received and records the files, the job's
@@ -489,15 +527,12 @@ func (u *Upload) record(ctx context.Context, tx *db.Tx, to Target, blobs []blobS
 		return Result{}, err
 	}
 	for _, f := range out {
+		// The original's keys (and kind), nothing derived from the
+		// content: a job's events are readable by whoever AUTH_MODE lets
+		// read, its files only by those who may see the job, and a
+		// checksum or a member count would tell the others about content.
 		data := map[string]any{"file_id": f.ID, "filename": f.Filename, "size": f.FileSize,
-			"content_type": f.ContentType, "checksum": f.Checksum, "kind": f.Kind}
-		if f.Kind == KindArchive {
-			var md struct {
-				Members int `json:"members"`
-			}
-			_ = json.Unmarshal(f.Metadata, &md)
-			data["members"] = md.Members
-		}
+			"content_type": f.ContentType, "kind": f.Kind}
 		if err := s.events.Append(tx, j.ID, eventlog.FileUploaded, data); err != nil {
 			return Result{}, err
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -33,9 +34,16 @@ type Upload struct {
 
 	files []*staged // direct files, in the order received
 	total int64
-	temps []string
+	// unpacked and entries: what the request's archives unpacked so far,
+	// against the archive limits, which bound a request (the disk its
+	// members are staged on), not each archive alone.
+	unpacked int64
+	entries  int
+	temps    []string
 	// pending: some rows were recorded ahead (prerecord).
 	pending bool
+	// stopArriving ends the job's "upload arriving" heartbeat.
+	stopArriving func()
 }
 
 // staged is a file (or an archive member) whose bytes are in a temp file.
@@ -76,6 +84,10 @@ func (s *Service) NewUpload(a *jobs.Actor, uploader string) *Upload {
 // Abort removes the upload's temp files. It is safe to call after Commit
 // and more than once.
 func (u *Upload) Abort() {
+	if u.stopArriving != nil {
+		u.stopArriving()
+		u.stopArriving = nil
+	}
 	for _, t := range u.temps {
 		_ = os.Remove(t)
 	}
@@ -186,14 +198,22 @@ func (e *overLimit) Error() string { return fmt.Sprintf("over the limit of %d by
 func (u *Upload) stage(ctx context.Context, r io.Reader, limit int64) (*staged, error) {
 	f, err := os.CreateTemp(u.s.tmp, "up-*")
 	if err != nil {
-		return nil, fmt.Errorf("uploads: temp file: %w", err)
+		u.s.cfg.Logger.Warn("the upload directory cannot take an upload", "error", err)
+		return nil, noRoom(err)
 	}
 	u.temps = append(u.temps, f.Name())
 	h := sha256.New()
 	idx := &lineIndex{}
-	n, err := io.Copy(io.MultiWriter(f, h, idx), ctxReader{ctx, io.LimitReader(r, limit+1)})
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	tf := &trackedWriter{w: f}
+	n, err := io.Copy(io.MultiWriter(tf, h, idx), ctxReader{ctx, io.LimitReader(r, limit+1)})
+	if tf.err != nil {
+		err = noRoom(tf.err) // the disk's failure, not the client's
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = noRoom(cerr)
+	}
+	if tf.err != nil || errors.As(err, new(*apperr.Error)) {
+		u.s.cfg.Logger.Warn("the upload directory cannot take an upload", "error", err)
 	}
 	if err == nil && n > limit {
 		err = &overLimit{limit}
@@ -204,6 +224,29 @@ func (u *Upload) stage(ctx context.Context, r io.Reader, limit int64) (*staged, 
 	}
 	lines, offsets := idx.finish()
 	return &staged{temp: f.Name(), size: n, sum: hex.EncodeToString(h.Sum(nil)), lines: lines, offsets: offsets}, nil
+}
+
+// trackedWriter remembers its writer's error, to tell a failing disk
+// from a failing client in a copy.
+type trackedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (t *trackedWriter) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	if err != nil {
+		t.err = err
+	}
+	return n, err
+}
+
+// noRoom is the upload directory failing to take the bytes (full, or
+// failing): a 503 the client may retry, without the server's paths (err
+// is for the log only).
+func noRoom(err error) error {
+	return &apperr.Error{Kind: apperr.Unavailable, RetryAfter: 30 * time.Second, Err: fmt.Errorf("uploads: temp file: %w", err),
+		Message: "The server has no room for the upload right now (its upload directory is full or failing); try again later."}
 }
 
 // ctxReader stops a copy when the request ends.
@@ -247,7 +290,19 @@ func (u *Upload) unpack(ctx context.Context, st *staged, format archive.Format) 
 	seen := map[string]string{}
 	lim := u.s.cfg.Archive
 	lim.TempDir = u.s.tmp
+	// What the archives before this one in the request left of the
+	// limits (zero would mean the defaults to archive.Unpack).
+	shared := u.unpacked > 0 || u.entries > 0
+	lim.MaxTotalBytes -= u.unpacked
+	lim.MaxMembers -= u.entries
+	if lim.MaxTotalBytes <= 0 || lim.MaxMembers <= 0 {
+		return refuse(st.display, "the archive was refused: the archives of this request unpack to more than the limits per request "+
+			"(%s, %d members) together; send it in another request", human(u.s.cfg.Archive.MaxTotalBytes), u.s.cfg.Archive.MaxMembers)
+	}
+	entries := 0
+	defer func() { u.entries += entries }()
 	res, err := archive.Unpack(ctx, st.name, f, st.size, lim, func(m archive.Member, r io.Reader) error {
+		entries++
 		ms, err := u.stage(ctx, r, lim.MaxMemberBytes)
 		if err != nil {
 			return err
@@ -282,12 +337,19 @@ func (u *Upload) unpack(ctx context.Context, st *staged, format archive.Format) 
 		for _, sk := range res.Skipped {
 			st.skipped = append(st.skipped, Skipped{sk.Path, sk.Reason})
 		}
+		u.unpacked += res.Bytes
+		entries += len(res.Skipped)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		var refused *archive.Refusal
+		if errors.As(err, &refused) && shared && (refused.Reason == archive.TooLarge || refused.Reason == archive.TooManyMembers) {
+			return refuse(st.display, "the archive was refused: with the archives before it, this request unpacks to more than "+
+				"the limits per request (%s, %d members); send it in another request",
+				human(u.s.cfg.Archive.MaxTotalBytes), u.s.cfg.Archive.MaxMembers)
+		}
 		if errors.As(err, &refused) {
 			return refuse(st.display, "the archive was refused: %s", strings.TrimPrefix(refused.Error(), "archive refused: "))
 		}
@@ -316,4 +378,17 @@ func (st *staged) metadata(uploader string) json.RawMessage {
 	}
 	b, _ := json.Marshal(m)
 	return b
+}
+
+// human is n bytes in the largest binary unit that divides it.
+func human(n int64) string {
+	for _, u := range []struct {
+		shift uint
+		name  string
+	}{{30, "GiB"}, {20, "MiB"}, {10, "KiB"}} {
+		if n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d %s", n>>u.shift, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
