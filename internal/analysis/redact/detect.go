@@ -124,6 +124,13 @@ func (f *finder) findEmails(s string) {
 			continue
 		}
 		if f.overlaps(a, b) {
+			// "0@0.AA%@0.AA": an address glued to the one just found. One
+			// placeholder covers both, or a second pass would find the rest
+			// ("%@0.AA") as an address of its own.
+			if n := len(f.own); n > 0 && f.own[n-1].kind == Email && a < f.own[n-1].end && f.own[n-1].start < b {
+				f.own[n-1].end = max(f.own[n-1].end, b)
+				off = b
+			}
 			continue
 		}
 		f.add(span{a, b, Email})
@@ -728,6 +735,17 @@ func (f *finder) findIPs(s string) {
 			if end < len(s) && (isAlnum(s[end]) || s[end] == '_') {
 				break
 			}
+			// "0.0.0.0.:<hostname>": dots that run on into a port or a longer
+			// token make a fifth label, not an address (a sentence's full stop
+			// after an address is followed by a space or the end).
+			if k := end; k < len(s) && s[k] == '.' {
+				for k < len(s) && s[k] == '.' {
+					k++
+				}
+				if k < len(s) && (s[k] == ':' || isAlnum(s[k]) || s[k] == '<') {
+					break
+				}
+			}
 			if a, err := netip.ParseAddr(cand); err == nil && a.Is4() && !versionBefore(s, i) {
 				f.addFree(i, end, IP)
 			}
@@ -737,6 +755,17 @@ func (f *finder) findIPs(s string) {
 			}
 			if strings.IndexAny(cand, "0123456789abcdefABCDEF") < 0 {
 				break // "::" and ":::" are C++ and Perl, not addresses
+			}
+			// "::0:<hostname>", "::0.:<hostname>": the colons and dots run on
+			// into a longer token (here one this redactor wrote), so no
+			// address ends here; matching it would make a second pass change
+			// what the first one left.
+			k := end
+			for k < len(s) && (s[k] == ':' || s[k] == '.') {
+				k++
+			}
+			if k > end && k < len(s) && (isAlnum(s[k]) || s[k] == '<') {
+				break
 			}
 			if a, err := netip.ParseAddr(cand); err == nil && a.Is6() {
 				f.addFree(i, end, IP)
