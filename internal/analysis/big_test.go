@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rca-engine/api/internal/analysis"
+	"github.com/rca-engine/api/internal/loghubtest"
 )
 
 // genLog is an io.Reader of a realistic application log of n bytes, made on
@@ -283,13 +284,9 @@ func BenchmarkGenerator(b *testing.B) {
 // BenchmarkLoghub is the whole pipeline on each Loghub-2k log (skipped when
 // ../shared is absent).
 func BenchmarkLoghub(b *testing.B) {
-	dir := os.Getenv("LOGHUB_DIR")
-	if dir == "" {
-		dir = "/work/shared/data/loghub-2k"
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*", "*_2k.log"))
+	files, _ := filepath.Glob(filepath.Join(loghubtest.Dir(b), "*", "*_2k.log"))
 	if len(files) == 0 {
-		b.Skip("no Loghub-2k logs at " + dir + " (set LOGHUB_DIR)")
+		b.Skip("no Loghub-2k logs (set LOGHUB_DIR)")
 	}
 	for _, f := range files {
 		data, err := os.ReadFile(f)

@@ -14,6 +14,7 @@ import (
 	"github.com/rca-engine/api/internal/analysis"
 	"github.com/rca-engine/api/internal/analysis/drain"
 	"github.com/rca-engine/api/internal/analysis/logparse"
+	"github.com/rca-engine/api/internal/loghubtest"
 )
 
 // endToEndFloor is the average grouping accuracy (GA) the whole pipeline
@@ -21,13 +22,6 @@ import (
 // (0.990 when it was set; the miner alone, on the truth's Content, is
 // checked by drain's own floor).
 const endToEndFloor = 0.97
-
-func loghubDir() string {
-	if d := os.Getenv("LOGHUB_DIR"); d != "" {
-		return d
-	}
-	return "/work/shared/data/loghub-2k"
-}
 
 // groupingAccuracy is GA as the Loghub benchmark defines it: a line is right
 // when the set of lines in its predicted group is exactly the set in its true
@@ -68,9 +62,9 @@ func groupingAccuracy(truth, pred map[int]string) float64 {
 // command's --structured output does) and checks grouping accuracy against
 // the corrected labels. Skipped when the data is absent.
 func TestLoghubEndToEnd(t *testing.T) {
-	logs, _ := filepath.Glob(filepath.Join(loghubDir(), "*", "*_2k.log"))
+	logs, _ := filepath.Glob(filepath.Join(loghubtest.Dir(t), "*", "*_2k.log"))
 	if len(logs) == 0 {
-		t.Skip("no Loghub-2k logs at " + loghubDir() + " (set LOGHUB_DIR)")
+		t.Skip("no Loghub-2k logs (set LOGHUB_DIR)")
 	}
 	var sum float64
 	n := 0

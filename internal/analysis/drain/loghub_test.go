@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/rca-engine/api/internal/loghubtest"
 )
 
 // The Loghub-2k benchmark (16 logs of 2,000 lines with a ground-truth
@@ -32,31 +34,7 @@ const (
 	floorFTA = 0.76
 )
 
-func loghubDir(t testing.TB) string {
-	if d := os.Getenv("LOGHUB_DIR"); d != "" {
-		if _, err := os.Stat(filepath.Join(d, "HDFS")); err != nil {
-			t.Fatalf("LOGHUB_DIR=%s has no HDFS folder: %v", d, err)
-		}
-		return d
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for dir := wd; ; {
-		cand := filepath.Join(dir, "shared", "data", "loghub-2k")
-		if st, err := os.Stat(filepath.Join(cand, "HDFS")); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	t.Skip("Loghub-2k not found (set LOGHUB_DIR, or put shared/data/loghub-2k beside a parent of the checkout); accuracy benchmark skipped")
-	return ""
-}
+func loghubDir(t testing.TB) string { return loghubtest.Dir(t) }
 
 type loghubRow struct {
 	line     int

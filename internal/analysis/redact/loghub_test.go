@@ -10,18 +10,10 @@ import (
 	"time"
 
 	"github.com/rca-engine/api/internal/analysis/logparse"
+	"github.com/rca-engine/api/internal/loghubtest"
 )
 
-func loghubDir(tb testing.TB) string {
-	dir := os.Getenv("LOGHUB_2K")
-	if dir == "" {
-		dir = "/work/shared/data/loghub-2k"
-	}
-	if _, err := os.Stat(filepath.Join(dir, "HDFS", "HDFS_2k.log")); err != nil {
-		tb.Skipf("Loghub-2k not found at %s (set LOGHUB_2K): skipping", dir)
-	}
-	return dir
-}
+func loghubDir(tb testing.TB) string { return loghubtest.Dir(tb) }
 
 var loghubDatasets = []string{"Android", "Apache", "BGL", "HDFS", "HPC", "Hadoop", "HealthApp", "Linux", "Mac",
 	"OpenSSH", "OpenStack", "Proxifier", "Spark", "Thunderbird", "Windows", "Zookeeper"}
